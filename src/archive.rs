@@ -1,0 +1,234 @@
+//! The deterministic tarball: a digest pass (hashes, ELF checks, leak scan) over the plan, then
+//! the tar.gz written to a temporary file next to the output and renamed into place.
+
+use crate::elf;
+use crate::plan::{Entry, Kind, Plan};
+use crate::target::Target;
+use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: cannot be read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: changed while the bundle was being written")]
+    Changed { path: PathBuf },
+    #[error("{path}: cannot write the bundle here: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("interrupted; nothing was written")]
+    Interrupted,
+}
+
+/// One file of the bundle as it will be stored.
+#[derive(Debug, Clone)]
+pub struct FileDigest {
+    /// The entry's path inside the bundle.
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// A build path left in a text file after rewriting.
+#[derive(Debug, Clone)]
+pub struct Leak {
+    pub path: PathBuf,
+    pub build_path: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Digest {
+    pub files: Vec<FileDigest>,
+    pub elf: elf::Report,
+    pub leaks: Vec<Leak>,
+}
+
+impl Digest {
+    /// Records a file rvenv generated after the digest pass (the manifest).
+    pub fn add_generated(&mut self, path: &str, bytes: &[u8]) {
+        self.files.push(FileDigest {
+            path: PathBuf::from(path),
+            size: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+        });
+    }
+}
+
+fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
+    entry.read().map_err(|source| Error::Read {
+        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
+        source,
+    })
+}
+
+/// Reads every file of the plan (in parallel), hashing it, checking ELF files against the
+/// target and text files for build paths.
+pub fn digest(plan: &Plan, target: &Target, interrupted: &AtomicBool) -> Result<Digest, Error> {
+    let needles: Vec<memchr::memmem::Finder> = plan
+        .build_paths
+        .iter()
+        .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
+        .collect();
+    let results: Vec<(FileDigest, elf::Report, Vec<Leak>)> = plan
+        .entries
+        .par_iter()
+        .filter(|e| matches!(e.kind, Kind::File { .. }))
+        .map(|entry| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let bytes = read(entry)?;
+            let mut report = elf::Report::default();
+            let mut leaks = Vec::new();
+            let name = entry.path.display().to_string();
+            if elf::is_elf(&bytes) {
+                report.add(&name, &bytes, target);
+            } else if memchr::memchr(0, &bytes).is_none() {
+                for (needle, build_path) in needles.iter().zip(&plan.build_paths) {
+                    if needle.find(&bytes).is_some() {
+                        leaks.push(Leak {
+                            path: entry.path.clone(),
+                            build_path: build_path.clone(),
+                        });
+                    }
+                }
+            }
+            let file = FileDigest {
+                path: entry.path.clone(),
+                size: bytes.len() as u64,
+                sha256: Sha256::digest(&bytes).into(),
+            };
+            Ok((file, report, leaks))
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut digest = Digest::default();
+    for (file, report, leaks) in results {
+        digest.files.push(file);
+        digest.elf.merge(report);
+        digest.leaks.extend(leaks);
+    }
+    Ok(digest)
+}
+
+/// `.NAME.XXXXXX.rvenv-tmp` beside the output; the plan never packs such files.
+fn temp_file(output: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = output.file_name().unwrap_or_default().to_string_lossy();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".rvenv-tmp")
+        .tempfile_in(dir)
+        .map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Writes the plan as a gzip-compressed tar. Entries go in plan order with uid/gid 0, no
+/// owner names, normalised modes and the plan's mtimes; the gzip header carries no time or
+/// name. Each file is hashed again as it is written and must match `digest`, so the manifest
+/// never describes content other than what was stored.
+pub fn write(
+    plan: &Plan,
+    digest: &Digest,
+    output: &Path,
+    interrupted: &AtomicBool,
+) -> Result<(), Error> {
+    let temp = temp_file(output)?;
+    let write_err = |source| Error::Write {
+        path: output.to_path_buf(),
+        source,
+    };
+    let buffered = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(buffered, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let expected: std::collections::HashMap<&Path, &FileDigest> =
+        digest.files.iter().map(|f| (f.path.as_path(), f)).collect();
+    let root = PathBuf::from(&plan.arcroot);
+
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_mtime(plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
+    header.set_size(0);
+    tar.append_data(&mut header, &root, std::io::empty())
+        .map_err(write_err)?;
+
+    for entry in &plan.entries {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let path = root.join(&entry.path);
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.mode());
+        header.set_mtime(entry.mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        match &entry.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, &path, std::io::empty())
+                    .map_err(write_err)?;
+            }
+            Kind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, &path, target)
+                    .map_err(write_err)?;
+            }
+            Kind::File { .. } => {
+                let bytes = read(entry)?;
+                let sha: [u8; 32] = Sha256::digest(&bytes).into();
+                if expected.get(entry.path.as_path()).map(|f| f.sha256) != Some(sha) {
+                    return Err(Error::Changed {
+                        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
+                    });
+                }
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(bytes.len() as u64);
+                tar.append_data(&mut header, &path, bytes.as_slice())
+                    .map_err(write_err)?;
+            }
+        }
+    }
+    let gz = tar.into_inner().map_err(write_err)?;
+    let buffered = gz.finish().map_err(write_err)?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?;
+    file.sync_all().map_err(write_err)?;
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(write_err)?;
+    temp.persist(output).map_err(|e| write_err(e.error))?;
+    Ok(())
+}
+
+/// Makes sure partial output is never left behind on Ctrl-C or SIGTERM: the handler only sets
+/// a flag; the stage that notices it returns `Interrupted` and the temporary file is dropped.
+pub fn interrupt_flag() -> &'static AtomicBool {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Failing to install leaves the default behaviour (the process dies, the temporary file
+        // may remain): worth a warning, not a refusal.
+        if let Err(e) = ctrlc::set_handler(|| FLAG.store(true, Ordering::SeqCst)) {
+            let _ = writeln!(std::io::stderr(), "warning: cannot catch Ctrl-C: {e}");
+        }
+    });
+    &FLAG
+}

@@ -1,0 +1,125 @@
+//! Validated options for `rvenv bundle`.
+
+use crate::cli::BundleArgs;
+use crate::target::{self, Target};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Target(#[from] target::Error),
+    #[error("--arcroot '{0}': must be one non-empty path component (no '/', not '.' or '..')")]
+    BadArcroot(String),
+    #[error("SOURCE_DATE_EPOCH '{0}': not a non-negative integer number of seconds")]
+    BadSourceDateEpoch(String),
+    #[error("{0}: the output's directory does not exist")]
+    NoOutputDir(PathBuf),
+    #[error("{0}: the output's directory is not a directory")]
+    OutputDirNotADirectory(PathBuf),
+    #[error("{0}: the output path is a directory")]
+    OutputIsADirectory(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct BundleConfig {
+    pub venv: PathBuf,
+    /// `None`: detect from the interpreter.
+    pub target: Option<&'static Target>,
+    /// `None`: `<venv-dir-name>-<target>.tar.gz` in the current directory.
+    pub output: Option<PathBuf>,
+    pub arcroot: Option<String>,
+    pub keep_stdlib_tests: bool,
+    pub allow_editable: bool,
+    pub quiet: bool,
+    /// Every entry's mtime when set.
+    pub source_date_epoch: Option<u64>,
+}
+
+fn check_arcroot(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(Error::BadArcroot(name.to_string()));
+    }
+    Ok(())
+}
+
+/// The output must land in an existing directory; checked before any work is done.
+pub fn check_output(out: &Path) -> Result<(), Error> {
+    if out.is_dir() {
+        return Err(Error::OutputIsADirectory(out.to_path_buf()));
+    }
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::OutputDirNotADirectory(dir.to_path_buf())),
+        Err(_) => Err(Error::NoOutputDir(dir.to_path_buf())),
+    }
+}
+
+impl BundleConfig {
+    pub fn from_args(args: BundleArgs) -> Result<BundleConfig, Error> {
+        let target = args.target.as_deref().map(target::find).transpose()?;
+        if let Some(a) = &args.arcroot {
+            check_arcroot(a)?;
+        }
+        if let Some(out) = &args.output {
+            check_output(out)?;
+        }
+        let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| Error::BadSourceDateEpoch(v.clone()))?,
+            ),
+            _ => None,
+        };
+        Ok(BundleConfig {
+            venv: crate::venv::default_path(args.venv),
+            target,
+            output: args.output,
+            arcroot: args.arcroot,
+            keep_stdlib_tests: args.keep_stdlib_tests,
+            allow_editable: args.allow_editable,
+            quiet: args.quiet,
+            source_date_epoch,
+        })
+    }
+
+    /// The archive root: `--arcroot`, else the venv directory's name (checked like `--arcroot`).
+    pub fn arcroot_for(&self, venv_name: &str) -> Result<String, Error> {
+        let name = self.arcroot.clone().unwrap_or_else(|| venv_name.to_string());
+        check_arcroot(&name)?;
+        Ok(name)
+    }
+
+    pub fn output_for(&self, venv_name: &str, target: &Target) -> Result<PathBuf, Error> {
+        let out = self
+            .output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{venv_name}-{}.tar.gz", target.name)));
+        check_output(&out)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arcroot_rules() {
+        assert!(check_arcroot("app").is_ok());
+        for bad in ["", ".", "..", "a/b"] {
+            assert!(check_arcroot(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn output_rules() {
+        assert!(check_output(Path::new("x.tar.gz")).is_ok());
+        assert!(matches!(check_output(Path::new("/no/such/dir/x.tar.gz")), Err(Error::NoOutputDir(_))));
+        assert!(matches!(check_output(Path::new("/")), Err(Error::OutputIsADirectory(_))));
+    }
+}

@@ -1,0 +1,760 @@
+//! The bundle as a sorted list of entries: archive path, source, mode and rewrite. Building the
+//! plan reads the tree's metadata and the few small files that are rewritten (scripts, activate,
+//! pyvenv.cfg, RECORD, the interpreter); every other file is read once, by the archive stage.
+
+use crate::config::BundleConfig;
+use crate::target::Target;
+use crate::venv::Venv;
+use crate::{dist, elf, rewrite};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: dangling symlink (its target {target} does not exist)")]
+    DanglingSymlink { path: PathBuf, target: PathBuf },
+    #[error("{0}: symlink loop")]
+    SymlinkLoop(PathBuf),
+    #[error("{path}: symlink leaves the venv (points to {target})")]
+    SymlinkLeaves { path: PathBuf, target: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot be rewritten: {source}")]
+    Rewrite {
+        path: PathBuf,
+        source: rewrite::Error,
+    },
+    #[error(
+        "{0}: links a shared libpython but has no RUNPATH or RPATH to point at the bundle's copy"
+    )]
+    NoRunpath(PathBuf),
+    #[error("{}", editable_message(.0))]
+    Editable(Vec<dist::Finding>),
+    #[error(transparent)]
+    Elf(#[from] elf::Error),
+    #[error(transparent)]
+    Dist(#[from] dist::Error),
+}
+
+fn editable_message(findings: &[dist::Finding]) -> String {
+    let list: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.path.display(), f.what))
+        .collect();
+    format!(
+        "editable installs point at this machine and would not import from the bundle:\n  {}",
+        list.join("\n  ")
+    )
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Editable(_) => Some(
+                "reinstall those packages without -e (pip install .), or pass --allow-editable to bundle them anyway",
+            ),
+            Error::SymlinkLeaves { .. } => {
+                Some("replace the link with a copy of the file, or move its target into the venv")
+            }
+            _ => None,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Disk(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// Which rewrite produced an entry's content; `PycHeader` is applied when the file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrite {
+    None,
+    Shebang,
+    PyvenvCfg,
+    Activate,
+    Record,
+    Runpath,
+    Generated,
+    /// Timestamp pyc: its recorded source mtime becomes the source's mtime in the archive.
+    PycHeader {
+        source_size: u64,
+        mtime: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Dir,
+    File {
+        source: Source,
+        executable: bool,
+        rewrite: Rewrite,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Relative to the archive root.
+    pub path: PathBuf,
+    pub kind: Kind,
+    pub mtime: u64,
+}
+
+impl Entry {
+    pub fn mode(&self) -> u32 {
+        match &self.kind {
+            Kind::Dir => 0o755,
+            Kind::File {
+                executable: true, ..
+            } => 0o755,
+            Kind::File { .. } => 0o644,
+            Kind::Symlink { .. } => 0o777,
+        }
+    }
+
+    /// The file's bytes as they go into the archive.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let Kind::File {
+            source, rewrite, ..
+        } = &self.kind
+        else {
+            return Ok(Vec::new());
+        };
+        match source {
+            Source::Bytes(b) => Ok(b.clone()),
+            Source::Disk(p) => {
+                let mut bytes = std::fs::read(p)?;
+                if let Rewrite::PycHeader { source_size, mtime } = *rewrite
+                    && let Some(header) = rewrite::pyc_header(&bytes, source_size, mtime)
+                {
+                    bytes[..16].copy_from_slice(&header);
+                }
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Where the content comes from on disk, for messages.
+    pub fn origin(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::File {
+                source: Source::Disk(p),
+                ..
+            } => Some(p),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub arcroot: String,
+    /// Sorted by path, component by component; parents come before their children.
+    pub entries: Vec<Entry>,
+    pub warnings: Vec<String>,
+    /// Build-machine paths that must not remain in text files.
+    pub build_paths: Vec<String>,
+    /// Paths (inside the bundle) of files whose content rvenv changed, with the rewrite.
+    pub rewritten: Vec<(PathBuf, Rewrite)>,
+}
+
+impl Plan {
+    /// Adds a generated file (manifest, requirements) at its sorted place, replacing any file of
+    /// the same name.
+    pub fn add_generated(&mut self, path: &str, bytes: Vec<u8>, mtime: u64) {
+        let path = PathBuf::from(path);
+        self.entries.retain(|e| e.path != path);
+        let at = self.entries.partition_point(|e| e.path < path);
+        self.entries.insert(
+            at,
+            Entry {
+                path,
+                kind: Kind::File {
+                    source: Source::Bytes(bytes),
+                    executable: false,
+                    rewrite: Rewrite::Generated,
+                },
+                mtime,
+            },
+        );
+    }
+}
+
+/// Lexical `a/b/../c` → `a/c`; `None` when it climbs above its start.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// The relative path from directory `from` to `to`, both absolute and resolved.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// How symlinks of a copied tree are handled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkPolicy {
+    /// The venv: links must stay inside it; dangling links and loops are errors.
+    Strict,
+    /// The base's standard library: a link leaving it is copied as the file it points to, a
+    /// dangling one is skipped with a warning (distributions link config files into it).
+    Dereference,
+}
+
+struct Builder<'a> {
+    venv: &'a Venv,
+    config: &'a BundleConfig,
+    entries: BTreeMap<PathBuf, Entry>,
+    warnings: Vec<String>,
+    rewritten: Vec<(PathBuf, Rewrite)>,
+    /// bin/ scripts rewritten, by venv-relative path → (RECORD hash, size).
+    new_hashes: BTreeMap<PathBuf, (String, u64)>,
+    /// The venv's time for generated entries when SOURCE_DATE_EPOCH is not set.
+    default_mtime: u64,
+    /// The output file (and its temporary files) when they lie inside the venv.
+    output_in_venv: Option<PathBuf>,
+}
+
+impl Builder<'_> {
+    fn mtime(&self, meta: &std::fs::Metadata) -> u64 {
+        self.config
+            .source_date_epoch
+            .unwrap_or_else(|| meta.mtime().max(0) as u64)
+    }
+
+    fn generated_mtime(&self) -> u64 {
+        self.config.source_date_epoch.unwrap_or(self.default_mtime)
+    }
+
+    fn insert(&mut self, path: PathBuf, kind: Kind, mtime: u64) {
+        if let Kind::File { rewrite, .. } = &kind
+            && !matches!(rewrite, Rewrite::None | Rewrite::PycHeader { .. })
+        {
+            self.rewritten.push((path.clone(), *rewrite));
+        }
+        self.entries.insert(path.clone(), Entry { path, kind, mtime });
+    }
+
+    fn file(&mut self, dest: PathBuf, src: &Path, meta: &std::fs::Metadata) {
+        let rewrite = self.pyc_rewrite(src).unwrap_or(Rewrite::None);
+        let kind = Kind::File {
+            source: Source::Disk(src.to_path_buf()),
+            executable: meta.permissions().mode() & 0o111 != 0,
+            rewrite,
+        };
+        self.insert(dest, kind, self.mtime(meta));
+    }
+
+    /// With SOURCE_DATE_EPOCH every source gets a new mtime, so timestamp pycs are patched to
+    /// match; without it, mtimes are kept and pycs stay exactly as they were.
+    fn pyc_rewrite(&self, pyc: &Path) -> Option<Rewrite> {
+        let epoch = self.config.source_date_epoch?;
+        let name = pyc.file_name()?.to_str()?;
+        let cache = pyc.parent()?;
+        if !name.ends_with(".pyc") || cache.file_name()? != "__pycache__" {
+            return None;
+        }
+        let module = name.split('.').next()?;
+        let source = cache.parent()?.join(format!("{module}.py"));
+        let meta = std::fs::metadata(source).ok()?;
+        Some(Rewrite::PycHeader {
+            source_size: meta.len(),
+            mtime: epoch as u32,
+        })
+    }
+
+    /// Copies the tree at `src` to `dest`, skipping what `skip` says (given the path relative
+    /// to `src`).
+    fn tree(
+        &mut self,
+        src: &Path,
+        dest: &Path,
+        link_root: &Path,
+        policy: LinkPolicy,
+        skip: &dyn Fn(&Path) -> bool,
+    ) -> Result<(), Error> {
+        let walk = walkdir::WalkDir::new(src)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.path()
+                    .strip_prefix(src)
+                    .map_or(true, |rel| rel.as_os_str().is_empty() || !skip(rel))
+            });
+        for item in walk {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(src).to_path_buf();
+                Error::Io {
+                    path,
+                    source: e.into(),
+                }
+            })?;
+            let path = item.path();
+            let rel = path.strip_prefix(src).expect("walk stays under its root");
+            let out = dest.join(rel);
+            let meta = item.metadata().map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e.into(),
+            })?;
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                self.insert(out, Kind::Dir, self.mtime(&meta));
+            } else if ft.is_file() {
+                self.file(out, path, &meta);
+            } else if ft.is_symlink() {
+                self.symlink(path, link_root, out, policy, &meta)?;
+            } else {
+                self.warnings.push(format!(
+                    "{}: skipped: not a regular file, directory or symlink (a socket, FIFO or device)",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn symlink(
+        &mut self,
+        link: &Path,
+        tree_root: &Path,
+        dest: PathBuf,
+        policy: LinkPolicy,
+        meta: &std::fs::Metadata,
+    ) -> Result<(), Error> {
+        let target = std::fs::read_link(link).map_err(io(link))?;
+        let resolved = match link.canonicalize() {
+            Ok(r) => r,
+            Err(e) if e.raw_os_error() == Some(40) => {
+                return Err(Error::SymlinkLoop(link.to_path_buf()));
+            }
+            Err(_) if policy == LinkPolicy::Dereference => {
+                self.warnings.push(format!(
+                    "{}: skipped: dangling symlink to {}",
+                    link.display(),
+                    target.display()
+                ));
+                return Ok(());
+            }
+            Err(_) => {
+                return Err(Error::DanglingSymlink {
+                    path: link.to_path_buf(),
+                    target,
+                });
+            }
+        };
+        let parent = link.parent().unwrap_or(tree_root);
+        let parent = parent.canonicalize().map_err(io(parent))?;
+        if resolved.starts_with(tree_root) {
+            let kind = Kind::Symlink {
+                target: relative(&parent, &resolved),
+            };
+            self.insert(dest, kind, self.mtime(meta));
+            return Ok(());
+        }
+        match policy {
+            LinkPolicy::Strict => Err(Error::SymlinkLeaves {
+                path: link.to_path_buf(),
+                target: resolved,
+            }),
+            LinkPolicy::Dereference => {
+                let meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
+                if meta.is_file() {
+                    self.file(dest, &resolved, &meta);
+                } else {
+                    self.warnings.push(format!(
+                        "{}: skipped: symlink to a directory outside the standard library ({})",
+                        link.display(),
+                        resolved.display()
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The venv's bin/: interpreter links are replaced by the bundle's own, activate scripts and
+    /// Python scripts are rewritten, everything else is copied.
+    fn bin(&mut self) -> Result<(), Error> {
+        let bin = self.venv.real_root.join("bin");
+        let meta = std::fs::metadata(&bin).map_err(io(&bin))?;
+        self.insert(PathBuf::from("bin"), Kind::Dir, self.mtime(&meta));
+        let mut children: Vec<_> = std::fs::read_dir(&bin)
+            .map_err(io(&bin))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(io(&bin))?;
+        children.sort();
+        let exe = self.venv.version.exe_name();
+        for path in children {
+            let name = path.file_name().expect("read_dir names").to_owned();
+            let dest = Path::new("bin").join(&name);
+            let meta = path.symlink_metadata().map_err(io(&path))?;
+            let name = name.to_string_lossy();
+            let is_interpreter = rewrite::is_python_name(&name)
+                && (meta.file_type().is_symlink()
+                    || path.canonicalize().ok().as_deref() == Some(self.venv.interpreter.as_path())
+                    || std::fs::read(&path).is_ok_and(|b| elf::is_elf(&b)));
+            if is_interpreter || self.output_in_venv.as_deref() == Some(&path) {
+                continue;
+            }
+            if meta.file_type().is_symlink()
+                && path.canonicalize().ok().as_deref() == Some(self.venv.interpreter.as_path())
+            {
+                self.insert(dest, Kind::Symlink { target: exe.clone().into() }, self.mtime(&meta));
+                continue;
+            }
+            if !meta.file_type().is_file() {
+                let skip = |_: &Path| false;
+                let root = self.venv.real_root.clone();
+                if meta.is_dir() {
+                    self.tree(&path, &dest, &root, LinkPolicy::Strict, &skip)?;
+                } else if meta.file_type().is_symlink() {
+                    self.symlink(&path, &root, dest, LinkPolicy::Strict, &meta)?;
+                } else {
+                    self.warnings.push(format!(
+                        "{}: skipped: not a regular file, directory or symlink",
+                        path.display()
+                    ));
+                }
+                continue;
+            }
+            self.bin_file(&path, dest, &name, &meta)?;
+        }
+        let mtime = self.generated_mtime();
+        let linked = PathBuf::from("../python/bin").join(&exe);
+        self.insert(Path::new("bin").join(&exe), Kind::Symlink { target: linked }, mtime);
+        for alias in ["python3", "python"] {
+            if alias != exe {
+                let kind = Kind::Symlink { target: exe.clone().into() };
+                self.insert(Path::new("bin").join(alias), kind, mtime);
+            }
+        }
+        Ok(())
+    }
+
+    fn bin_file(
+        &mut self,
+        path: &Path,
+        dest: PathBuf,
+        name: &str,
+        meta: &std::fs::Metadata,
+    ) -> Result<(), Error> {
+        let executable = meta.permissions().mode() & 0o111 != 0;
+        let mut head = [0u8; 2];
+        let is_script = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(io(path))?;
+            f.read(&mut head).map_err(io(path))? == 2 && head == *b"#!"
+        };
+        let rewrite_error = |source| Error::Rewrite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = |bytes: Vec<u8>| {
+            String::from_utf8(bytes).map_err(|_| Error::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            })
+        };
+        let new = match name {
+            "activate" => {
+                let s = text(std::fs::read(path).map_err(io(path))?)?;
+                Some((rewrite::activate_sh(&s).map_err(rewrite_error)?.into_bytes(), Rewrite::Activate))
+            }
+            "activate.fish" => {
+                let s = text(std::fs::read(path).map_err(io(path))?)?;
+                Some((rewrite::activate_fish(&s).map_err(rewrite_error)?.into_bytes(), Rewrite::Activate))
+            }
+            "activate.csh" => Some((rewrite::activate_csh().into_bytes(), Rewrite::Activate)),
+            _ if is_script => {
+                let bytes = std::fs::read(path).map_err(io(path))?;
+                match rewrite::parse_launcher(&bytes) {
+                    None => None,
+                    Some(launcher) => {
+                        let exe = self.venv.version.exe_name();
+                        let python = if ["python", "python3", exe.as_str()].contains(&launcher.python.as_str()) {
+                            launcher.python
+                        } else {
+                            exe
+                        };
+                        rewrite::relocatable_script(&bytes, &python)
+                            .map_err(rewrite_error)?
+                            .map(|b| (b, Rewrite::Shebang))
+                    }
+                }
+            }
+            _ => None,
+        };
+        match new {
+            Some((bytes, rewrite)) => {
+                let hash = rewrite::record_hash(&sha256(&bytes));
+                self.new_hashes.insert(dest.clone(), (hash, bytes.len() as u64));
+                let kind = Kind::File {
+                    source: Source::Bytes(bytes),
+                    executable,
+                    rewrite,
+                };
+                self.insert(dest, kind, self.mtime(meta));
+            }
+            None => self.file(dest, path, meta),
+        }
+        Ok(())
+    }
+
+    /// RECORD rows of rewritten bin/ scripts get their new hashes and sizes.
+    fn records(&mut self) -> Result<(), Error> {
+        let records: Vec<(PathBuf, PathBuf)> = self
+            .entries
+            .values()
+            .filter(|e| e.path.ends_with("RECORD"))
+            .filter(|e| e.path.parent().is_some_and(|p| p.extension().is_some_and(|x| x == "dist-info")))
+            .filter_map(|e| e.origin().map(|o| (e.path.clone(), o.to_path_buf())))
+            .collect();
+        for (dest, src) in records {
+            let site = dest.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+            let bytes = std::fs::read(&src).map_err(io(&src))?;
+            let mut changed = BTreeMap::new();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                let row_path = line.split(',').next().unwrap_or("").trim_matches('"');
+                if let Some(target) = normalize(&site.join(row_path))
+                    && let Some(new) = self.new_hashes.get(&target)
+                {
+                    changed.insert(row_path.to_string(), new.clone());
+                }
+            }
+            if changed.is_empty() {
+                continue;
+            }
+            let new = rewrite::record(&bytes, &changed).map_err(|source| Error::Rewrite {
+                path: src.clone(),
+                source,
+            })?;
+            let meta = std::fs::metadata(&src).map_err(io(&src))?;
+            let kind = Kind::File {
+                source: Source::Bytes(new),
+                executable: false,
+                rewrite: Rewrite::Record,
+            };
+            self.insert(dest, kind, self.mtime(&meta));
+        }
+        Ok(())
+    }
+
+    /// python/: the interpreter (RUNPATH pointed at the bundle), libpython and the stdlib.
+    fn base(&mut self) -> Result<(), Error> {
+        let venv = self.venv;
+        let exe = venv.version.exe_name();
+        let interp = &venv.interpreter;
+        let meta = std::fs::metadata(interp).map_err(io(interp))?;
+        let dest = Path::new("python/bin").join(&exe);
+        if let Some(lib) = &venv.libpython {
+            let bytes = std::fs::read(interp).map_err(io(interp))?;
+            let slot = elf::runpath_slot(&bytes, interp)?
+                .ok_or_else(|| Error::NoRunpath(interp.clone()))?;
+            let new = rewrite::replace_c_string(&bytes, slot.offset, slot.len, "$ORIGIN/../lib")
+                .map_err(|source| Error::Rewrite {
+                    path: interp.clone(),
+                    source,
+                })?;
+            let kind = Kind::File {
+                source: Source::Bytes(new),
+                executable: true,
+                rewrite: Rewrite::Runpath,
+            };
+            self.insert(dest, kind, self.mtime(&meta));
+            let lib_meta = std::fs::metadata(&lib.path).map_err(io(&lib.path))?;
+            self.file(Path::new("python/lib").join(&lib.needed), &lib.path, &lib_meta);
+        } else {
+            self.file(dest, interp, &meta);
+        }
+        let keep_tests = self.config.keep_stdlib_tests;
+        let skip = move |rel: &Path| {
+            let top_only = rel.components().count() == 1;
+            top_only
+                && (rel == Path::new("site-packages")
+                    || rel == Path::new("dist-packages")
+                    || (!keep_tests && rel == Path::new("test")))
+        };
+        let stdlib = venv.stdlib.clone();
+        self.tree(
+            &stdlib,
+            &Path::new("python/lib").join(&exe),
+            &stdlib,
+            LinkPolicy::Dereference,
+            &skip,
+        )
+    }
+
+    /// Directories the bundle creates itself (python/, python/bin, ...).
+    fn parents(&mut self) {
+        let mtime = self.generated_mtime();
+        let missing: Vec<PathBuf> = self
+            .entries
+            .keys()
+            .flat_map(|p| p.ancestors().skip(1))
+            .filter(|a| !a.as_os_str().is_empty() && !self.entries.contains_key(*a))
+            .map(Path::to_path_buf)
+            .collect();
+        for dir in missing {
+            self.entries.entry(dir.clone()).or_insert(Entry {
+                path: dir,
+                kind: Kind::Dir,
+                mtime,
+            });
+        }
+    }
+}
+
+/// Paths that must not survive in the bundle's text files: the venv as named and as resolved,
+/// and the base installation (its stdlib directory when the base is a system prefix, which
+/// every text file would otherwise "contain").
+fn build_paths(venv: &Venv) -> Vec<String> {
+    let mut paths = vec![venv.root.clone(), venv.real_root.clone()];
+    let system = ["/", "/usr", "/usr/local"].iter().any(|s| venv.base_prefix == Path::new(s));
+    paths.push(if system { venv.stdlib.clone() } else { venv.base_prefix.clone() });
+    let mut paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+pub fn build(
+    venv: &Venv,
+    config: &BundleConfig,
+    _target: &Target,
+    arcroot: &str,
+    output: &Path,
+) -> Result<Plan, Error> {
+    let cfg_path = venv.real_root.join("pyvenv.cfg");
+    let cfg_meta = std::fs::metadata(&cfg_path).map_err(io(&cfg_path))?;
+    let output_in_venv = output
+        .parent()
+        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+        .and_then(|d| d.canonicalize().ok())
+        .zip(output.file_name())
+        .map(|(d, n)| d.join(n))
+        .filter(|o| o.starts_with(&venv.real_root));
+    let mut b = Builder {
+        venv,
+        config,
+        entries: BTreeMap::new(),
+        warnings: Vec::new(),
+        rewritten: Vec::new(),
+        new_hashes: BTreeMap::new(),
+        default_mtime: cfg_meta.mtime().max(0) as u64,
+        output_in_venv: output_in_venv.clone(),
+    };
+
+    let site_packages = venv.site_packages();
+    let dists = dist::find(&site_packages)?;
+    let links = dist::build_machine_links(&site_packages, &dists, &[&venv.root, &venv.real_root])?;
+    let (editable, other): (Vec<_>, Vec<_>) = links.into_iter().partition(|f| f.editable);
+    if !editable.is_empty() && !config.allow_editable {
+        return Err(Error::Editable(editable));
+    }
+    for f in editable.iter().chain(&other) {
+        b.warnings.push(format!("{}: {}", f.path.display(), f.what));
+    }
+
+    // Everything of the venv but bin/ and pyvenv.cfg, which are rewritten, and the output itself.
+    let real_root = venv.real_root.clone();
+    let out_rel = output_in_venv.and_then(|o| o.strip_prefix(&real_root).ok().map(Path::to_path_buf));
+    let skip = |rel: &Path| {
+        rel == Path::new("bin")
+            || rel == Path::new("pyvenv.cfg")
+            || out_rel.as_deref() == Some(rel)
+            || rel.to_string_lossy().ends_with(".rvenv-tmp")
+    };
+    b.tree(&real_root, Path::new(""), &real_root, LinkPolicy::Strict, &skip)?;
+    b.entries.remove(Path::new(""));
+    b.bin()?;
+    b.records()?;
+    b.base()?;
+    let cfg = rewrite::pyvenv_cfg(&venv.cfg.text, &venv.version.full);
+    let kind = Kind::File {
+        source: Source::Bytes(cfg.into_bytes()),
+        executable: false,
+        rewrite: Rewrite::PyvenvCfg,
+    };
+    let mtime = b.mtime(&cfg_meta);
+    b.insert(PathBuf::from("pyvenv.cfg"), kind, mtime);
+    b.parents();
+
+    let mut plan = Plan {
+        arcroot: arcroot.to_string(),
+        entries: b.entries.into_values().collect(),
+        warnings: b.warnings,
+        build_paths: build_paths(venv),
+        rewritten: b.rewritten,
+    };
+    let requirements = dist::freeze(&dists, venv.version.minor);
+    let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
+    plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_paths() {
+        assert_eq!(
+            normalize(Path::new("lib/python3.11/site-packages/../../../bin/app")),
+            Some(PathBuf::from("bin/app"))
+        );
+        assert_eq!(normalize(Path::new("a/../../x")), None);
+        assert_eq!(relative(Path::new("/v"), Path::new("/v/lib")), PathBuf::from("lib"));
+        assert_eq!(
+            relative(Path::new("/v/lib/x"), Path::new("/v/share/y")),
+            PathBuf::from("../../share/y")
+        );
+        assert_eq!(relative(Path::new("/v/a"), Path::new("/v/a")), PathBuf::from("."));
+    }
+}

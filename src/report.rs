@@ -1,0 +1,108 @@
+//! What the user and the board learn about a bundle: the manifest stored in it, and the
+//! diagnostics printed on stderr.
+
+use crate::archive::Digest;
+use crate::plan::Plan;
+use crate::target::Target;
+use crate::venv::Venv;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+pub const MANIFEST: &str = "rvenv.json";
+
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub rvenv_version: &'static str,
+    pub target: String,
+    pub python: PythonInfo,
+    pub arcroot: String,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PythonInfo {
+    pub implementation: &'static str,
+    pub version: String,
+    pub interpreter: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// `rvenv.json`: every other file of the bundle with its size and sha256.
+pub fn manifest(plan: &Plan, digest: &Digest, venv: &Venv, target: &Target) -> Vec<u8> {
+    let manifest = Manifest {
+        rvenv_version: env!("CARGO_PKG_VERSION"),
+        target: target.name.clone(),
+        python: PythonInfo {
+            implementation: "CPython",
+            version: venv.version.full.clone(),
+            interpreter: format!("python/bin/{}", venv.version.exe_name()),
+        },
+        arcroot: plan.arcroot.clone(),
+        files: digest
+            .files
+            .iter()
+            .map(|f| ManifestFile {
+                path: f.path.to_string_lossy().into_owned(),
+                size: f.size,
+                sha256: hex(&f.sha256),
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    out.push(b'\n');
+    out
+}
+
+/// Diagnostics go to stderr: `error:`, `warning:` and `hint:` lines.
+pub fn warning(message: &str) {
+    eprintln!("warning: {message}");
+}
+
+pub fn error(message: &str, hint: Option<&str>) {
+    eprintln!("error: {message}");
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+pub fn info(quiet: bool, message: &str) {
+    if !quiet {
+        eprintln!("{message}");
+    }
+}
+
+/// Leaks are grouped per file: one warning names the file and the paths it still holds.
+pub fn leaks(digest: &Digest) {
+    let mut by_file: std::collections::BTreeMap<_, Vec<&str>> = Default::default();
+    for leak in &digest.leaks {
+        by_file.entry(&leak.path).or_default().push(&leak.build_path);
+    }
+    for (path, paths) in by_file {
+        warning(&format!(
+            "{}: still contains the build path {} (it will not exist on the target)",
+            path.display(),
+            paths.join(" and ")
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(super::hex(&[0, 15, 255]), "000fff");
+    }
+}

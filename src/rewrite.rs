@@ -1,0 +1,588 @@
+//! Pure byte-in/byte-out rewrites: shebangs, `pyvenv.cfg`, activate scripts, pyc headers,
+//! RUNPATH strings and `RECORD` rows. Nothing here touches the file system.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("shebang argument '{0}' has characters that cannot be passed on safely")]
+    UnsafeShebangArgument(String),
+    #[error("no 'VIRTUAL_ENV' assignment found")]
+    NoVirtualEnvAssignment,
+    #[error("new RUNPATH '{new}' is longer than the old one ({old_len} bytes)")]
+    RunpathTooLong { new: String, old_len: usize },
+    #[error("RECORD is not valid CSV: {0}")]
+    BadRecord(String),
+}
+
+/// How a Python script was launched, as found in its first lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launcher {
+    /// Basename of the Python named by the script (`python3`, `python3.11`...).
+    pub python: String,
+    /// Interpreter options (`-E`, `-s`), one per element.
+    pub args: Vec<String>,
+    /// Offset where the script's own code starts (after the launcher lines).
+    pub body_start: usize,
+}
+
+/// `python`, `python3`, `python3.11`, `python3.13t`, `pythonw`: the names CPython installs.
+pub fn is_python_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("python") else {
+        return false;
+    };
+    let rest = rest.trim_end_matches(['d', 'm', 't', 'w']);
+    rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+fn basename(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+/// Splits `text` into lines, keeping each line's end offset (after its `\n`, if any).
+fn line_at(text: &[u8], start: usize) -> Option<(&[u8], usize)> {
+    if start >= text.len() {
+        return None;
+    }
+    let rest = &text[start..];
+    let (line, next) = match memchr::memchr(b'\n', rest) {
+        Some(i) => (&rest[..i], start + i + 1),
+        None => (rest, text.len()),
+    };
+    Some((line.strip_suffix(b"\r").unwrap_or(line), next))
+}
+
+/// Recognises every launcher form pip, distlib, uv and rvenv write; `None` for anything that is
+/// not a Python script (other interpreters, binaries, plain text).
+pub fn parse_launcher(script: &[u8]) -> Option<Launcher> {
+    let (first, after_first) = line_at(script, 0)?;
+    let first = std::str::from_utf8(first.strip_prefix(b"#!")?).ok()?;
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let program = basename(words.first()?);
+
+    if program == "sh" {
+        // The polyglot trampoline: #!/bin/sh / '''exec' PYTHON ARGS "$0" "$@" / ' '''
+        let (second, after_second) = line_at(script, after_first)?;
+        let (third, after_third) = line_at(script, after_second)?;
+        if third.trim_ascii() != b"' '''" {
+            return None;
+        }
+        let second = std::str::from_utf8(second).ok()?;
+        let call = second
+            .strip_prefix("'''exec' ")?
+            .trim_end()
+            .strip_suffix("\"$0\" \"$@\"")?
+            .trim_end();
+        let tokens: Vec<&str> = call.split_whitespace().collect();
+        let n_args = tokens
+            .iter()
+            .rev()
+            .take_while(|t| t.starts_with('-') && is_shell_safe(t))
+            .count();
+        let (interp, args) = tokens.split_at(tokens.len().checked_sub(n_args)?);
+        let interp = interp.join(" ");
+        let python = basename(interp.trim_matches(['"', '\''])).trim_matches(['"', '\'']);
+        return is_python_name(python).then(|| Launcher {
+            python: python.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            body_start: after_third,
+        });
+    }
+
+    let (python, args) = if program == "env" {
+        let rest: Vec<&str> = words[1..]
+            .iter()
+            .copied()
+            .skip_while(|w| *w == "-S" || w.starts_with("--split-string"))
+            .collect();
+        (basename(rest.first()?), rest[1..].to_vec())
+    } else {
+        (program, words[1..].to_vec())
+    };
+    is_python_name(python).then(|| Launcher {
+        python: python.to_string(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        body_start: after_first,
+    })
+}
+
+/// Shell code that prints the directory holding the script's real file: follows `$0` through
+/// symlinks with `readlink` (present in coreutils and BusyBox) and shell built-ins only;
+/// `realpath --` is avoided because BusyBox's `realpath` rejects `--`.
+const SCRIPT_DIR: &str = r#"f=$0; case $f in (*/*) ;; (*) f=./$f;; esac; while [ -h "$f" ]; do l=$(readlink "$f"); case $l in (/*) f=$l;; (*) f=${f%/*}/$l;; esac; done; cd -P "${f%/*}/" && pwd -P"#;
+
+fn is_shell_safe(arg: &str) -> bool {
+    !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.,:=+/@%".contains(&b))
+}
+
+/// Rewrites a Python script so it runs the Python next to its own real location: a `/bin/sh`
+/// header that is also a Python string. `None` when the script is not a Python script.
+/// `python` is the interpreter name to run from the script's directory.
+pub fn relocatable_script(script: &[u8], python: &str) -> Result<Option<Vec<u8>>, Error> {
+    let Some(launcher) = parse_launcher(script) else {
+        return Ok(None);
+    };
+    let mut call = format!("\"$({SCRIPT_DIR})/{python}\"");
+    for arg in &launcher.args {
+        if !is_shell_safe(arg) {
+            return Err(Error::UnsafeShebangArgument(arg.clone()));
+        }
+        call.push(' ');
+        call.push_str(arg);
+    }
+    let mut out = format!("#!/bin/sh\n'''exec' {call} \"$0\" \"$@\"\n' '''\n").into_bytes();
+    out.extend_from_slice(&script[launcher.body_start..]);
+    Ok(Some(out))
+}
+
+/// Keys of `pyvenv.cfg` that hold paths of the build machine.
+const CFG_PATH_KEYS: &[&str] = &[
+    "home",
+    "executable",
+    "command",
+    "base-prefix",
+    "base-exec-prefix",
+    "base-executable",
+];
+
+/// The bundle's `pyvenv.cfg`: no `home` (CPython then finds its home through the `bin/python3`
+/// symlink), no build paths, system site-packages off, `version` kept.
+pub fn pyvenv_cfg(original: &str, version: &str) -> String {
+    let mut out = String::new();
+    let mut has_version = false;
+    let mut has_system = false;
+    for line in original.lines() {
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().to_ascii_lowercase());
+        match key.as_deref() {
+            Some(k) if CFG_PATH_KEYS.contains(&k) => continue,
+            Some("include-system-site-packages") => {
+                has_system = true;
+                out.push_str("include-system-site-packages = false\n");
+            }
+            Some("version") => {
+                has_version = true;
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !has_system {
+        out.insert_str(0, "include-system-site-packages = false\n");
+    }
+    if !has_version {
+        out.push_str(&format!("version = {version}\n"));
+    }
+    out
+}
+
+/// Finds the literal assigned after `marker` (for example `VIRTUAL_ENV=`): returns the token as
+/// written (with its quotes) at its first occurrence followed by a quote or `/`.
+fn assigned_literal<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(marker) {
+        let start = from + i + marker.len();
+        let rest = &text[start..];
+        let len = match rest.chars().next()? {
+            q @ ('"' | '\'') => rest[1..].find(q)? + 2,
+            '/' => rest
+                .find(|c: char| c.is_whitespace() || c == ';' || c == ')')
+                .unwrap_or(rest.len()),
+            _ => {
+                from = start;
+                continue;
+            }
+        };
+        return Some(&rest[..len]);
+    }
+    None
+}
+
+/// Replaces every whole-token occurrence of `token` (not followed by more path characters).
+fn replace_token(text: &str, token: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(token) {
+        let after = &rest[i + token.len()..];
+        let bounded = after
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || c == ';' || c == ')' || c == '"');
+        out.push_str(&rest[..i]);
+        out.push_str(if bounded { with } else { token });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+const SH_LOCATE: &str = r#"# rvenv: this environment can be moved; find it from this file's own location.
+if [ -n "${BASH_VERSION:-}" ]; then
+    eval '_rvenv_here=${BASH_SOURCE[0]}'
+elif [ -n "${ZSH_VERSION:-}" ]; then
+    eval '_rvenv_here=${(%):-%x}'
+else
+    _rvenv_here=
+fi
+case $_rvenv_here in
+    (*/*) _rvenv_root=$(CDPATH= cd -- "${_rvenv_here%/*}/.." 2>/dev/null && pwd) ;;
+    ('') _rvenv_root= ;;
+    (*) _rvenv_root=$(CDPATH= cd -- .. 2>/dev/null && pwd) ;;
+esac
+unset _rvenv_here
+if [ -z "$_rvenv_root" ]; then
+    echo "activate: this shell cannot tell where this script is, so nothing was activated; source it from bash or zsh, or put the bundle's bin/ first on PATH" >&2
+    unset _rvenv_root
+    return 1 2>/dev/null || exit 1
+fi
+"#;
+
+/// `bin/activate` (bash, zsh): `VIRTUAL_ENV` computed from the script's own location.
+pub fn activate_sh(script: &str) -> Result<String, Error> {
+    let token = assigned_literal(script, "VIRTUAL_ENV=").ok_or(Error::NoVirtualEnvAssignment)?;
+    let body = replace_token(script, token, "\"$_rvenv_root\"");
+    // After `deactivate nondestructive`, so a failed lookup still leaves no half-active state.
+    let anchor = "deactivate nondestructive\n";
+    let at = body.find(anchor).map(|i| i + anchor.len()).unwrap_or(0);
+    let mut out = String::with_capacity(body.len() + SH_LOCATE.len() + 32);
+    out.push_str(&body[..at]);
+    out.push_str(SH_LOCATE);
+    out.push_str(&body[at..]);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("unset _rvenv_root\n");
+    Ok(out)
+}
+
+const FISH_LOCATE: &str = r#"# rvenv: this environment can be moved; find it from this file's own location.
+set -l _rvenv_root (builtin realpath -- (status filename) 2>/dev/null | string replace -r '/[^/]+/[^/]+$' '')
+if test -z "$_rvenv_root"
+    echo "activate.fish: cannot tell where this script is, so nothing was activated; source it by its path" >&2
+    return 1
+end
+"#;
+
+/// `bin/activate.fish`: the same, with fish's `status filename`.
+pub fn activate_fish(script: &str) -> Result<String, Error> {
+    let token =
+        assigned_literal(script, "VIRTUAL_ENV ").ok_or(Error::NoVirtualEnvAssignment)?;
+    let line_start = script
+        .find(&format!("VIRTUAL_ENV {token}"))
+        .map(|i| script[..i].rfind('\n').map_or(0, |n| n + 1))
+        .unwrap_or(0);
+    let mut out = String::new();
+    out.push_str(&script[..line_start]);
+    out.push_str(FISH_LOCATE);
+    out.push_str(&replace_token(
+        &script[line_start..],
+        token,
+        "\"$_rvenv_root\"",
+    ));
+    Ok(out)
+}
+
+/// `bin/activate.csh`: csh and tcsh cannot tell a sourced file where it is (`$_` is empty in
+/// scripts), so the bundle's csh script says so and changes nothing rather than guess.
+pub fn activate_csh() -> String {
+    concat!(
+        "# rvenv: csh cannot tell a sourced script where it is, so this bundle cannot be\n",
+        "# activated from csh without guessing. It changes nothing.\n",
+        "echo \"activate.csh: csh cannot tell where this bundle is, so nothing was activated;\"\n",
+        "echo \"use bin/activate (bash, zsh) or bin/activate.fish, or run: set path = (/path/to/bundle/bin \\$path)\"\n",
+    )
+    .to_string()
+}
+
+/// Header of a timestamp-based pyc (PEP 552): magic(4) flags(4) mtime(4) size(4).
+/// Returns the header with its source mtime replaced, when the pyc is timestamp-based and was
+/// written for a source of `source_size` bytes; otherwise `None` (hash-based or not ours to fix).
+pub fn pyc_header(pyc: &[u8], source_size: u64, new_mtime: u32) -> Option<[u8; 16]> {
+    let header: [u8; 16] = pyc.get(..16)?.try_into().ok()?;
+    // The magic ends with \r\n for every CPython 3 release.
+    if header[2..4] != *b"\r\n" {
+        return None;
+    }
+    let flags = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let size = u32::from_le_bytes(header[12..16].try_into().ok()?);
+    if flags != 0 || size != (source_size & 0xFFFF_FFFF) as u32 {
+        return None;
+    }
+    let mut out = header;
+    out[8..12].copy_from_slice(&new_mtime.to_le_bytes());
+    Some(out)
+}
+
+/// Replaces a NUL-terminated string in place (for a RUNPATH in `.dynstr`), padding with NUL.
+/// The file's size and every other offset stay as they were.
+pub fn replace_c_string(
+    file: &[u8],
+    offset: usize,
+    old_len: usize,
+    new: &str,
+) -> Result<Vec<u8>, Error> {
+    if new.len() > old_len {
+        return Err(Error::RunpathTooLong {
+            new: new.to_string(),
+            old_len,
+        });
+    }
+    let mut out = file.to_vec();
+    let slot = &mut out[offset..offset + old_len];
+    slot.fill(0);
+    slot[..new.len()].copy_from_slice(new.as_bytes());
+    Ok(out)
+}
+
+/// `sha256=<urlsafe base64, no padding>` as `RECORD` wants it.
+pub fn record_hash(sha256: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256)
+    )
+}
+
+/// Updates the hash and size of the `RECORD` rows named in `changed` (path as written in
+/// RECORD → (hash field, size)); every other line is kept byte for byte.
+pub fn record(
+    original: &[u8],
+    changed: &BTreeMap<String, (String, u64)>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(original.len());
+    for line in original.split_inclusive(|b| *b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let ending = &line[body.len()..];
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(body);
+        let row = match reader.records().next() {
+            Some(row) => row.map_err(|e| Error::BadRecord(e.to_string()))?,
+            None => {
+                out.extend_from_slice(line);
+                continue;
+            }
+        };
+        match row.get(0).and_then(|p| changed.get(p)) {
+            Some((hash, size)) => {
+                let mut writer = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(Vec::new());
+                let size = size.to_string();
+                writer
+                    .write_record([&row[0], hash.as_str(), size.as_str()])
+                    .map_err(|e| Error::BadRecord(e.to_string()))?;
+                let mut written = writer
+                    .into_inner()
+                    .map_err(|e| Error::BadRecord(e.to_string()))?;
+                written.pop(); // the writer's '\n'; the original ending follows
+                out.extend_from_slice(&written);
+                out.extend_from_slice(ending);
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "# -*- coding: utf-8 -*-\nimport sys\nfrom app import main\nsys.exit(main())\n";
+
+    fn launcher(script: &str) -> Option<Launcher> {
+        parse_launcher(script.as_bytes())
+    }
+
+    #[test]
+    fn python_names() {
+        for ok in ["python", "python3", "python3.11", "python3.13t", "python3.8d", "pythonw"] {
+            assert!(is_python_name(ok), "{ok}");
+        }
+        for no in ["pypy3", "bash", "python-config", "python3.11-config", "pythonista"] {
+            assert!(!is_python_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn absolute_shebang() {
+        let s = format!("#!/home/u/venv/bin/python3\n{BODY}");
+        let l = launcher(&s).unwrap();
+        assert_eq!(l.python, "python3");
+        assert!(l.args.is_empty());
+        assert_eq!(&s[l.body_start..], BODY);
+    }
+
+    #[test]
+    fn shebang_with_arguments() {
+        let l = launcher("#!/opt/v/bin/python3.11 -E -s\nx").unwrap();
+        assert_eq!((l.python.as_str(), l.args.clone()), ("python3.11", vec!["-E".into(), "-s".into()]));
+        let l = launcher("#! /opt/v/bin/python -u\nx").unwrap();
+        assert_eq!(l.args, vec!["-u".to_string()]);
+    }
+
+    #[test]
+    fn env_shebangs() {
+        assert_eq!(launcher("#!/usr/bin/env python3\nx").unwrap().python, "python3");
+        let l = launcher("#!/usr/bin/env -S python3 -E\nx").unwrap();
+        assert_eq!((l.python.as_str(), l.args.clone()), ("python3", vec!["-E".into()]));
+        assert!(launcher("#!/usr/bin/env bash\nx").is_none());
+    }
+
+    #[test]
+    fn pip_trampoline() {
+        let s = format!(
+            "#!/bin/sh\n'''exec' /very/long/venv/bin/python \"$0\" \"$@\"\n' '''\n{BODY}"
+        );
+        let l = launcher(&s).unwrap();
+        assert_eq!(l.python, "python");
+        assert_eq!(&s[l.body_start..], BODY);
+        // distlib quotes an interpreter path with spaces
+        let s = "#!/bin/sh\n'''exec' \"/a b/bin/python3\" -E \"$0\" \"$@\"\n' '''\nx";
+        let l = launcher(s).unwrap();
+        assert_eq!((l.python.as_str(), l.args.clone()), ("python3", vec!["-E".into()]));
+        // uv's relocatable form
+        let s = "#!/bin/sh\n'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/python \"$0\" \"$@\"\n' '''\nx";
+        assert_eq!(launcher(s).unwrap().python, "python");
+    }
+
+    #[test]
+    fn crlf_and_no_trailing_newline() {
+        let l = launcher("#!/v/bin/python3\r\nimport x\r\n").unwrap();
+        assert_eq!(l.python, "python3");
+        assert_eq!(l.body_start, "#!/v/bin/python3\r\n".len());
+        let l = launcher("#!/v/bin/python3").unwrap();
+        assert_eq!(l.body_start, "#!/v/bin/python3".len());
+        let s = "#!/bin/sh\r\n'''exec' /v/bin/python \"$0\" \"$@\"\r\n' '''\r\nbody\r\n";
+        assert_eq!(&s[launcher(s).unwrap().body_start..], "body\r\n");
+    }
+
+    #[test]
+    fn other_interpreters_and_binaries_are_left_alone() {
+        assert!(launcher("#!/bin/bash\necho hi\n").is_none());
+        assert!(launcher("#!/bin/sh\necho hi\n").is_none());
+        assert!(launcher("#!/usr/bin/perl -w\n").is_none());
+        assert!(parse_launcher(b"\x7fELF\x02\x01\x01").is_none());
+        assert!(launcher("import os\n").is_none());
+        assert!(parse_launcher(b"#!/v/bin/python3\xff\n").is_none());
+    }
+
+    #[test]
+    fn relocatable_script_keeps_body_and_args() {
+        let s = format!("#!/v/bin/python3 -E\n{BODY}");
+        let out = String::from_utf8(relocatable_script(s.as_bytes(), "python3").unwrap().unwrap()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("#!/bin/sh"));
+        let exec = lines.next().unwrap();
+        assert!(exec.starts_with("'''exec' \"$(f=$0;"), "{exec}");
+        assert!(exec.ends_with("/python3\" -E \"$0\" \"$@\""), "{exec}");
+        // BusyBox-safe (no `realpath --`), and nothing that ends the Python string early.
+        assert!(!exec.contains("realpath") && !exec.contains('\\') && !exec[3..].contains("'''"));
+        assert_eq!(lines.next(), Some("' '''"));
+        assert!(out.ends_with(BODY));
+        // Its own output is recognised again (idempotent in form).
+        let again = relocatable_script(out.as_bytes(), "python3").unwrap().unwrap();
+        assert_eq!(again, out.as_bytes());
+        assert!(relocatable_script(b"#!/bin/bash\n", "python3").unwrap().is_none());
+        assert_eq!(
+            relocatable_script(b"#!/v/bin/python3 -c'x'\n", "python3").unwrap_err(),
+            Error::UnsafeShebangArgument("-c'x'".into())
+        );
+    }
+
+    #[test]
+    fn pyvenv_cfg_drops_build_paths() {
+        let cfg = "home = /root/.pyenv/versions/3.11.7/bin\ninclude-system-site-packages = false\nversion = 3.11.7\nexecutable = /root/.pyenv/versions/3.11.7/bin/python3.11\ncommand = /root/.pyenv/versions/3.11.7/bin/python -m venv /tmp/v\nprompt = 'app'\n";
+        let out = pyvenv_cfg(cfg, "3.11.7");
+        assert_eq!(out, "include-system-site-packages = false\nversion = 3.11.7\nprompt = 'app'\n");
+        assert_eq!(pyvenv_cfg("", "3.12.1"), "include-system-site-packages = false\nversion = 3.12.1\n");
+    }
+
+    #[test]
+    fn activate_sh_forms() {
+        for (line, token) in [
+            ("VIRTUAL_ENV=/tmp/tv\nexport VIRTUAL_ENV\n", "/tmp/tv"),
+            ("VIRTUAL_ENV=\"/tmp/tv\"\nexport VIRTUAL_ENV\n", "\"/tmp/tv\""),
+            ("VIRTUAL_ENV='/tmp/a b'\nexport VIRTUAL_ENV\n", "'/tmp/a b'"),
+        ] {
+            let script = format!("deactivate () {{ :; }}\ndeactivate nondestructive\n\n{line}PATH=\"$VIRTUAL_ENV/bin:$PATH\"");
+            let out = activate_sh(&script).unwrap();
+            assert!(!out.contains(token), "{out}");
+            assert!(out.contains("VIRTUAL_ENV=\"$_rvenv_root\"\n"), "{out}");
+            let locate = out.find("# rvenv:").unwrap();
+            assert!(locate > out.find("deactivate nondestructive").unwrap());
+            assert!(out.ends_with("PATH=\"$VIRTUAL_ENV/bin:$PATH\"\nunset _rvenv_root\n"), "{out}");
+        }
+        // 3.13: a cygpath branch and an export in the other branch
+        let s = "deactivate nondestructive\nif x; then\n    VIRTUAL_ENV=$(cygpath \"/tmp/v\")\nelse\n    export VIRTUAL_ENV=\"/tmp/v\"\nfi\n";
+        let out = activate_sh(s).unwrap();
+        assert!(!out.contains("/tmp/v"), "{out}");
+        assert!(out.contains("cygpath \"$_rvenv_root\")") && out.contains("export VIRTUAL_ENV=\"$_rvenv_root\""));
+        assert_eq!(activate_sh("echo hi\n").unwrap_err(), Error::NoVirtualEnvAssignment);
+    }
+
+    #[test]
+    fn activate_fish_and_csh() {
+        let s = "function deactivate\nend\ndeactivate nondestructive\nset -gx VIRTUAL_ENV \"/tmp/v\"\nset -gx PATH \"$VIRTUAL_ENV/bin\" $PATH\n";
+        let out = activate_fish(s).unwrap();
+        assert!(!out.contains("/tmp/v"));
+        assert!(out.contains("status filename"));
+        assert!(out.find("# rvenv:").unwrap() > out.find("deactivate nondestructive").unwrap());
+        assert!(out.contains("set -gx VIRTUAL_ENV \"$_rvenv_root\"\n"));
+        assert!(activate_fish("set -gx VIRTUAL_ENV /tmp/v\n").unwrap().contains("VIRTUAL_ENV \"$_rvenv_root\""));
+        assert!(!activate_csh().contains("setenv"));
+    }
+
+    #[test]
+    fn pyc_header_patch() {
+        let mut pyc = vec![0xa7, 0x0d, b'\r', b'\n', 0, 0, 0, 0];
+        pyc.extend_from_slice(&1_600_000_000u32.to_le_bytes());
+        pyc.extend_from_slice(&123u32.to_le_bytes());
+        pyc.extend_from_slice(b"code");
+        let h = pyc_header(&pyc, 123, 42).unwrap();
+        assert_eq!(&h[8..12], &42u32.to_le_bytes());
+        assert_eq!(&h[..8], &pyc[..8]);
+        assert_eq!(&h[12..], &pyc[12..16]);
+        assert!(pyc_header(&pyc, 124, 42).is_none(), "size mismatch");
+        pyc[4] = 1; // hash-based
+        assert!(pyc_header(&pyc, 123, 42).is_none());
+        assert!(pyc_header(b"short", 0, 0).is_none());
+    }
+
+    #[test]
+    fn c_string_replacement() {
+        let file = b"\0libc.so.6\0/root/.pyenv/versions/3.11.7/lib\0tail";
+        let out = replace_c_string(file, 11, 32, "$ORIGIN/../lib").unwrap();
+        assert_eq!(out.len(), file.len());
+        assert_eq!(&out[..11], &file[..11]);
+        assert_eq!(&out[11..25], b"$ORIGIN/../lib");
+        assert!(out[25..44].iter().all(|b| *b == 0));
+        assert_eq!(&out[44..], b"tail");
+        assert!(replace_c_string(b"\0/a\0", 1, 2, "$ORIGIN/../lib").is_err());
+    }
+
+    #[test]
+    fn record_rows() {
+        let rec = b"app/__init__.py,sha256=abc,10\r\n../../../bin/app,sha256=old,99\r\n\"we,ird\",,\r\napp.dist-info/RECORD,,\r\n";
+        let mut changed = BTreeMap::new();
+        changed.insert("../../../bin/app".to_string(), ("sha256=new".to_string(), 7));
+        changed.insert("we,ird".to_string(), ("sha256=q".to_string(), 1));
+        let out = record(rec, &changed).unwrap();
+        assert_eq!(
+            out,
+            b"app/__init__.py,sha256=abc,10\r\n../../../bin/app,sha256=new,7\r\n\"we,ird\",sha256=q,1\r\napp.dist-info/RECORD,,\r\n"
+        );
+        assert_eq!(record_hash(&[0xfb; 32]).len(), "sha256=".len() + 43);
+    }
+}

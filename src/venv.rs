@@ -1,0 +1,367 @@
+//! Static discovery of a virtual environment: its `pyvenv.cfg`, its real interpreter, the base
+//! installation and a shared libpython. The venv's interpreter is never run: it may be built
+//! for another CPU.
+
+use crate::elf::ElfFile;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}: no such file or directory")]
+    NotFound(PathBuf),
+    #[error("{0}: not a directory")]
+    NotADirectory(PathBuf),
+    #[error("{0}: no pyvenv.cfg here, so this is not a virtual environment")]
+    NoPyvenvCfg(PathBuf),
+    #[error("{path}: {message}")]
+    BadPyvenvCfg { path: PathBuf, message: String },
+    #[error("{venv}: no Python interpreter in bin/ (looked for {tried})")]
+    NoInterpreter { venv: PathBuf, tried: String },
+    #[error("{link}: the interpreter symlink is broken: {message}")]
+    BrokenInterpreterLink { link: PathBuf, message: String },
+    #[error("{0}: the interpreter is not an ELF executable")]
+    InterpreterNotElf(PathBuf),
+    #[error(
+        "{interpreter}: base installation not found: no {landmark} above the interpreter or pyvenv.cfg's home"
+    )]
+    BaseNotFound {
+        interpreter: PathBuf,
+        landmark: String,
+    },
+    #[error("{cfg}: include-system-site-packages = true is not supported")]
+    SystemSitePackages { cfg: PathBuf },
+    #[error("{interpreter}: links {name}, which is not found in its RUNPATH/RPATH or the base's lib/")]
+    LibpythonNotFound { interpreter: PathBuf, name: String },
+    #[error(transparent)]
+    Elf(#[from] crate::elf::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::NoPyvenvCfg(_) => Some(
+                "give the venv's directory (the one holding pyvenv.cfg), or activate it so $VIRTUAL_ENV is set",
+            ),
+            Error::SystemSitePackages { .. } => Some(
+                "the base's packages would not be in the bundle; recreate the venv without --system-site-packages and install what it needs into it",
+            ),
+            Error::BrokenInterpreterLink { .. } | Error::BaseNotFound { .. } => Some(
+                "the Python this venv was made with has moved or been removed; recreate the venv",
+            ),
+            _ => None,
+        }
+    }
+}
+
+pub fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `pyvenv.cfg` as CPython reads it: `key = value` lines, keys compared case-insensitively.
+#[derive(Debug, Clone, Default)]
+pub struct PyvenvCfg {
+    pub text: String,
+    pub entries: Vec<(String, String)>,
+}
+
+impl PyvenvCfg {
+    pub fn parse(text: String) -> PyvenvCfg {
+        let entries = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        PyvenvCfg { text, entries }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        // The last one wins, as in CPython's readers.
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `3.11.7` → major 3, minor 11.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub full: String,
+}
+
+impl PythonVersion {
+    pub fn parse(text: &str) -> Option<PythonVersion> {
+        let mut parts = text.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let micro: String = parts
+            .next()
+            .map(|m| m.chars().take_while(char::is_ascii_digit).collect())
+            .unwrap_or_default();
+        let full = if micro.is_empty() {
+            format!("{major}.{minor}")
+        } else {
+            format!("{major}.{minor}.{micro}")
+        };
+        Some(PythonVersion { major, minor, full })
+    }
+
+    /// `python3.11`
+    pub fn exe_name(&self) -> String {
+        format!("python{}.{}", self.major, self.minor)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LibPython {
+    /// The `DT_NEEDED` name (`libpython3.11.so.1.0`): the bundle stores the library under it.
+    pub needed: String,
+    /// The real file found for it.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Venv {
+    /// Absolute, as the user named it (the form build paths were written with).
+    pub root: PathBuf,
+    /// With symlinks resolved: where the files are read from.
+    pub real_root: PathBuf,
+    pub cfg: PyvenvCfg,
+    pub version: PythonVersion,
+    /// The real interpreter file (symlinks followed).
+    pub interpreter: PathBuf,
+    pub interpreter_elf: ElfFile,
+    /// The directory holding `lib/pythonX.Y/os.py`.
+    pub base_prefix: PathBuf,
+    pub stdlib: PathBuf,
+    pub libpython: Option<LibPython>,
+}
+
+/// `VENV` argument, else `$VIRTUAL_ENV`, else `./.venv`.
+pub fn default_path(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".venv"))
+}
+
+impl Venv {
+    pub fn discover(path: &Path) -> Result<Venv, Error> {
+        let root = std::path::absolute(path).map_err(io_error(path))?;
+        let meta = std::fs::metadata(&root).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(root.clone()),
+            _ => Error::Io {
+                path: root.clone(),
+                source: e,
+            },
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::NotADirectory(root));
+        }
+        let real_root = root.canonicalize().map_err(io_error(&root))?;
+        let cfg_path = real_root.join("pyvenv.cfg");
+        if !cfg_path.is_file() {
+            return Err(Error::NoPyvenvCfg(root));
+        }
+        let bytes = std::fs::read(&cfg_path).map_err(io_error(&cfg_path))?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::BadPyvenvCfg {
+            path: cfg_path.clone(),
+            message: "not UTF-8 text".into(),
+        })?;
+        let cfg = PyvenvCfg::parse(text);
+        if cfg
+            .get("include-system-site-packages")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            return Err(Error::SystemSitePackages { cfg: cfg_path });
+        }
+
+        let (link, interpreter) = find_interpreter(&real_root, &cfg)?;
+        let bytes = std::fs::read(&interpreter).map_err(io_error(&interpreter))?;
+        if !crate::elf::is_elf(&bytes) {
+            return Err(Error::InterpreterNotElf(interpreter));
+        }
+        let interpreter_elf = ElfFile::parse(&bytes, &interpreter)?;
+        let version = cfg
+            .get("version")
+            .or_else(|| cfg.get("version_info"))
+            .and_then(PythonVersion::parse)
+            .or_else(|| version_from_name(&link))
+            .or_else(|| version_from_name(&interpreter))
+            .ok_or_else(|| Error::BadPyvenvCfg {
+                path: cfg_path.clone(),
+                message: "no 'version' key, and the interpreter's name carries none".into(),
+            })?;
+        let (base_prefix, stdlib) = find_base(&interpreter, &cfg, &version)?;
+        let libpython = find_libpython(&interpreter, &interpreter_elf, &base_prefix)?;
+        Ok(Venv {
+            root,
+            real_root,
+            cfg,
+            version,
+            interpreter,
+            interpreter_elf,
+            base_prefix,
+            stdlib,
+            libpython,
+        })
+    }
+
+    pub fn site_packages(&self) -> PathBuf {
+        self.real_root
+            .join("lib")
+            .join(self.version.exe_name())
+            .join("site-packages")
+    }
+
+    pub fn name(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "venv".into())
+    }
+}
+
+fn version_from_name(path: &Path) -> Option<PythonVersion> {
+    let name = path.file_name()?.to_str()?;
+    PythonVersion::parse(name.strip_prefix("python")?)
+}
+
+/// The venv's `bin/python*` and the real file behind it.
+fn find_interpreter(root: &Path, cfg: &PyvenvCfg) -> Result<(PathBuf, PathBuf), Error> {
+    let mut names = Vec::new();
+    if let Some(v) = cfg.get("version").and_then(PythonVersion::parse) {
+        names.push(v.exe_name());
+    }
+    names.extend(["python3".to_string(), "python".to_string()]);
+    for name in &names {
+        let link = root.join("bin").join(name);
+        if link.symlink_metadata().is_err() {
+            continue;
+        }
+        let real = link
+            .canonicalize()
+            .map_err(|e| Error::BrokenInterpreterLink {
+                link: link.clone(),
+                message: if e.raw_os_error() == Some(40) {
+                    "symlink loop".into()
+                } else {
+                    e.to_string()
+                },
+            })?;
+        if !real.is_file() {
+            return Err(Error::BrokenInterpreterLink {
+                link,
+                message: format!("{} is not a file", real.display()),
+            });
+        }
+        return Ok((link, real));
+    }
+    Err(Error::NoInterpreter {
+        venv: root.to_path_buf(),
+        tried: names
+            .iter()
+            .map(|n| format!("bin/{n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// CPython's own rule: search upward from the real interpreter's directory for the landmark
+/// `lib/pythonX.Y/os.py`; `home` and `executable` from pyvenv.cfg are tried after it.
+fn find_base(
+    interpreter: &Path,
+    cfg: &PyvenvCfg,
+    version: &PythonVersion,
+) -> Result<(PathBuf, PathBuf), Error> {
+    let lib = Path::new("lib").join(version.exe_name());
+    let mut starts: Vec<PathBuf> = interpreter.parent().map(Path::to_path_buf).into_iter().collect();
+    starts.extend(cfg.get("home").map(PathBuf::from));
+    starts.extend(
+        cfg.get("executable")
+            .and_then(|e| Path::new(e).parent().map(Path::to_path_buf)),
+    );
+    for start in starts {
+        let Ok(start) = start.canonicalize() else {
+            continue;
+        };
+        for dir in start.ancestors() {
+            if dir.join(&lib).join("os.py").is_file() {
+                return Ok((dir.to_path_buf(), dir.join(&lib)));
+            }
+        }
+    }
+    Err(Error::BaseNotFound {
+        interpreter: interpreter.to_path_buf(),
+        landmark: lib.join("os.py").display().to_string(),
+    })
+}
+
+/// A shared libpython named in `DT_NEEDED`, found the way the loader would: RUNPATH/RPATH with
+/// `$ORIGIN` expanded, then the base's `lib/`.
+fn find_libpython(
+    interpreter: &Path,
+    elf: &ElfFile,
+    base_prefix: &Path,
+) -> Result<Option<LibPython>, Error> {
+    let Some(needed) = elf.needed.iter().find(|n| n.starts_with("libpython")) else {
+        return Ok(None);
+    };
+    let origin = interpreter.parent().unwrap_or(Path::new("/"));
+    let origin = origin.to_string_lossy();
+    let dirs = elf
+        .search_path
+        .iter()
+        .map(|d| PathBuf::from(d.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin)))
+        .chain([base_prefix.join("lib")]);
+    for dir in dirs {
+        let candidate = dir.join(needed);
+        if let Ok(real) = candidate.canonicalize()
+            && real.is_file()
+        {
+            return Ok(Some(LibPython {
+                needed: needed.clone(),
+                path: real,
+            }));
+        }
+    }
+    Err(Error::LibpythonNotFound {
+        interpreter: interpreter.to_path_buf(),
+        name: needed.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cfg_parsing() {
+        let cfg = PyvenvCfg::parse(
+            "home = /usr/bin\nInclude-System-Site-Packages = false\nversion = 3.11.2\nno equals here\nversion = 3.11.4\n".into(),
+        );
+        assert_eq!(cfg.get("home"), Some("/usr/bin"));
+        assert_eq!(cfg.get("include-system-site-packages"), Some("false"));
+        assert_eq!(cfg.get("version"), Some("3.11.4"));
+        assert_eq!(cfg.get("executable"), None);
+    }
+
+    #[test]
+    fn versions() {
+        let v = PythonVersion::parse("3.11.7").unwrap();
+        assert_eq!((v.major, v.minor, v.full.as_str()), (3, 11, "3.11.7"));
+        assert_eq!(PythonVersion::parse("3.13.0.final.0").unwrap().full, "3.13.0");
+        assert_eq!(PythonVersion::parse("3.12").unwrap().exe_name(), "python3.12");
+        assert_eq!(PythonVersion::parse("3.12.0rc1").unwrap().full, "3.12.0");
+        assert!(PythonVersion::parse("three").is_none());
+    }
+}
