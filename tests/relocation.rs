@@ -1,0 +1,181 @@
+//! The central promise, end to end with real interpreters: a venv made by `python -m venv` and
+//! pip is bundled, extracted elsewhere, and run there with the original venv and the base
+//! interpreter hidden.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What must be hidden so that only the bundle can serve: the venv, and the base installation
+/// (a pyenv prefix, or Debian's stdlib directory and interpreter file).
+fn originals(python: &Path, venv: &Path) -> Vec<PathBuf> {
+    let real = python.canonicalize().unwrap();
+    let mut hide = vec![venv.to_path_buf()];
+    let prefix = real.parent().unwrap().parent().unwrap().to_path_buf();
+    if prefix == Path::new("/usr") {
+        let name = real.file_name().unwrap().to_string_lossy().into_owned();
+        hide.push(prefix.join("lib").join(&name));
+        hide.push(real);
+    } else {
+        hide.push(prefix);
+    }
+    hide
+}
+
+fn pyc_files(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    snapshot(root)
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "pyc"))
+        .collect()
+}
+
+/// Bundles a fresh venv of `python` living at `venv_dir`, extracts it into another directory
+/// and checks everything the issue lists, with the originals hidden.
+fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
+    assert!(python.exists(), "{} is not installed on this machine", python.display());
+    make_venv(python, venv_dir);
+    let tarball = scratch.join("app.tar.gz");
+    let out = Command::new(RVENV)
+        .args(["bundle", "--arcroot", "app", "-o"])
+        .arg(&tarball)
+        .arg(venv_dir)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bundle failed:\n{}", stderr(&out));
+
+    let board = scratch.join("board/opt");
+    extract(&tarball, &board);
+    let b = board.join("app");
+    assert!(
+        b.join("python/bin").read_dir().unwrap().count() == 1
+            && !b.join("python/bin").read_dir().unwrap().next().unwrap().unwrap().path().is_symlink(),
+        "the interpreter is a real file in the bundle"
+    );
+    let elsewhere = scratch.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let busybox_dir = scratch.join("busybox");
+    std::fs::create_dir_all(&busybox_dir).unwrap();
+    std::fs::copy("/bin/busybox", busybox_dir.join("busybox")).expect("busybox is installed");
+    run_ok(Command::new(busybox_dir.join("busybox")).arg("--install").arg("-s").arg(&busybox_dir));
+    let pycs_before = pyc_files(&b);
+
+    let script = format!(
+        r#"
+B='{b}'; E='{e}'; BB='{bb}'
+cd /
+"$B/bin/python3" -c 'import sys, ssl, sqlite3, ctypes, rvenv_demo; print("PREFIX=" + sys.prefix); print("SQLITE=" + sqlite3.sqlite_version)'
+echo "FULL=$("$B/bin/rvenv-demo")"
+echo "DATA=$("$B/bin/demo-data-script")"
+echo "SHELL_SCRIPT=$("$B/bin/demo-shell-script")"
+ln -s "$B/bin/rvenv-demo" "$E/app"
+echo "LINK=$("$E/app")"
+ln -s ../board/opt/app/bin/rvenv-demo "$E/rel-app"
+echo "RELLINK=$("$E/rel-app")"
+echo "PATHLOOKUP=$(PATH="$E:$PATH" rel-app)"
+echo "CWD=$(cd "$B/bin" && ./rvenv-demo)"
+OLD_PATH=$PATH
+PS1='orig> '
+. "$B/bin/activate"
+echo "ACT_PY=$(command -v python3)"
+echo "ACT_VENV=$VIRTUAL_ENV"
+echo "ACT_RUN=$(python3 -c 'import sys; print(sys.prefix)')"
+deactivate
+echo "DEACT_PY=$(command -v python3 || echo none)"
+[ "$PATH" = "$OLD_PATH" ] && echo PATH_RESTORED
+[ "$PS1" = 'orig> ' ] && echo PS1_RESTORED
+zsh -c '. "$1/bin/activate"; echo "ZSH_ACT_PY=$(command -v python3)"; deactivate; echo "ZSH_DEACT_PY=$(command -v python3 || echo none)"' zsh "$B"
+# BusyBox as the only /bin/sh and toolset
+mount --bind "$BB" /usr/bin
+[ -L /bin ] || mount --bind "$BB" /bin
+echo "BB_SH=$(readlink /bin/sh)"
+echo "BB_FULL=$("$B/bin/rvenv-demo")"
+echo "BB_LINK=$("$E/app")"
+echo "BB_RELLINK=$("$E/rel-app")"
+"#,
+        b = b.display(),
+        e = elsewhere.display(),
+        bb = busybox_dir.display()
+    );
+    let out = run_hidden(&originals(python, venv_dir), &script);
+    let text = stdout(&out);
+    let report = format!("stdout:\n{text}\nstderr:\n{}", stderr(&out));
+    let b = b.display().to_string();
+    let expect = |line: &str| assert!(text.lines().any(|l| l == line), "missing line '{line}'\n{report}");
+    expect(&format!("PREFIX={b}"));
+    expect(&format!("FULL=rvenv-demo ok {b}"));
+    expect(&format!("DATA=data-script ok {b}"));
+    expect("SHELL_SCRIPT=shell-script ok");
+    expect(&format!("LINK=rvenv-demo ok {b}"));
+    expect(&format!("RELLINK=rvenv-demo ok {b}"));
+    expect(&format!("PATHLOOKUP=rvenv-demo ok {b}"));
+    expect(&format!("CWD=rvenv-demo ok {b}"));
+    expect(&format!("ACT_PY={b}/bin/python3"));
+    expect(&format!("ACT_VENV={b}"));
+    expect(&format!("ACT_RUN={b}"));
+    assert!(!text.contains(&format!("DEACT_PY={b}")), "{report}");
+    expect("PATH_RESTORED");
+    expect("PS1_RESTORED");
+    expect(&format!("ZSH_ACT_PY={b}/bin/python3"));
+    assert!(!text.contains(&format!("ZSH_DEACT_PY={b}")), "{report}");
+    if can_hide() {
+        expect(&format!("BB_SH={}", busybox_dir.join("busybox").display()));
+        expect(&format!("BB_FULL=rvenv-demo ok {b}"));
+        expect(&format!("BB_LINK=rvenv-demo ok {b}"));
+        expect(&format!("BB_RELLINK=rvenv-demo ok {b}"));
+    }
+
+    // Timestamp pycs stayed valid under SOURCE_DATE_EPOCH: running imported them, rewrote none.
+    let pycs_after = pyc_files(Path::new(&b));
+    let changed: Vec<_> = pycs_after
+        .iter()
+        .filter(|(p, v)| pycs_before.get(*p) != Some(v))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(changed.is_empty(), "pyc files rewritten or created by running the bundle: {changed:?}");
+}
+
+fn case(python: &Path) {
+    let s = scratch();
+    relocates(python, &s.path().join("app"), s.path());
+}
+
+#[test]
+fn system_python() {
+    case(Path::new(SYSTEM_PYTHON));
+}
+
+#[test]
+fn pyenv_3_8() {
+    case(&pyenv_python("3.8.18"));
+}
+
+#[test]
+fn pyenv_3_10() {
+    case(&pyenv_python("3.10.13"));
+}
+
+#[test]
+fn pyenv_3_12() {
+    case(&pyenv_python("3.12.1"));
+}
+
+#[test]
+fn pyenv_3_13() {
+    case(&pyenv_python("3.13.0"));
+}
+
+/// A venv path long enough that pip writes its `/bin/sh` trampoline instead of a shebang.
+#[test]
+fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
+    let s = scratch();
+    let deep = s.path().join("x".repeat(60)).join("y".repeat(60)).join("app");
+    std::fs::create_dir_all(deep.parent().unwrap()).unwrap();
+    let python = pyenv_python("3.11.7");
+    make_venv(&python, &deep);
+    let first_line = std::fs::read_to_string(deep.join("bin/rvenv-demo")).unwrap();
+    assert!(first_line.starts_with("#!/bin/sh\n'''exec' "), "pip wrote: {first_line}");
+    std::fs::remove_dir_all(&deep).unwrap();
+    relocates(&python, &deep, s.path());
+}
