@@ -64,7 +64,9 @@ fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
     let script = format!(
         r#"
 B='{b}'; E='{e}'; BB='{bb}'
+unset PYTHONDONTWRITEBYTECODE
 cd /
+echo "STALE=$("$B/bin/python3" -v -c 'import ssl, sqlite3, ctypes, json, rvenv_demo' 2>&1 | grep -c 'bytecode is stale')"
 "$B/bin/python3" -c 'import sys, ssl, sqlite3, ctypes, rvenv_demo; print("PREFIX=" + sys.prefix); print("SQLITE=" + sqlite3.sqlite_version)'
 echo "FULL=$("$B/bin/rvenv-demo")"
 echo "DATA=$("$B/bin/demo-data-script")"
@@ -104,6 +106,7 @@ echo "BB_RELLINK=$("$E/rel-app")"
     let b = b.display().to_string();
     let expect = |line: &str| assert!(text.lines().any(|l| l == line), "missing line '{line}'\n{report}");
     expect(&format!("PREFIX={b}"));
+    expect("STALE=0");
     expect(&format!("FULL=rvenv-demo ok {b}"));
     expect(&format!("DATA=data-script ok {b}"));
     expect("SHELL_SCRIPT=shell-script ok");
