@@ -54,7 +54,7 @@ pub struct BundleArgs {
     /// Bundle editable installs anyway (their code stays on this machine: they will not import)
     #[arg(long)]
     pub allow_editable: bool,
-    /// Print errors only
+    /// Print only warnings and errors
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -89,7 +89,10 @@ impl BundleConfig {
 
     /// The archive root: `--arcroot`, else the venv directory's name (checked like `--arcroot`).
     pub fn arcroot_for(&self, venv_name: &str) -> Result<String, Error> {
-        let name = self.arcroot.clone().unwrap_or_else(|| venv_name.to_string());
+        let name = self
+            .arcroot
+            .clone()
+            .unwrap_or_else(|| venv_name.to_string());
         check_arcroot(&name)?;
         Ok(name)
     }
@@ -119,7 +122,13 @@ mod tests {
     #[test]
     fn output_rules() {
         assert!(check_output(Path::new("x.tar.gz")).is_ok());
-        assert!(matches!(check_output(Path::new("/no/such/dir/x.tar.gz")), Err(Error::NoOutputDir(_))));
-        assert!(matches!(check_output(Path::new("/")), Err(Error::OutputIsADirectory(_))));
+        assert!(matches!(
+            check_output(Path::new("/no/such/dir/x.tar.gz")),
+            Err(Error::NoOutputDir(_))
+        ));
+        assert!(matches!(
+            check_output(Path::new("/")),
+            Err(Error::OutputIsADirectory(_))
+        ));
     }
 }

@@ -235,7 +235,9 @@ mod tests {
 
     #[test]
     fn metadata_header_only() {
-        let (n, v) = name_and_version("Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n\nName: not-this\n");
+        let (n, v) = name_and_version(
+            "Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n\nName: not-this\n",
+        );
         assert_eq!((n.as_deref(), v.as_deref()), (Some("Flask"), Some("3.0.0")));
     }
 
@@ -246,8 +248,24 @@ mod tests {
             dist("setuptools", "65.5.0", None),
             dist("zeta", "1.0", None),
             dist("Alpha", "2.0", None),
-            dist("web", "0.1", Some(DirectUrl { url: "https://x/web-0.1.tar.gz".into(), editable: false, vcs: None })),
-            dist("tool", "0.2", Some(DirectUrl { url: "https://g/tool".into(), editable: false, vcs: Some(("git".into(), "abc123".into())) })),
+            dist(
+                "web",
+                "0.1",
+                Some(DirectUrl {
+                    url: "https://x/web-0.1.tar.gz".into(),
+                    editable: false,
+                    vcs: None,
+                }),
+            ),
+            dist(
+                "tool",
+                "0.2",
+                Some(DirectUrl {
+                    url: "https://g/tool".into(),
+                    editable: false,
+                    vcs: Some(("git".into(), "abc123".into())),
+                }),
+            ),
         ];
         assert_eq!(
             freeze(&dists, 11),

@@ -250,7 +250,11 @@ mod tests {
             assert!(r.is_err(), "len {len}");
         }
         let mut report = Report::default();
-        report.add("cut.so", &bytes[..40], crate::target::find("x86_64").unwrap());
+        report.add(
+            "cut.so",
+            &bytes[..40],
+            crate::target::find("x86_64").unwrap(),
+        );
         assert_eq!(report.offenders.len(), 1);
         assert!(report.offenders[0].problem.contains("cut.so"));
     }

@@ -52,7 +52,12 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
 
 fn targets() -> anyhow::Result<ExitCode> {
     for t in target::catalogue() {
-        println!("{:<10} {}  (aliases: {})", t.name, t.description, t.aliases.join(", "));
+        println!(
+            "{:<10} {}  (aliases: {})",
+            t.name,
+            t.description,
+            t.aliases.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -75,7 +80,11 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
             })?;
             report::info(
                 config.quiet,
-                &format!("target: {} (detected from {})", t.name, venv.interpreter.display()),
+                &format!(
+                    "target: {} (detected from {})",
+                    t.name,
+                    venv.interpreter.display()
+                ),
             );
             t
         }
@@ -106,9 +115,9 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
-    let mtime = config.source_date_epoch.unwrap_or_else(|| {
-        plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0)
-    });
+    let mtime = config
+        .source_date_epoch
+        .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
     let manifest = report::manifest(&plan, &digest, &venv, target);
     digest.add_generated(report::MANIFEST, &manifest);
     plan.add_generated(report::MANIFEST, manifest, mtime);

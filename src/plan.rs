@@ -277,7 +277,8 @@ impl Builder<'_> {
         {
             self.rewritten.push((path.clone(), *rewrite));
         }
-        self.entries.insert(path.clone(), Entry { path, kind, mtime });
+        self.entries
+            .insert(path.clone(), Entry { path, kind, mtime });
     }
 
     fn file(&mut self, dest: PathBuf, src: &Path, meta: &std::fs::Metadata) {
@@ -438,7 +439,8 @@ impl Builder<'_> {
             let name = name.to_string_lossy();
             let is_interpreter = rewrite::is_python_name(&name)
                 && (meta.file_type().is_symlink()
-                    || path.canonicalize().ok().as_deref() == Some(self.venv.interpreter.as_path())
+                    || path.canonicalize().ok().as_deref()
+                        == Some(self.venv.interpreter.as_path())
                     || std::fs::read(&path).is_ok_and(|b| elf::is_elf(&b)));
             if is_interpreter || self.output_in_venv.as_deref() == Some(&path) {
                 continue;
@@ -446,7 +448,13 @@ impl Builder<'_> {
             if meta.file_type().is_symlink()
                 && path.canonicalize().ok().as_deref() == Some(self.venv.interpreter.as_path())
             {
-                self.insert(dest, Kind::Symlink { target: exe.clone().into() }, self.mtime(&meta));
+                self.insert(
+                    dest,
+                    Kind::Symlink {
+                        target: exe.clone().into(),
+                    },
+                    self.mtime(&meta),
+                );
                 continue;
             }
             if !meta.file_type().is_file() {
@@ -468,10 +476,16 @@ impl Builder<'_> {
         }
         let mtime = self.generated_mtime();
         let linked = PathBuf::from("../python/bin").join(&exe);
-        self.insert(Path::new("bin").join(&exe), Kind::Symlink { target: linked }, mtime);
+        self.insert(
+            Path::new("bin").join(&exe),
+            Kind::Symlink { target: linked },
+            mtime,
+        );
         for alias in ["python3", "python"] {
             if alias != exe {
-                let kind = Kind::Symlink { target: exe.clone().into() };
+                let kind = Kind::Symlink {
+                    target: exe.clone().into(),
+                };
                 self.insert(Path::new("bin").join(alias), kind, mtime);
             }
         }
@@ -505,11 +519,21 @@ impl Builder<'_> {
         let new = match name {
             "activate" => {
                 let s = text(std::fs::read(path).map_err(io(path))?)?;
-                Some((rewrite::activate_sh(&s).map_err(rewrite_error)?.into_bytes(), Rewrite::Activate))
+                Some((
+                    rewrite::activate_sh(&s)
+                        .map_err(rewrite_error)?
+                        .into_bytes(),
+                    Rewrite::Activate,
+                ))
             }
             "activate.fish" => {
                 let s = text(std::fs::read(path).map_err(io(path))?)?;
-                Some((rewrite::activate_fish(&s).map_err(rewrite_error)?.into_bytes(), Rewrite::Activate))
+                Some((
+                    rewrite::activate_fish(&s)
+                        .map_err(rewrite_error)?
+                        .into_bytes(),
+                    Rewrite::Activate,
+                ))
             }
             "activate.csh" => Some((rewrite::activate_csh().into_bytes(), Rewrite::Activate)),
             _ if is_script => {
@@ -518,7 +542,9 @@ impl Builder<'_> {
                     None => None,
                     Some(launcher) => {
                         let exe = self.venv.version.exe_name();
-                        let python = if ["python", "python3", exe.as_str()].contains(&launcher.python.as_str()) {
+                        let python = if ["python", "python3", exe.as_str()]
+                            .contains(&launcher.python.as_str())
+                        {
                             launcher.python
                         } else {
                             exe
@@ -534,7 +560,8 @@ impl Builder<'_> {
         match new {
             Some((bytes, rewrite)) => {
                 let hash = rewrite::record_hash(&sha256(&bytes));
-                self.new_hashes.insert(dest.clone(), (hash, bytes.len() as u64));
+                self.new_hashes
+                    .insert(dest.clone(), (hash, bytes.len() as u64));
                 let kind = Kind::File {
                     source: Source::Bytes(bytes),
                     executable,
@@ -553,11 +580,18 @@ impl Builder<'_> {
             .entries
             .values()
             .filter(|e| e.path.ends_with("RECORD"))
-            .filter(|e| e.path.parent().is_some_and(|p| p.extension().is_some_and(|x| x == "dist-info")))
+            .filter(|e| {
+                e.path
+                    .parent()
+                    .is_some_and(|p| p.extension().is_some_and(|x| x == "dist-info"))
+            })
             .filter_map(|e| e.origin().map(|o| (e.path.clone(), o.to_path_buf())))
             .collect();
         for (dest, src) in records {
-            let site = dest.parent().and_then(Path::parent).unwrap_or(Path::new(""));
+            let site = dest
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new(""));
             let bytes = std::fs::read(&src).map_err(io(&src))?;
             let mut changed = BTreeMap::new();
             for line in String::from_utf8_lossy(&bytes).lines() {
@@ -609,7 +643,11 @@ impl Builder<'_> {
             };
             self.insert(dest, kind, self.mtime(&meta));
             let lib_meta = std::fs::metadata(&lib.path).map_err(io(&lib.path))?;
-            self.file(Path::new("python/lib").join(&lib.needed), &lib.path, &lib_meta);
+            self.file(
+                Path::new("python/lib").join(&lib.needed),
+                &lib.path,
+                &lib_meta,
+            );
         } else {
             self.file(dest, interp, &meta);
         }
@@ -656,8 +694,14 @@ impl Builder<'_> {
 /// every text file would otherwise "contain").
 fn build_paths(venv: &Venv) -> Vec<String> {
     let mut paths = vec![venv.root.clone(), venv.real_root.clone()];
-    let system = ["/", "/usr", "/usr/local"].iter().any(|s| venv.base_prefix == Path::new(s));
-    paths.push(if system { venv.stdlib.clone() } else { venv.base_prefix.clone() });
+    let system = ["/", "/usr", "/usr/local"]
+        .iter()
+        .any(|s| venv.base_prefix == Path::new(s));
+    paths.push(if system {
+        venv.stdlib.clone()
+    } else {
+        venv.base_prefix.clone()
+    });
     let mut paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     paths.sort();
     paths.dedup();
@@ -675,7 +719,13 @@ pub fn build(
     let cfg_meta = std::fs::metadata(&cfg_path).map_err(io(&cfg_path))?;
     let output_in_venv = output
         .parent()
-        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
         .and_then(|d| d.canonicalize().ok())
         .zip(output.file_name())
         .map(|(d, n)| d.join(n))
@@ -704,14 +754,21 @@ pub fn build(
 
     // Everything of the venv but bin/ and pyvenv.cfg, which are rewritten, and the output itself.
     let real_root = venv.real_root.clone();
-    let out_rel = output_in_venv.and_then(|o| o.strip_prefix(&real_root).ok().map(Path::to_path_buf));
+    let out_rel =
+        output_in_venv.and_then(|o| o.strip_prefix(&real_root).ok().map(Path::to_path_buf));
     let skip = |rel: &Path| {
         rel == Path::new("bin")
             || rel == Path::new("pyvenv.cfg")
             || out_rel.as_deref() == Some(rel)
             || rel.to_string_lossy().ends_with(".rvenv-tmp")
     };
-    b.tree(&real_root, Path::new(""), &real_root, LinkPolicy::Strict, &skip)?;
+    b.tree(
+        &real_root,
+        Path::new(""),
+        &real_root,
+        LinkPolicy::Strict,
+        &skip,
+    )?;
     b.entries.remove(Path::new(""));
     b.bin()?;
     b.records()?;
@@ -750,11 +807,17 @@ mod tests {
             Some(PathBuf::from("bin/app"))
         );
         assert_eq!(normalize(Path::new("a/../../x")), None);
-        assert_eq!(relative(Path::new("/v"), Path::new("/v/lib")), PathBuf::from("lib"));
+        assert_eq!(
+            relative(Path::new("/v"), Path::new("/v/lib")),
+            PathBuf::from("lib")
+        );
         assert_eq!(
             relative(Path::new("/v/lib/x"), Path::new("/v/share/y")),
             PathBuf::from("../../share/y")
         );
-        assert_eq!(relative(Path::new("/v/a"), Path::new("/v/a")), PathBuf::from("."));
+        assert_eq!(
+            relative(Path::new("/v/a"), Path::new("/v/a")),
+            PathBuf::from(".")
+        );
     }
 }

@@ -88,7 +88,10 @@ pub fn info(quiet: bool, message: &str) {
 pub fn leaks(digest: &Digest) {
     let mut by_file: std::collections::BTreeMap<_, Vec<&str>> = Default::default();
     for leak in &digest.leaks {
-        by_file.entry(&leak.path).or_default().push(&leak.build_path);
+        by_file
+            .entry(&leak.path)
+            .or_default()
+            .push(&leak.build_path);
     }
     for (path, paths) in by_file {
         warning(&format!(

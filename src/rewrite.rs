@@ -273,8 +273,7 @@ end
 
 /// `bin/activate.fish`: the same, with fish's `status filename`.
 pub fn activate_fish(script: &str) -> Result<String, Error> {
-    let token =
-        assigned_literal(script, "VIRTUAL_ENV ").ok_or(Error::NoVirtualEnvAssignment)?;
+    let token = assigned_literal(script, "VIRTUAL_ENV ").ok_or(Error::NoVirtualEnvAssignment)?;
     let line_start = script
         .find(&format!("VIRTUAL_ENV {token}"))
         .map(|i| script[..i].rfind('\n').map_or(0, |n| n + 1))
@@ -399,7 +398,8 @@ pub fn record(
 mod tests {
     use super::*;
 
-    const BODY: &str = "# -*- coding: utf-8 -*-\nimport sys\nfrom app import main\nsys.exit(main())\n";
+    const BODY: &str =
+        "# -*- coding: utf-8 -*-\nimport sys\nfrom app import main\nsys.exit(main())\n";
 
     fn launcher(script: &str) -> Option<Launcher> {
         parse_launcher(script.as_bytes())
@@ -407,10 +407,23 @@ mod tests {
 
     #[test]
     fn python_names() {
-        for ok in ["python", "python3", "python3.11", "python3.13t", "python3.8d", "pythonw"] {
+        for ok in [
+            "python",
+            "python3",
+            "python3.11",
+            "python3.13t",
+            "python3.8d",
+            "pythonw",
+        ] {
             assert!(is_python_name(ok), "{ok}");
         }
-        for no in ["pypy3", "bash", "python-config", "python3.11-config", "pythonista"] {
+        for no in [
+            "pypy3",
+            "bash",
+            "python-config",
+            "python3.11-config",
+            "pythonista",
+        ] {
             assert!(!is_python_name(no), "{no}");
         }
     }
@@ -427,31 +440,42 @@ mod tests {
     #[test]
     fn shebang_with_arguments() {
         let l = launcher("#!/opt/v/bin/python3.11 -E -s\nx").unwrap();
-        assert_eq!((l.python.as_str(), l.args.clone()), ("python3.11", vec!["-E".into(), "-s".into()]));
+        assert_eq!(
+            (l.python.as_str(), l.args.clone()),
+            ("python3.11", vec!["-E".into(), "-s".into()])
+        );
         let l = launcher("#! /opt/v/bin/python -u\nx").unwrap();
         assert_eq!(l.args, vec!["-u".to_string()]);
     }
 
     #[test]
     fn env_shebangs() {
-        assert_eq!(launcher("#!/usr/bin/env python3\nx").unwrap().python, "python3");
+        assert_eq!(
+            launcher("#!/usr/bin/env python3\nx").unwrap().python,
+            "python3"
+        );
         let l = launcher("#!/usr/bin/env -S python3 -E\nx").unwrap();
-        assert_eq!((l.python.as_str(), l.args.clone()), ("python3", vec!["-E".into()]));
+        assert_eq!(
+            (l.python.as_str(), l.args.clone()),
+            ("python3", vec!["-E".into()])
+        );
         assert!(launcher("#!/usr/bin/env bash\nx").is_none());
     }
 
     #[test]
     fn pip_trampoline() {
-        let s = format!(
-            "#!/bin/sh\n'''exec' /very/long/venv/bin/python \"$0\" \"$@\"\n' '''\n{BODY}"
-        );
+        let s =
+            format!("#!/bin/sh\n'''exec' /very/long/venv/bin/python \"$0\" \"$@\"\n' '''\n{BODY}");
         let l = launcher(&s).unwrap();
         assert_eq!(l.python, "python");
         assert_eq!(&s[l.body_start..], BODY);
         // distlib quotes an interpreter path with spaces
         let s = "#!/bin/sh\n'''exec' \"/a b/bin/python3\" -E \"$0\" \"$@\"\n' '''\nx";
         let l = launcher(s).unwrap();
-        assert_eq!((l.python.as_str(), l.args.clone()), ("python3", vec!["-E".into()]));
+        assert_eq!(
+            (l.python.as_str(), l.args.clone()),
+            ("python3", vec!["-E".into()])
+        );
         // uv's relocatable form
         let s = "#!/bin/sh\n'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/python \"$0\" \"$@\"\n' '''\nx";
         assert_eq!(launcher(s).unwrap().python, "python");
@@ -481,7 +505,12 @@ mod tests {
     #[test]
     fn relocatable_script_keeps_body_and_args() {
         let s = format!("#!/v/bin/python3 -E\n{BODY}");
-        let out = String::from_utf8(relocatable_script(s.as_bytes(), "python3").unwrap().unwrap()).unwrap();
+        let out = String::from_utf8(
+            relocatable_script(s.as_bytes(), "python3")
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("#!/bin/sh"));
         let exec = lines.next().unwrap();
@@ -492,9 +521,15 @@ mod tests {
         assert_eq!(lines.next(), Some("' '''"));
         assert!(out.ends_with(BODY));
         // Its own output is recognised again (idempotent in form).
-        let again = relocatable_script(out.as_bytes(), "python3").unwrap().unwrap();
+        let again = relocatable_script(out.as_bytes(), "python3")
+            .unwrap()
+            .unwrap();
         assert_eq!(again, out.as_bytes());
-        assert!(relocatable_script(b"#!/bin/bash\n", "python3").unwrap().is_none());
+        assert!(
+            relocatable_script(b"#!/bin/bash\n", "python3")
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             relocatable_script(b"#!/v/bin/python3 -c'x'\n", "python3").unwrap_err(),
             Error::UnsafeShebangArgument("-c'x'".into())
@@ -505,31 +540,51 @@ mod tests {
     fn pyvenv_cfg_drops_build_paths() {
         let cfg = "home = /root/.pyenv/versions/3.11.7/bin\ninclude-system-site-packages = false\nversion = 3.11.7\nexecutable = /root/.pyenv/versions/3.11.7/bin/python3.11\ncommand = /root/.pyenv/versions/3.11.7/bin/python -m venv /tmp/v\nprompt = 'app'\n";
         let out = pyvenv_cfg(cfg, "3.11.7");
-        assert_eq!(out, "include-system-site-packages = false\nversion = 3.11.7\nprompt = 'app'\n");
-        assert_eq!(pyvenv_cfg("", "3.12.1"), "include-system-site-packages = false\nversion = 3.12.1\n");
+        assert_eq!(
+            out,
+            "include-system-site-packages = false\nversion = 3.11.7\nprompt = 'app'\n"
+        );
+        assert_eq!(
+            pyvenv_cfg("", "3.12.1"),
+            "include-system-site-packages = false\nversion = 3.12.1\n"
+        );
     }
 
     #[test]
     fn activate_sh_forms() {
         for (line, token) in [
             ("VIRTUAL_ENV=/tmp/tv\nexport VIRTUAL_ENV\n", "/tmp/tv"),
-            ("VIRTUAL_ENV=\"/tmp/tv\"\nexport VIRTUAL_ENV\n", "\"/tmp/tv\""),
+            (
+                "VIRTUAL_ENV=\"/tmp/tv\"\nexport VIRTUAL_ENV\n",
+                "\"/tmp/tv\"",
+            ),
             ("VIRTUAL_ENV='/tmp/a b'\nexport VIRTUAL_ENV\n", "'/tmp/a b'"),
         ] {
-            let script = format!("deactivate () {{ :; }}\ndeactivate nondestructive\n\n{line}PATH=\"$VIRTUAL_ENV/bin:$PATH\"");
+            let script = format!(
+                "deactivate () {{ :; }}\ndeactivate nondestructive\n\n{line}PATH=\"$VIRTUAL_ENV/bin:$PATH\""
+            );
             let out = activate_sh(&script).unwrap();
             assert!(!out.contains(token), "{out}");
             assert!(out.contains("VIRTUAL_ENV=\"$_rvenv_root\"\n"), "{out}");
             let locate = out.find("# rvenv:").unwrap();
             assert!(locate > out.find("deactivate nondestructive").unwrap());
-            assert!(out.ends_with("PATH=\"$VIRTUAL_ENV/bin:$PATH\"\nunset _rvenv_root\n"), "{out}");
+            assert!(
+                out.ends_with("PATH=\"$VIRTUAL_ENV/bin:$PATH\"\nunset _rvenv_root\n"),
+                "{out}"
+            );
         }
         // 3.13: a cygpath branch and an export in the other branch
         let s = "deactivate nondestructive\nif x; then\n    VIRTUAL_ENV=$(cygpath \"/tmp/v\")\nelse\n    export VIRTUAL_ENV=\"/tmp/v\"\nfi\n";
         let out = activate_sh(s).unwrap();
         assert!(!out.contains("/tmp/v"), "{out}");
-        assert!(out.contains("cygpath \"$_rvenv_root\")") && out.contains("export VIRTUAL_ENV=\"$_rvenv_root\""));
-        assert_eq!(activate_sh("echo hi\n").unwrap_err(), Error::NoVirtualEnvAssignment);
+        assert!(
+            out.contains("cygpath \"$_rvenv_root\")")
+                && out.contains("export VIRTUAL_ENV=\"$_rvenv_root\"")
+        );
+        assert_eq!(
+            activate_sh("echo hi\n").unwrap_err(),
+            Error::NoVirtualEnvAssignment
+        );
     }
 
     #[test]
@@ -540,7 +595,11 @@ mod tests {
         assert!(out.contains("status filename"));
         assert!(out.find("# rvenv:").unwrap() > out.find("deactivate nondestructive").unwrap());
         assert!(out.contains("set -gx VIRTUAL_ENV \"$_rvenv_root\"\n"));
-        assert!(activate_fish("set -gx VIRTUAL_ENV /tmp/v\n").unwrap().contains("VIRTUAL_ENV \"$_rvenv_root\""));
+        assert!(
+            activate_fish("set -gx VIRTUAL_ENV /tmp/v\n")
+                .unwrap()
+                .contains("VIRTUAL_ENV \"$_rvenv_root\"")
+        );
         assert!(!activate_csh().contains("setenv"));
     }
 
@@ -576,7 +635,10 @@ mod tests {
     fn record_rows() {
         let rec = b"app/__init__.py,sha256=abc,10\r\n../../../bin/app,sha256=old,99\r\n\"we,ird\",,\r\napp.dist-info/RECORD,,\r\n";
         let mut changed = BTreeMap::new();
-        changed.insert("../../../bin/app".to_string(), ("sha256=new".to_string(), 7));
+        changed.insert(
+            "../../../bin/app".to_string(),
+            ("sha256=new".to_string(), 7),
+        );
         changed.insert("we,ird".to_string(), ("sha256=q".to_string(), 1));
         let out = record(rec, &changed).unwrap();
         assert_eq!(

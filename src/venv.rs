@@ -30,7 +30,9 @@ pub enum Error {
     },
     #[error("{cfg}: include-system-site-packages = true is not supported")]
     SystemSitePackages { cfg: PathBuf },
-    #[error("{interpreter}: links {name}, which is not found in its RUNPATH/RPATH or the base's lib/")]
+    #[error(
+        "{interpreter}: links {name}, which is not found in its RUNPATH/RPATH or the base's lib/"
+    )]
     LibpythonNotFound { interpreter: PathBuf, name: String },
     #[error(transparent)]
     Elf(#[from] crate::elf::Error),
@@ -284,7 +286,11 @@ fn find_base(
     version: &PythonVersion,
 ) -> Result<(PathBuf, PathBuf), Error> {
     let lib = Path::new("lib").join(version.exe_name());
-    let mut starts: Vec<PathBuf> = interpreter.parent().map(Path::to_path_buf).into_iter().collect();
+    let mut starts: Vec<PathBuf> = interpreter
+        .parent()
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
     starts.extend(cfg.get("home").map(PathBuf::from));
     starts.extend(
         cfg.get("executable")
@@ -359,8 +365,14 @@ mod tests {
     fn versions() {
         let v = PythonVersion::parse("3.11.7").unwrap();
         assert_eq!((v.major, v.minor, v.full.as_str()), (3, 11, "3.11.7"));
-        assert_eq!(PythonVersion::parse("3.13.0.final.0").unwrap().full, "3.13.0");
-        assert_eq!(PythonVersion::parse("3.12").unwrap().exe_name(), "python3.12");
+        assert_eq!(
+            PythonVersion::parse("3.13.0.final.0").unwrap().full,
+            "3.13.0"
+        );
+        assert_eq!(
+            PythonVersion::parse("3.12").unwrap().exe_name(),
+            "python3.12"
+        );
         assert_eq!(PythonVersion::parse("3.12.0rc1").unwrap().full, "3.12.0");
         assert!(PythonVersion::parse("three").is_none());
     }

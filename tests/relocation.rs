@@ -33,7 +33,11 @@ fn pyc_files(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
 /// Bundles a fresh venv of `python` living at `venv_dir`, extracts it into another directory
 /// and checks everything the issue lists, with the originals hidden.
 fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
-    assert!(python.exists(), "{} is not installed on this machine", python.display());
+    assert!(
+        python.exists(),
+        "{} is not installed on this machine",
+        python.display()
+    );
     make_venv(python, venv_dir);
     let tarball = scratch.join("app.tar.gz");
     let out = Command::new(RVENV)
@@ -50,7 +54,15 @@ fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
     let b = board.join("app");
     assert!(
         b.join("python/bin").read_dir().unwrap().count() == 1
-            && !b.join("python/bin").read_dir().unwrap().next().unwrap().unwrap().path().is_symlink(),
+            && !b
+                .join("python/bin")
+                .read_dir()
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+                .is_symlink(),
         "the interpreter is a real file in the bundle"
     );
     let elsewhere = scratch.join("elsewhere");
@@ -58,7 +70,12 @@ fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
     let busybox_dir = scratch.join("busybox");
     std::fs::create_dir_all(&busybox_dir).unwrap();
     std::fs::copy("/bin/busybox", busybox_dir.join("busybox")).expect("busybox is installed");
-    run_ok(Command::new(busybox_dir.join("busybox")).arg("--install").arg("-s").arg(&busybox_dir));
+    run_ok(
+        Command::new(busybox_dir.join("busybox"))
+            .arg("--install")
+            .arg("-s")
+            .arg(&busybox_dir),
+    );
     let pycs_before = pyc_files(&b);
 
     let script = format!(
@@ -104,7 +121,12 @@ echo "BB_RELLINK=$("$E/rel-app")"
     let text = stdout(&out);
     let report = format!("stdout:\n{text}\nstderr:\n{}", stderr(&out));
     let b = b.display().to_string();
-    let expect = |line: &str| assert!(text.lines().any(|l| l == line), "missing line '{line}'\n{report}");
+    let expect = |line: &str| {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing line '{line}'\n{report}"
+        )
+    };
     expect(&format!("PREFIX={b}"));
     expect("STALE=0");
     expect(&format!("FULL=rvenv-demo ok {b}"));
@@ -136,7 +158,10 @@ echo "BB_RELLINK=$("$E/rel-app")"
         .filter(|(p, v)| pycs_before.get(*p) != Some(v))
         .map(|(p, _)| p)
         .collect();
-    assert!(changed.is_empty(), "pyc files rewritten or created by running the bundle: {changed:?}");
+    assert!(
+        changed.is_empty(),
+        "pyc files rewritten or created by running the bundle: {changed:?}"
+    );
 }
 
 fn case(python: &Path) {
@@ -173,12 +198,19 @@ fn pyenv_3_13() {
 #[test]
 fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
     let s = scratch();
-    let deep = s.path().join("x".repeat(60)).join("y".repeat(60)).join("app");
+    let deep = s
+        .path()
+        .join("x".repeat(60))
+        .join("y".repeat(60))
+        .join("app");
     std::fs::create_dir_all(deep.parent().unwrap()).unwrap();
     let python = pyenv_python("3.11.7");
     make_venv(&python, &deep);
     let first_line = std::fs::read_to_string(deep.join("bin/rvenv-demo")).unwrap();
-    assert!(first_line.starts_with("#!/bin/sh\n'''exec' "), "pip wrote: {first_line}");
+    assert!(
+        first_line.starts_with("#!/bin/sh\n'''exec' "),
+        "pip wrote: {first_line}"
+    );
     std::fs::remove_dir_all(&deep).unwrap();
     relocates(&python, &deep, s.path());
 }

@@ -1,0 +1,393 @@
+//! The tarball itself: readable by GNU tar, bsdtar and Python's tarfile alike, deterministic,
+//! normalised, with a manifest and requirements that tell the truth.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A venv with pip and the demo package, plus names tar formats trip on: a path over 100 bytes,
+/// a 255-byte name, a non-UTF-8 name, spaces and quotes, an empty file and directory, a
+/// relative symlink and an owner-only executable.
+fn odd_venv(dir: &Path) {
+    make_venv(Path::new(SYSTEM_PYTHON), dir);
+    let site = dir.join("lib/python3.11/site-packages/odd");
+    let deep = site.join("a".repeat(50)).join("b".repeat(50));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("deep_module.py"), "X = 1\n").unwrap();
+    std::fs::write(site.join("n".repeat(255)), "long name\n").unwrap();
+    std::fs::write(
+        site.join(std::ffi::OsStr::from_bytes(b"caf\xe9 \"quoted\" 'x'.txt")),
+        "latin-1 name\n",
+    )
+    .unwrap();
+    std::fs::write(site.join("empty"), "").unwrap();
+    std::fs::create_dir(site.join("empty_dir")).unwrap();
+    std::os::unix::fs::symlink("empty", site.join("link_to_empty")).unwrap();
+    std::fs::write(site.join("owner_exec.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    chmod(&site.join("owner_exec.sh"), 0o700);
+}
+
+fn python_tar(script: &str, args: &[&Path]) -> String {
+    let mut cmd = Command::new(pyenv_python("3.12.1"));
+    cmd.arg("-c").arg(script).args(args);
+    run_ok(&mut cmd)
+}
+
+#[test]
+fn gnu_tar_bsdtar_and_tarfile_agree_and_everything_is_normalised() {
+    let s = scratch();
+    let venv = s.path().join("odd");
+    odd_venv(&venv);
+    let tarball = s.path().join("odd.tar.gz");
+    bundle_ok(&venv, &tarball, &["--arcroot", "app"]);
+
+    // Each reader extracts; the three trees must be identical.
+    let gnu = s.path().join("gnu");
+    let bsd = s.path().join("bsd");
+    let py = s.path().join("py");
+    extract(&tarball, &gnu);
+    std::fs::create_dir_all(&bsd).unwrap();
+    run_ok(
+        Command::new("bsdtar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&bsd),
+    );
+    std::fs::create_dir_all(&py).unwrap();
+    python_tar(
+        "import sys, tarfile\nwith tarfile.open(sys.argv[1]) as t: t.extractall(sys.argv[2], filter='data')",
+        &[&tarball, &py],
+    );
+    let tree = snapshot(&gnu);
+    assert_same_tree(&tree, &snapshot(&bsd), "GNU tar and bsdtar disagree");
+    assert_same_tree(
+        &tree,
+        &snapshot(&py),
+        "GNU tar and tarfile (filter='data') disagree",
+    );
+    let site = Path::new("app/lib/python3.11/site-packages/odd");
+    for name in [
+        site.join("a".repeat(50))
+            .join("b".repeat(50))
+            .join("deep_module.py"),
+        site.join("n".repeat(255)),
+        site.join(std::ffi::OsStr::from_bytes(b"caf\xe9 \"quoted\" 'x'.txt")),
+        site.join("empty"),
+        site.join("empty_dir"),
+    ] {
+        assert!(tree.contains_key(&name), "{} missing", name.display());
+    }
+    assert!(tree[&site.join("link_to_empty")].starts_with("link empty "));
+    assert!(
+        tree[&site.join("owner_exec.sh")].contains("mode 100755"),
+        "owner-only exec becomes 0755"
+    );
+
+    // Member metadata as Python sees it: one root, sorted, uid/gid 0, no names, fixed modes.
+    let listing = python_tar(
+        "import sys, tarfile\n\
+         for m in tarfile.open(sys.argv[1]):\n    \
+           sys.stdout.buffer.write(repr((m.name, m.type, m.linkname, m.mode, m.uid, m.gid, m.uname, m.gname)).encode('utf-8', 'surrogateescape') + b'\\n')",
+        &[&tarball],
+    );
+    let mut names = Vec::new();
+    for line in listing.lines() {
+        assert!(
+            line.contains(", 0, 0, '', '')"),
+            "owner not normalised: {line}"
+        );
+        let name = line.split('\'').nth(1).unwrap().to_string();
+        assert!(
+            name == "app" || name.starts_with("app/"),
+            "outside the root: {line}"
+        );
+        let mode_ok = if line.contains("b'2'") {
+            line.contains(", 511, ")
+        } else if line.contains("b'5'") {
+            line.contains(", 493, ")
+        } else {
+            line.contains(", 493, ") || line.contains(", 420, ")
+        };
+        assert!(mode_ok, "mode not 0755/0644/symlink: {line}");
+        names.push(PathBuf::from(name));
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "entries are not sorted");
+
+    // Every symlink is relative and stays inside the bundle.
+    let root = gnu.join("app");
+    for e in walkdir::WalkDir::new(&root) {
+        let e = e.unwrap();
+        if e.path_is_symlink() {
+            let target = std::fs::read_link(e.path()).unwrap();
+            assert!(
+                target.is_relative(),
+                "{} -> {}",
+                e.path().display(),
+                target.display()
+            );
+            let resolved = e.path().canonicalize().unwrap();
+            assert!(
+                resolved.starts_with(root.canonicalize().unwrap()),
+                "{} leaves",
+                e.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn manifest_and_requirements_tell_the_truth() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    let tarball = s.path().join("app.tar.gz");
+    bundle_ok(&venv, &tarball, &[]);
+    let out = s.path().join("out");
+    extract(&tarball, &out);
+    let root = out.join("app");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("rvenv.json")).unwrap()).unwrap();
+    assert_eq!(manifest["target"], "x86_64");
+    assert_eq!(manifest["python"]["version"], "3.11.2");
+    let mut listed = BTreeMap::new();
+    for f in manifest["files"].as_array().unwrap() {
+        listed.insert(
+            PathBuf::from(f["path"].as_str().unwrap()),
+            (
+                f["size"].as_u64().unwrap(),
+                f["sha256"].as_str().unwrap().to_string(),
+            ),
+        );
+    }
+    let mut on_disk = BTreeMap::new();
+    for e in walkdir::WalkDir::new(&root) {
+        let e = e.unwrap();
+        if e.file_type().is_file() && e.file_name() != "rvenv.json" {
+            use sha2::Digest;
+            let bytes = std::fs::read(e.path()).unwrap();
+            let hex: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            on_disk.insert(
+                e.path().strip_prefix(&root).unwrap().to_path_buf(),
+                (bytes.len() as u64, hex),
+            );
+        }
+    }
+    assert_eq!(listed, on_disk, "the manifest does not match the files");
+
+    let pip_freeze = run_ok(Command::new(venv.join("bin/python")).args([
+        "-m",
+        "pip",
+        "freeze",
+        "--disable-pip-version-check",
+    ]));
+    assert!(pip_freeze.contains("rvenv-demo @ file://"), "{pip_freeze}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("requirements.txt")).unwrap(),
+        pip_freeze
+    );
+
+    // RECORD rows of rewritten scripts carry the new hashes (pip's own check passes).
+    let record = std::fs::read_to_string(
+        root.join("lib/python3.11/site-packages/rvenv_demo-1.0.dist-info/RECORD"),
+    )
+    .unwrap();
+    let row = record
+        .lines()
+        .find(|l| l.starts_with("../../../bin/rvenv-demo,"))
+        .unwrap();
+    let script = std::fs::read(root.join("bin/rvenv-demo")).unwrap();
+    use base64::Engine;
+    use sha2::Digest;
+    let hash =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&script));
+    assert_eq!(
+        row,
+        format!("../../../bin/rvenv-demo,sha256={hash},{}", script.len())
+    );
+}
+
+#[test]
+fn same_venv_gives_identical_bytes_and_source_date_epoch_ignores_file_times() {
+    let s = scratch();
+    let venv = s.path().join("one/app");
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    let a = s.path().join("a.tar.gz");
+    let b = s.path().join("b.tar.gz");
+    bundle_ok(&venv, &a, &[]);
+    bundle_ok(&venv, &b, &[]);
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "two runs differ"
+    );
+
+    // A copy elsewhere with other file times, bundled with SOURCE_DATE_EPOCH.
+    let copy = s.path().join("two/app");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    run_ok(Command::new("cp").arg("-r").arg(&venv).arg(&copy));
+    run_ok(Command::new("find").arg(&copy).args([
+        "-exec",
+        "touch",
+        "-h",
+        "-d",
+        "2001-02-03 04:05:06",
+        "{}",
+        "+",
+    ]));
+    let epoch = "1600000000";
+    let with_epoch = |venv: &Path, out: &Path| {
+        let o = Command::new(RVENV)
+            .arg("bundle")
+            .arg(venv)
+            .arg("-o")
+            .arg(out)
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let c = s.path().join("c.tar.gz");
+    let d = s.path().join("d.tar.gz");
+    with_epoch(&venv, &c);
+    with_epoch(&copy, &d);
+    let bytes = std::fs::read(&c).unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(&d).unwrap(),
+        "a copy with other file times gives other bytes"
+    );
+    assert_eq!(
+        &bytes[4..8],
+        &[0, 0, 0, 0],
+        "the gzip header carries a time"
+    );
+    let mtimes = python_tar(
+        "import sys, tarfile\nprint(sorted({m.mtime for m in tarfile.open(sys.argv[1])}))",
+        &[&c],
+    );
+    assert_eq!(mtimes.trim(), format!("[{epoch}]"));
+}
+
+#[test]
+fn output_inside_the_venv_is_not_packed_into_itself() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let out = venv.join("app.tar.gz");
+    bundle_ok(&venv, &out, &[]);
+    let first = std::fs::read(&out).unwrap();
+    bundle_ok(&venv, &out, &[]);
+    assert_eq!(
+        first,
+        std::fs::read(&out).unwrap(),
+        "the second run packed the first tarball"
+    );
+    let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
+    assert!(
+        !listing.contains("app.tar.gz") && !listing.contains("rvenv-tmp"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn defaults_name_the_output_after_the_venv_and_detected_target() {
+    let s = scratch();
+    let venv = s.path().join(".venv");
+    make_bare_venv(&venv);
+    let work = s.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    // VENV defaults to ./.venv when VIRTUAL_ENV is unset.
+    let o = Command::new(RVENV)
+        .arg("bundle")
+        .current_dir(s.path())
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("target: x86_64 (detected from /usr/bin/python3.11)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(s.path().join(".venv-x86_64.tar.gz").is_file());
+    // Then $VIRTUAL_ENV; the output lands in the current directory.
+    let o = Command::new(RVENV)
+        .arg("bundle")
+        .arg("--target")
+        .arg("amd64")
+        .current_dir(&work)
+        .env("VIRTUAL_ENV", &venv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = work.join(".venv-x86_64.tar.gz");
+    let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
+    assert!(
+        listing.lines().any(|l| l == ".venv/bin/python3"),
+        "{listing}"
+    );
+    assert!(
+        listing.lines().any(|l| l == ".venv/python/bin/python3.11"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("python3.11/test/"),
+        "stdlib tests are left out by default"
+    );
+    assert!(
+        !listing.contains("python/lib/python3.11/site-packages"),
+        "the base's site-packages is left out"
+    );
+    // --keep-stdlib-tests keeps them.
+    let keep = s.path().join("keep.tar.gz");
+    bundle_ok(&venv, &keep, &["--keep-stdlib-tests"]);
+    let listing = run_ok(Command::new("tar").arg("-tzf").arg(&keep));
+    assert!(
+        listing.contains(".venv/python/lib/python3.11/test/"),
+        "--keep-stdlib-tests"
+    );
+}
+
+#[test]
+fn shared_libpython_is_copied_and_runpath_points_inside() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    run_ok(
+        Command::new(pyenv_python("3.11.7"))
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+    );
+    let tarball = s.path().join("app.tar.gz");
+    bundle_ok(&venv, &tarball, &[]);
+    let out = s.path().join("out");
+    extract(&tarball, &out);
+    let interp = out.join("app/python/bin/python3.11");
+    let dynamic = run_ok(Command::new("readelf").arg("-d").arg(&interp));
+    assert!(
+        dynamic.contains("Library runpath: [$ORIGIN/../lib]"),
+        "{dynamic}"
+    );
+    assert!(!dynamic.contains(".pyenv"), "{dynamic}");
+    assert!(out.join("app/python/lib/libpython3.11.so.1.0").is_file());
+    // The loader resolves it inside the bundle.
+    let ldd = run_ok(Command::new("ldd").arg(&interp));
+    let line = ldd.lines().find(|l| l.contains("libpython3.11")).unwrap();
+    assert!(
+        line.contains(
+            &out.join("app/python/bin/../lib/libpython3.11.so.1.0")
+                .display()
+                .to_string()
+        ),
+        "{line}"
+    );
+}
