@@ -105,6 +105,8 @@ echo "DEACT_PY=$(command -v python3 || echo none)"
 [ "$PATH" = "$OLD_PATH" ] && echo PATH_RESTORED
 [ "$PS1" = 'orig> ' ] && echo PS1_RESTORED
 zsh -c '. "$1/bin/activate"; echo "ZSH_ACT_PY=$(command -v python3)"; deactivate; echo "ZSH_DEACT_PY=$(command -v python3 || echo none)"' zsh "$B"
+fish -c 'source $argv[1]/bin/activate.fish; echo "FISH_ACT_PY="(command -v python3); deactivate; echo "FISH_DEACT_PY="(command -v python3; or echo none)' "$B"
+echo "CSH=$(tcsh -c "source $B/bin/activate.csh; echo \$path" 2>&1 | tr '\n' ' ')"
 # BusyBox as the only /bin/sh and toolset
 mount --bind "$BB" /usr/bin
 [ -L /bin ] || mount --bind "$BB" /bin
@@ -144,6 +146,17 @@ echo "BB_RELLINK=$("$E/rel-app")"
     expect("PS1_RESTORED");
     expect(&format!("ZSH_ACT_PY={b}/bin/python3"));
     assert!(!text.contains(&format!("ZSH_DEACT_PY={b}")), "{report}");
+    expect(&format!("FISH_ACT_PY={b}/bin/python3"));
+    assert!(!text.contains(&format!("FISH_DEACT_PY={b}")), "{report}");
+    // csh cannot locate a sourced file: it says so and changes nothing.
+    let csh = text
+        .lines()
+        .find(|l| l.starts_with("CSH="))
+        .unwrap_or_default();
+    assert!(
+        csh.contains("nothing was activated") && !csh.contains(&format!("{b}/bin")),
+        "{report}"
+    );
     if can_hide() {
         expect(&format!("BB_SH={}", busybox_dir.join("busybox").display()));
         expect(&format!("BB_FULL=rvenv-demo ok {b}"));
