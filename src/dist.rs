@@ -91,7 +91,7 @@ pub fn find(site_packages: &Path) -> Result<Vec<Distribution>, Error> {
     for entry in entries {
         let entry = entry.map_err(io(site_packages))?;
         let dir = entry.path();
-        if !dir.extension().is_some_and(|e| e == "dist-info") || !dir.is_dir() {
+        if dir.extension().is_none_or(|e| e != "dist-info") || !dir.is_dir() {
             continue;
         }
         let metadata_path = dir.join("METADATA");

@@ -593,22 +593,14 @@ impl Builder<'_> {
                 .and_then(Path::parent)
                 .unwrap_or(Path::new(""));
             let bytes = std::fs::read(&src).map_err(io(&src))?;
-            let mut changed = BTreeMap::new();
-            for line in String::from_utf8_lossy(&bytes).lines() {
-                let row_path = line.split(',').next().unwrap_or("").trim_matches('"');
-                if let Some(target) = normalize(&site.join(row_path))
-                    && let Some(new) = self.new_hashes.get(&target)
-                {
-                    changed.insert(row_path.to_string(), new.clone());
-                }
-            }
-            if changed.is_empty() {
-                continue;
-            }
-            let new = rewrite::record(&bytes, &changed).map_err(|source| Error::Rewrite {
+            let changed = |row: &str| {
+                normalize(&site.join(row)).and_then(|p| self.new_hashes.get(&p).cloned())
+            };
+            let new = rewrite::record(&bytes, changed).map_err(|source| Error::Rewrite {
                 path: src.clone(),
                 source,
             })?;
+            let Some(new) = new else { continue };
             let meta = std::fs::metadata(&src).map_err(io(&src))?;
             let kind = Kind::File {
                 source: Source::Bytes(new),

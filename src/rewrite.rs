@@ -1,8 +1,6 @@
 //! Pure byte-in/byte-out rewrites: shebangs, `pyvenv.cfg`, activate scripts, pyc headers,
 //! RUNPATH strings and `RECORD` rows. Nothing here touches the file system.
 
-use std::collections::BTreeMap;
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error("shebang argument '{0}' has characters that cannot be passed on safely")]
@@ -350,12 +348,14 @@ pub fn record_hash(sha256: &[u8]) -> String {
     )
 }
 
-/// Updates the hash and size of the `RECORD` rows named in `changed` (path as written in
-/// RECORD → (hash field, size)); every other line is kept byte for byte.
+/// Updates the hash and size of the `RECORD` rows for which `changed` (given the path as written
+/// in RECORD) returns `(hash field, size)`; every other line is kept byte for byte. `None` when
+/// no row changed.
 pub fn record(
     original: &[u8],
-    changed: &BTreeMap<String, (String, u64)>,
-) -> Result<Vec<u8>, Error> {
+    changed: impl Fn(&str) -> Option<(String, u64)>,
+) -> Result<Option<Vec<u8>>, Error> {
+    let mut any = false;
     let mut out = Vec::with_capacity(original.len());
     for line in original.split_inclusive(|b| *b == b'\n') {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
@@ -372,8 +372,9 @@ pub fn record(
                 continue;
             }
         };
-        match row.get(0).and_then(|p| changed.get(p)) {
+        match row.get(0).and_then(&changed) {
             Some((hash, size)) => {
+                any = true;
                 let mut writer = csv::WriterBuilder::new()
                     .terminator(csv::Terminator::Any(b'\n'))
                     .from_writer(Vec::new());
@@ -391,12 +392,13 @@ pub fn record(
             None => out.extend_from_slice(line),
         }
     }
-    Ok(out)
+    Ok(any.then_some(out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     const BODY: &str =
         "# -*- coding: utf-8 -*-\nimport sys\nfrom app import main\nsys.exit(main())\n";
@@ -640,7 +642,8 @@ mod tests {
             ("sha256=new".to_string(), 7),
         );
         changed.insert("we,ird".to_string(), ("sha256=q".to_string(), 1));
-        let out = record(rec, &changed).unwrap();
+        let out = record(rec, |p| changed.get(p).cloned()).unwrap().unwrap();
+        assert_eq!(record(rec, |_| None).unwrap(), None);
         assert_eq!(
             out,
             b"app/__init__.py,sha256=abc,10\r\n../../../bin/app,sha256=new,7\r\n\"we,ird\",sha256=q,1\r\napp.dist-info/RECORD,,\r\n"

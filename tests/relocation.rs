@@ -105,6 +105,7 @@ echo "DEACT_PY=$(command -v python3 || echo none)"
 [ "$PATH" = "$OLD_PATH" ] && echo PATH_RESTORED
 [ "$PS1" = 'orig> ' ] && echo PS1_RESTORED
 zsh -c '. "$1/bin/activate"; echo "ZSH_ACT_PY=$(command -v python3)"; deactivate; echo "ZSH_DEACT_PY=$(command -v python3 || echo none)"' zsh "$B"
+dash -c '. "$1/bin/activate"; echo "DASH_RC=$? VENV=${{VIRTUAL_ENV:-unset}} PY=$(command -v python3)"' dash "$B" 2>&1
 fish -c 'source $argv[1]/bin/activate.fish; echo "FISH_ACT_PY="(command -v python3); deactivate; echo "FISH_DEACT_PY="(command -v python3; or echo none)' "$B"
 echo "CSH=$(tcsh -c "source $B/bin/activate.csh; echo \$path" 2>&1 | tr '\n' ' ')"
 # BusyBox as the only /bin/sh and toolset
@@ -146,6 +147,19 @@ echo "BB_RELLINK=$("$E/rel-app")"
     expect("PS1_RESTORED");
     expect(&format!("ZSH_ACT_PY={b}/bin/python3"));
     assert!(!text.contains(&format!("ZSH_DEACT_PY={b}")), "{report}");
+    // dash cannot tell a sourced file's path: activate says so and changes nothing.
+    let dash = text
+        .lines()
+        .find(|l| l.starts_with("DASH_RC="))
+        .unwrap_or_default();
+    assert!(
+        dash.starts_with("DASH_RC=1 VENV=unset") && !dash.contains(&format!("{b}/bin")),
+        "{report}"
+    );
+    assert!(
+        text.contains("activate: this shell cannot tell where this script is"),
+        "{report}"
+    );
     expect(&format!("FISH_ACT_PY={b}/bin/python3"));
     assert!(!text.contains(&format!("FISH_DEACT_PY={b}")), "{report}");
     // csh cannot locate a sourced file: it says so and changes nothing.
