@@ -782,6 +782,14 @@ pub fn build(
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
     };
+    for generated in ["requirements.txt", crate::report::MANIFEST] {
+        if plan.entries.iter().any(|e| e.path == Path::new(generated)) {
+            plan.warnings.push(format!(
+                "{}: replaced in the bundle by the one rvenv writes",
+                venv.root.join(generated).display()
+            ));
+        }
+    }
     let requirements = dist::freeze(&dists, venv.version.minor);
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
