@@ -127,7 +127,7 @@ fn temp_file(output: &Path) -> Result<tempfile::NamedTempFile, Error> {
     let name = output.file_name().unwrap_or_default().to_string_lossy();
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
-        .suffix(".rvenv-tmp")
+        .suffix(crate::plan::TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|source| Error::Write {
             path: dir.to_path_buf(),

@@ -1,7 +1,7 @@
 //! ELF inspection with goblin: what each binary is, what it needs, and whether it fits a target.
 
 use crate::target::{Endian, Target};
-use goblin::elf::{Elf, dynamic, program_header};
+use goblin::elf::{Elf, dynamic};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,14 +102,6 @@ pub struct StringSlot {
     pub value: String,
 }
 
-fn vaddr_to_offset(elf: &Elf, vaddr: u64) -> Option<u64> {
-    elf.program_headers
-        .iter()
-        .filter(|ph| ph.p_type == program_header::PT_LOAD)
-        .find(|ph| vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz)
-        .map(|ph| vaddr - ph.p_vaddr + ph.p_offset)
-}
-
 /// Finds the RUNPATH (else RPATH) string in `.dynstr`. Refuses when another dynamic string
 /// (a needed library, soname, symbol or version name) points into its bytes: linkers merge
 /// string tails, and overwriting a shared tail would corrupt the other name.
@@ -126,9 +118,8 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
         path: path.to_path_buf(),
         message: message.to_string(),
     };
-    let strtab = vaddr_to_offset(&elf, dynamic.info.strtab as u64)
-        .ok_or_else(|| malformed("DT_STRTAB is outside every loaded segment"))?
-        as usize;
+    // goblin has already turned DT_STRTAB's address into a file offset.
+    let strtab = dynamic.info.strtab;
     let start = entry.d_val as usize;
     let value = elf
         .dynstrtab
@@ -137,6 +128,7 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
         .to_string();
     let end = start + value.len();
 
+    // Offsets of every other string in .dynstr.
     let mut others: Vec<usize> = dynamic
         .dyns
         .iter()
@@ -166,7 +158,12 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
             others.extend(def.iter().map(|aux| aux.vda_name));
         }
     }
-    if others.iter().any(|&o| o > start && o <= end) {
+    // Shared if another string starts inside this one, or this one is the tail of another.
+    let overlaps = |o: usize| {
+        let other_end = o + elf.dynstrtab.get_at(o).map_or(0, str::len);
+        o != start && o <= end && other_end >= start
+    };
+    if others.into_iter().any(overlaps) {
         return Err(Error::SharedRunpath {
             path: path.to_path_buf(),
         });

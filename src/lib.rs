@@ -26,9 +26,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             report::error(&e.to_string(), hint(&e));
-            if e.downcast_ref::<archive::Error>()
-                .is_some_and(|a| matches!(a, archive::Error::Interrupted))
-            {
+            let interrupted = matches!(e.downcast_ref(), Some(archive::Error::Interrupted))
+                || matches!(e.downcast_ref(), Some(plan::Error::Interrupted));
+            if interrupted {
                 ExitCode::from(130)
             } else {
                 ExitCode::from(2)
@@ -93,7 +93,7 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let arcroot = config.arcroot_for(&name)?;
     let output = config.output_for(&name, target)?;
 
-    let mut plan = plan::build(&venv, &config, target, &arcroot, &output)?;
+    let mut plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
     for w in &plan.warnings {
         report::warning(w);
     }

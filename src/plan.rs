@@ -3,7 +3,6 @@
 //! pyvenv.cfg, RECORD, the interpreter); every other file is read once, by the archive stage.
 
 use crate::config::BundleConfig;
-use crate::target::Target;
 use crate::venv::Venv;
 use crate::{dist, elf, rewrite};
 use sha2::{Digest, Sha256};
@@ -35,6 +34,12 @@ pub enum Error {
     NoRunpath(PathBuf),
     #[error("{}", editable_message(.0))]
     Editable(Vec<dist::Finding>),
+    #[error(
+        "{0}: the venv has its own top-level '{1}', where the bundle keeps the base installation"
+    )]
+    Conflict(PathBuf, &'static str),
+    #[error("interrupted; nothing was written")]
+    Interrupted,
     #[error(transparent)]
     Elf(#[from] elf::Error),
     #[error(transparent)]
@@ -92,6 +97,7 @@ pub enum Rewrite {
     /// Timestamp pyc: its recorded source mtime becomes the source's mtime in the archive.
     PycHeader {
         source_size: u64,
+        source_mtime: u32,
         mtime: u32,
     },
 }
@@ -141,8 +147,13 @@ impl Entry {
             Source::Bytes(b) => Ok(b.clone()),
             Source::Disk(p) => {
                 let mut bytes = std::fs::read(p)?;
-                if let Rewrite::PycHeader { source_size, mtime } = *rewrite
-                    && let Some(header) = rewrite::pyc_header(&bytes, source_size, mtime)
+                if let Rewrite::PycHeader {
+                    source_size,
+                    source_mtime,
+                    mtime,
+                } = *rewrite
+                    && let Some(header) =
+                        rewrite::pyc_header(&bytes, source_size, source_mtime, mtime)
                 {
                     bytes[..16].copy_from_slice(&header);
                 }
@@ -232,6 +243,21 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
+/// The suffix of rvenv's temporary output files, never packed.
+pub const TEMP_SUFFIX: &str = ".rvenv-tmp";
+
+/// Whether a regular file starts with `magic`, reading only that much.
+fn starts_with(path: &Path, magic: &[u8]) -> Result<bool, Error> {
+    use std::io::Read;
+    let mut head = vec![0u8; magic.len()];
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(head == magic),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
@@ -256,8 +282,9 @@ struct Builder<'a> {
     new_hashes: BTreeMap<PathBuf, (String, u64)>,
     /// The venv's time for generated entries when SOURCE_DATE_EPOCH is not set.
     default_mtime: u64,
-    /// The output file (and its temporary files) when they lie inside the venv.
+    /// The output file when it lies inside the venv.
     output_in_venv: Option<PathBuf>,
+    interrupted: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Builder<'_> {
@@ -291,8 +318,9 @@ impl Builder<'_> {
         self.insert(dest, kind, self.mtime(meta));
     }
 
-    /// With SOURCE_DATE_EPOCH every source gets a new mtime, so timestamp pycs are patched to
-    /// match; without it, mtimes are kept and pycs stay exactly as they were.
+    /// With SOURCE_DATE_EPOCH every source gets a new mtime, so timestamp pycs that are valid
+    /// for their source (CPython's rule: same mtime and size) are patched to match; stale ones
+    /// stay stale, as CPython would treat them. Without it, mtimes and pycs are kept.
     fn pyc_rewrite(&self, pyc: &Path) -> Option<Rewrite> {
         let epoch = self.config.source_date_epoch?;
         let name = pyc.file_name()?.to_str()?;
@@ -305,6 +333,7 @@ impl Builder<'_> {
         let meta = std::fs::metadata(source).ok()?;
         Some(Rewrite::PycHeader {
             source_size: meta.len(),
+            source_mtime: meta.mtime() as u32,
             mtime: epoch as u32,
         })
     }
@@ -329,6 +358,9 @@ impl Builder<'_> {
                     .map_or(true, |rel| rel.as_os_str().is_empty() || !skip(rel))
             });
         for item in walk {
+            if self.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(src).to_path_buf();
                 Error::Io {
@@ -371,9 +403,10 @@ impl Builder<'_> {
         let target = std::fs::read_link(link).map_err(io(link))?;
         let resolved = match link.canonicalize() {
             Ok(r) => r,
-            Err(e) if e.raw_os_error() == Some(40) => {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(Error::SymlinkLoop(link.to_path_buf()));
             }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(link)(e)),
             Err(_) if policy == LinkPolicy::Dereference => {
                 self.warnings.push(format!(
                     "{}: skipped: dangling symlink to {}",
@@ -439,10 +472,11 @@ impl Builder<'_> {
             let name = name.to_string_lossy();
             let is_interpreter = rewrite::is_python_name(&name)
                 && (meta.file_type().is_symlink()
-                    || path.canonicalize().ok().as_deref()
-                        == Some(self.venv.interpreter.as_path())
-                    || std::fs::read(&path).is_ok_and(|b| elf::is_elf(&b)));
-            if is_interpreter || self.output_in_venv.as_deref() == Some(&path) {
+                    || (meta.is_file() && starts_with(&path, elf::MAGIC)?));
+            if is_interpreter
+                || self.output_in_venv.as_deref() == Some(&path)
+                || name.ends_with(TEMP_SUFFIX)
+            {
                 continue;
             }
             if meta.file_type().is_symlink()
@@ -500,12 +534,7 @@ impl Builder<'_> {
         meta: &std::fs::Metadata,
     ) -> Result<(), Error> {
         let executable = meta.permissions().mode() & 0o111 != 0;
-        let mut head = [0u8; 2];
-        let is_script = {
-            use std::io::Read;
-            let mut f = std::fs::File::open(path).map_err(io(path))?;
-            f.read(&mut head).map_err(io(path))? == 2 && head == *b"#!"
-        };
+        let is_script = starts_with(path, b"#!")?;
         let rewrite_error = |source| Error::Rewrite {
             path: path.to_path_buf(),
             source,
@@ -703,10 +732,13 @@ fn build_paths(venv: &Venv) -> Vec<String> {
 pub fn build(
     venv: &Venv,
     config: &BundleConfig,
-    _target: &Target,
     arcroot: &str,
     output: &Path,
+    interrupted: &std::sync::atomic::AtomicBool,
 ) -> Result<Plan, Error> {
+    if venv.real_root.join("python").symlink_metadata().is_ok() {
+        return Err(Error::Conflict(venv.root.clone(), "python"));
+    }
     let cfg_path = venv.real_root.join("pyvenv.cfg");
     let cfg_meta = std::fs::metadata(&cfg_path).map_err(io(&cfg_path))?;
     let output_in_venv = output
@@ -731,6 +763,7 @@ pub fn build(
         new_hashes: BTreeMap::new(),
         default_mtime: cfg_meta.mtime().max(0) as u64,
         output_in_venv: output_in_venv.clone(),
+        interrupted,
     };
 
     let site_packages = venv.site_packages();
@@ -752,7 +785,7 @@ pub fn build(
         rel == Path::new("bin")
             || rel == Path::new("pyvenv.cfg")
             || out_rel.as_deref() == Some(rel)
-            || rel.to_string_lossy().ends_with(".rvenv-tmp")
+            || rel.to_string_lossy().ends_with(TEMP_SUFFIX)
     };
     b.tree(
         &real_root,
@@ -773,6 +806,16 @@ pub fn build(
     };
     let mtime = b.mtime(&cfg_meta);
     b.insert(PathBuf::from("pyvenv.cfg"), kind, mtime);
+    // Writing the output changes its directory's time: directories holding it get the
+    // generated time, so the next run packs the same bytes.
+    if let Some(rel) = &out_rel {
+        let mtime = b.generated_mtime();
+        for dir in rel.ancestors().skip(1) {
+            if let Some(entry) = b.entries.get_mut(dir) {
+                entry.mtime = mtime;
+            }
+        }
+    }
     b.parents();
 
     let mut plan = Plan {
@@ -788,6 +831,7 @@ pub fn build(
                 "{}: replaced in the bundle by the one rvenv writes",
                 venv.root.join(generated).display()
             ));
+            plan.entries.retain(|e| e.path != Path::new(generated));
         }
     }
     let requirements = dist::freeze(&dists, venv.version.minor);

@@ -20,6 +20,8 @@ pub struct Launcher {
     pub python: String,
     /// Interpreter options (`-E`, `-s`), one per element.
     pub args: Vec<String>,
+    /// A PEP 263 encoding declaration from line 2, kept on line 2 of the rewritten script.
+    pub coding: Option<String>,
     /// Offset where the script's own code starts (after the launcher lines).
     pub body_start: usize,
 }
@@ -50,6 +52,36 @@ fn line_at(text: &[u8], start: usize) -> Option<(&[u8], usize)> {
     Some((line.strip_suffix(b"\r").unwrap_or(line), next))
 }
 
+/// A PEP 263 encoding declaration: it only counts on line 1 or 2, so the rewritten header keeps
+/// it on its own line 2 (a comment for both the shell and Python).
+fn coding_declaration(line: &[u8]) -> Option<&str> {
+    let line = std::str::from_utf8(line).ok()?;
+    let comment = line
+        .trim_start_matches([' ', '\t', '\x0c'])
+        .strip_prefix('#')?;
+    let at = comment.find("coding")?;
+    comment[at + 6..].starts_with([':', '=']).then_some(line)
+}
+
+/// Splits `env`'s arguments into the interpreter and its options (`-S` and `--split-string=`
+/// carry several words in one).
+fn env_command<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for (i, word) in args.iter().enumerate() {
+        if let Some(value) = word.strip_prefix("--split-string=") {
+            out.extend(value.split_whitespace());
+        } else if *word == "-S" || *word == "--split-string" {
+            continue;
+        } else if out.is_empty() && word.starts_with('-') {
+            return Vec::new(); // another env option: not a form rvenv knows how to keep
+        } else {
+            out.extend(&args[i..]);
+            break;
+        }
+    }
+    out
+}
+
 /// Recognises every launcher form pip, distlib, uv and rvenv write; `None` for anything that is
 /// not a Python script (other interpreters, binaries, plain text).
 pub fn parse_launcher(script: &[u8]) -> Option<Launcher> {
@@ -57,57 +89,59 @@ pub fn parse_launcher(script: &[u8]) -> Option<Launcher> {
     let first = std::str::from_utf8(first.strip_prefix(b"#!")?).ok()?;
     let words: Vec<&str> = first.split_whitespace().collect();
     let program = basename(words.first()?);
+    let second = line_at(script, after_first);
+    let coding = second.and_then(|(line, _)| coding_declaration(line));
 
     if program == "sh" {
-        // The polyglot trampoline: #!/bin/sh / '''exec' PYTHON ARGS "$0" "$@" / ' '''
-        let (second, after_second) = line_at(script, after_first)?;
-        let (third, after_third) = line_at(script, after_second)?;
-        if third.trim_ascii() != b"' '''" {
+        // The polyglot trampoline: #!/bin/sh, [a coding line], '''exec' PYTHON ARGS "$0" "$@", ' '''
+        let (mut exec, mut after_exec) = second?;
+        if coding.is_some() {
+            (exec, after_exec) = line_at(script, after_exec)?;
+        }
+        let (last, body_start) = line_at(script, after_exec)?;
+        if last.trim_ascii() != b"' '''" {
             return None;
         }
-        let second = std::str::from_utf8(second).ok()?;
-        let call = second
+        let call = std::str::from_utf8(exec)
+            .ok()?
             .strip_prefix("'''exec' ")?
             .trim_end()
-            .strip_suffix("\"$0\" \"$@\"")?
-            .trim_end();
+            .strip_suffix("\"$0\" \"$@\"")?;
+        // The interpreter is the first word naming a Python (after any shell code that finds
+        // it); the words after it are its options.
         let tokens: Vec<&str> = call.split_whitespace().collect();
-        let n_args = tokens
-            .iter()
-            .rev()
-            .take_while(|t| t.starts_with('-') && is_shell_safe(t))
-            .count();
-        let (interp, args) = tokens.split_at(tokens.len().checked_sub(n_args)?);
-        let interp = interp.join(" ");
-        let python = basename(interp.trim_matches(['"', '\''])).trim_matches(['"', '\'']);
-        return is_python_name(python).then(|| Launcher {
-            python: python.to_string(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            body_start: after_third,
+        let unquote = |t: &str| {
+            let t = basename(t.trim_matches(['"', '\'']));
+            t.trim_matches(['"', '\'']).to_string()
+        };
+        let at = tokens.iter().position(|t| is_python_name(&unquote(t)))?;
+        return Some(Launcher {
+            python: unquote(tokens[at]),
+            args: tokens[at + 1..].iter().map(|a| a.to_string()).collect(),
+            coding: coding.map(str::to_string),
+            body_start,
         });
     }
 
-    let (python, args) = if program == "env" {
-        let rest: Vec<&str> = words[1..]
-            .iter()
-            .copied()
-            .skip_while(|w| *w == "-S" || w.starts_with("--split-string"))
-            .collect();
-        (basename(rest.first()?), rest[1..].to_vec())
+    let command = if program == "env" {
+        env_command(&words[1..])
     } else {
-        (program, words[1..].to_vec())
+        words.clone()
     };
+    let python = basename(command.first()?);
     is_python_name(python).then(|| Launcher {
         python: python.to_string(),
-        args: args.iter().map(|a| a.to_string()).collect(),
+        args: command[1..].iter().map(|a| a.to_string()).collect(),
+        coding: coding.map(str::to_string),
         body_start: after_first,
     })
 }
 
 /// Shell code that prints the directory holding the script's real file: follows `$0` through
 /// symlinks with `readlink` (present in coreutils and BusyBox) and shell built-ins only;
-/// `realpath --` is avoided because BusyBox's `realpath` rejects `--`.
-const SCRIPT_DIR: &str = r#"f=$0; case $f in (*/*) ;; (*) f=./$f;; esac; while [ -h "$f" ]; do l=$(readlink "$f"); case $l in (/*) f=$l;; (*) f=${f%/*}/$l;; esac; done; cd -P "${f%/*}/" && pwd -P"#;
+/// `realpath --` is avoided because BusyBox's `realpath` rejects `--`. `CDPATH` is cleared so a
+/// relative `$0` cannot be taken elsewhere, and a symlink loop ends after 40 steps.
+const SCRIPT_DIR: &str = r#"f=$0; n=0; case $f in (*/*) ;; (*) f=./$f;; esac; while [ -h "$f" ] && [ $n -lt 40 ]; do n=$((n+1)); l=$(readlink "$f"); case $l in (/*) f=$l;; (*) f=${f%/*}/$l;; esac; done; CDPATH= cd -P -- "${f%/*}/" && pwd -P"#;
 
 fn is_shell_safe(arg: &str) -> bool {
     !arg.is_empty()
@@ -131,7 +165,8 @@ pub fn relocatable_script(script: &[u8], python: &str) -> Result<Option<Vec<u8>>
         call.push(' ');
         call.push_str(arg);
     }
-    let mut out = format!("#!/bin/sh\n'''exec' {call} \"$0\" \"$@\"\n' '''\n").into_bytes();
+    let coding = launcher.coding.map(|c| c + "\n").unwrap_or_default();
+    let mut out = format!("#!/bin/sh\n{coding}'''exec' {call} \"$0\" \"$@\"\n' '''\n").into_bytes();
     out.extend_from_slice(&script[launcher.body_start..]);
     Ok(Some(out))
 }
@@ -182,40 +217,57 @@ pub fn pyvenv_cfg(original: &str, version: &str) -> String {
     out
 }
 
-/// Finds the literal assigned after `marker` (for example `VIRTUAL_ENV=`): returns the token as
-/// written (with its quotes) at its first occurrence followed by a quote or `/`.
+/// Length of the shell word at the start of `text`: unquoted characters and quoted parts
+/// (`'...'`, `"..."`, as `shlex.quote` writes `'/a'"'"'b'`), up to a blank, `;` or `)`.
+fn shell_word_len(text: &str) -> Option<usize> {
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                chars.by_ref().find(|(_, d)| *d == c)?;
+            }
+            c if c.is_whitespace() || c == ';' || c == ')' => return Some(i),
+            _ => {}
+        }
+    }
+    Some(text.len())
+}
+
+/// Finds the word assigned after `marker` (for example `VIRTUAL_ENV=`): the word as written,
+/// with its quotes, at the first occurrence that starts with a quote or `/`.
 fn assigned_literal<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
     let mut from = 0;
     while let Some(i) = text[from..].find(marker) {
         let start = from + i + marker.len();
         let rest = &text[start..];
-        let len = match rest.chars().next()? {
-            q @ ('"' | '\'') => rest[1..].find(q)? + 2,
-            '/' => rest
-                .find(|c: char| c.is_whitespace() || c == ';' || c == ')')
-                .unwrap_or(rest.len()),
-            _ => {
-                from = start;
-                continue;
-            }
-        };
-        return Some(&rest[..len]);
+        if rest.starts_with(['"', '\'', '/']) {
+            return Some(&rest[..shell_word_len(rest)?]);
+        }
+        from = start;
     }
     None
 }
 
-/// Replaces every whole-token occurrence of `token` (not followed by more path characters).
-fn replace_token(text: &str, token: &str, with: &str) -> String {
+/// Replaces every occurrence of `word` that stands as a whole shell word: preceded by the
+/// start, a blank, `=` or `(`, and followed by the end, a blank, `;`, `)` or `"`.
+fn replace_token(text: &str, word: &str, with: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find(token) {
-        let after = &rest[i + token.len()..];
-        let bounded = after
-            .chars()
-            .next()
-            .is_none_or(|c| c.is_whitespace() || c == ';' || c == ')' || c == '"');
+    while let Some(i) = rest.find(word) {
+        let before = out.chars().last().or(rest[..i].chars().last());
+        let before = if i > 0 {
+            rest[..i].chars().last()
+        } else {
+            before
+        };
+        let after = &rest[i + word.len()..];
+        let whole = before.is_none_or(|c| c.is_whitespace() || c == '=' || c == '(')
+            && after
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_whitespace() || c == ';' || c == ')' || c == '"');
         out.push_str(&rest[..i]);
-        out.push_str(if bounded { with } else { token });
+        out.push_str(if whole { with } else { word });
         rest = after;
     }
     out.push_str(rest);
@@ -300,17 +352,24 @@ pub fn activate_csh() -> String {
 }
 
 /// Header of a timestamp-based pyc (PEP 552): magic(4) flags(4) mtime(4) size(4).
-/// Returns the header with its source mtime replaced, when the pyc is timestamp-based and was
-/// written for a source of `source_size` bytes; otherwise `None` (hash-based or not ours to fix).
-pub fn pyc_header(pyc: &[u8], source_size: u64, new_mtime: u32) -> Option<[u8; 16]> {
+/// Returns the header with its source mtime replaced, when the pyc is timestamp-based and valid
+/// for its source by CPython's rule (recorded mtime and size match); otherwise `None`
+/// (hash-based, or stale: CPython will recompile it, and so it stays).
+pub fn pyc_header(
+    pyc: &[u8],
+    source_size: u64,
+    source_mtime: u32,
+    new_mtime: u32,
+) -> Option<[u8; 16]> {
     let header: [u8; 16] = pyc.get(..16)?.try_into().ok()?;
     // The magic ends with \r\n for every CPython 3 release.
     if header[2..4] != *b"\r\n" {
         return None;
     }
     let flags = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let mtime = u32::from_le_bytes(header[8..12].try_into().ok()?);
     let size = u32::from_le_bytes(header[12..16].try_into().ok()?);
-    if flags != 0 || size != (source_size & 0xFFFF_FFFF) as u32 {
+    if flags != 0 || mtime != source_mtime || size != (source_size & 0xFFFF_FFFF) as u32 {
         return None;
     }
     let mut out = header;
@@ -515,6 +574,8 @@ mod tests {
         .unwrap();
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("#!/bin/sh"));
+        // The body's PEP 263 line is kept on line 2, where Python still reads it.
+        assert_eq!(lines.next(), Some("# -*- coding: utf-8 -*-"));
         let exec = lines.next().unwrap();
         assert!(exec.starts_with("'''exec' \"$(f=$0;"), "{exec}");
         assert!(exec.ends_with("/python3\" -E \"$0\" \"$@\""), "{exec}");
@@ -611,14 +672,21 @@ mod tests {
         pyc.extend_from_slice(&1_600_000_000u32.to_le_bytes());
         pyc.extend_from_slice(&123u32.to_le_bytes());
         pyc.extend_from_slice(b"code");
-        let h = pyc_header(&pyc, 123, 42).unwrap();
+        let h = pyc_header(&pyc, 123, 1_600_000_000, 42).unwrap();
         assert_eq!(&h[8..12], &42u32.to_le_bytes());
         assert_eq!(&h[..8], &pyc[..8]);
         assert_eq!(&h[12..], &pyc[12..16]);
-        assert!(pyc_header(&pyc, 124, 42).is_none(), "size mismatch");
+        assert!(
+            pyc_header(&pyc, 124, 1_600_000_000, 42).is_none(),
+            "size mismatch"
+        );
+        assert!(
+            pyc_header(&pyc, 123, 1_600_000_001, 42).is_none(),
+            "stale: source edited"
+        );
         pyc[4] = 1; // hash-based
-        assert!(pyc_header(&pyc, 123, 42).is_none());
-        assert!(pyc_header(b"short", 0, 0).is_none());
+        assert!(pyc_header(&pyc, 123, 1_600_000_000, 42).is_none());
+        assert!(pyc_header(b"short", 0, 0, 0).is_none());
     }
 
     #[test]
@@ -649,5 +717,55 @@ mod tests {
             b"app/__init__.py,sha256=abc,10\r\n../../../bin/app,sha256=new,7\r\n\"we,ird\",sha256=q,1\r\napp.dist-info/RECORD,,\r\n"
         );
         assert_eq!(record_hash(&[0xfb; 32]).len(), "sha256=".len() + 43);
+    }
+
+    #[test]
+    fn trampoline_with_option_values_and_env_split_string() {
+        let s = "#!/bin/sh\n'''exec' /v/bin/python3 -X utf8 \"$0\" \"$@\"\n' '''\nx";
+        let l = launcher(s).unwrap();
+        assert_eq!(
+            (l.python.as_str(), l.args.clone()),
+            ("python3", vec!["-X".into(), "utf8".into()])
+        );
+        let l = launcher("#!/usr/bin/env --split-string=python3 -E\nx").unwrap();
+        assert_eq!(
+            (l.python.as_str(), l.args.clone()),
+            ("python3", vec!["-E".into()])
+        );
+        assert!(
+            launcher("#!/usr/bin/env -i python3\nx").is_none(),
+            "other env options are not guessed at"
+        );
+    }
+
+    #[test]
+    fn coding_declaration_stays_on_line_two() {
+        let s = "#!/v/bin/python\n# -*- coding: latin-1 -*-\nprint('x')\n";
+        let out = relocatable_script(s.as_bytes(), "python").unwrap().unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.lines().nth(1), Some("# -*- coding: latin-1 -*-"));
+        assert!(out.lines().nth(2).unwrap().starts_with("'''exec' "));
+        // It is recognised again, and rewriting it again changes nothing.
+        let again = relocatable_script(out.as_bytes(), "python")
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, out.as_bytes());
+    }
+
+    #[test]
+    fn activate_words_are_whole_shell_words() {
+        // A venv at /null must not touch 2>/dev/null.
+        let s = "deactivate nondestructive\nVIRTUAL_ENV=/null\nhash -r 2>/dev/null\n";
+        let out = activate_sh(s).unwrap();
+        assert!(out.contains("hash -r 2>/dev/null\n"), "{out}");
+        assert!(out.contains("VIRTUAL_ENV=\"$_rvenv_root\"\n"), "{out}");
+        // shlex.quote of a path with a quote in it (CPython 3.13.1+)
+        let s = "deactivate nondestructive\nexport VIRTUAL_ENV='/a'\"'\"'b'\n";
+        let out = activate_sh(s).unwrap();
+        assert!(
+            out.contains("export VIRTUAL_ENV=\"$_rvenv_root\"\n"),
+            "{out}"
+        );
+        assert!(!out.contains("'b'"), "{out}");
     }
 }

@@ -158,7 +158,8 @@ pub fn default_path(arg: Option<PathBuf>) -> PathBuf {
 
 impl Venv {
     pub fn discover(path: &Path) -> Result<Venv, Error> {
-        let root = std::path::absolute(path).map_err(io_error(path))?;
+        // Lexically normalised, so `..` and `.` do not become the venv's name.
+        let root = normalize(&std::path::absolute(path).map_err(io_error(path))?);
         let meta = std::fs::metadata(&root).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(root.clone()),
             _ => Error::Io {
@@ -233,6 +234,21 @@ impl Venv {
     }
 }
 
+/// `/a/b/../c/.` → `/a/c` (without touching the file system).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn version_from_name(path: &Path) -> Option<PythonVersion> {
     let name = path.file_name()?.to_str()?;
     PythonVersion::parse(name.strip_prefix("python")?)
@@ -254,7 +270,7 @@ fn find_interpreter(root: &Path, cfg: &PyvenvCfg) -> Result<(PathBuf, PathBuf), 
             .canonicalize()
             .map_err(|e| Error::BrokenInterpreterLink {
                 link: link.clone(),
-                message: if e.raw_os_error() == Some(40) {
+                message: if e.raw_os_error() == Some(libc::ELOOP) {
                     "symlink loop".into()
                 } else {
                     e.to_string()

@@ -89,31 +89,35 @@ fn gnu_tar_bsdtar_and_tarfile_agree_and_everything_is_normalised() {
 
     // Member metadata as Python sees it: one root, sorted, uid/gid 0, no names, fixed modes.
     let listing = python_tar(
-        "import sys, tarfile\n\
+        "import json, os, sys, tarfile\n\
          for m in tarfile.open(sys.argv[1]):\n    \
-           sys.stdout.buffer.write(repr((m.name, m.type, m.linkname, m.mode, m.uid, m.gid, m.uname, m.gname)).encode('utf-8', 'surrogateescape') + b'\\n')",
+           print(json.dumps([os.fsencode(m.name).hex(), m.type.decode(), m.mode, m.uid, m.gid, m.uname, m.gname]))",
         &[&tarball],
     );
     let mut names = Vec::new();
     for line in listing.lines() {
-        assert!(
-            line.contains(", 0, 0, '', '')"),
-            "owner not normalised: {line}"
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        let owner = (&m[3], &m[4], &m[5], &m[6]);
+        assert_eq!(
+            owner,
+            (&0.into(), &0.into(), &"".into(), &"".into()),
+            "{line}"
         );
-        let name = line.split('\'').nth(1).unwrap().to_string();
-        assert!(
-            name == "app" || name.starts_with("app/"),
-            "outside the root: {line}"
-        );
-        let mode_ok = if line.contains("b'2'") {
-            line.contains(", 511, ")
-        } else if line.contains("b'5'") {
-            line.contains(", 493, ")
-        } else {
-            line.contains(", 493, ") || line.contains(", 420, ")
+        let hex = m[0].as_str().unwrap();
+        let name: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let name = PathBuf::from(std::ffi::OsStr::from_bytes(&name));
+        assert!(name.starts_with("app"), "outside the root: {line}");
+        let mode = m[2].as_u64().unwrap();
+        let mode_ok = match m[1].as_str().unwrap() {
+            "2" => mode == 0o777,
+            "5" => mode == 0o755,
+            _ => mode == 0o755 || mode == 0o644,
         };
         assert!(mode_ok, "mode not 0755/0644/symlink: {line}");
-        names.push(PathBuf::from(name));
+        names.push(name);
     }
     let mut sorted = names.clone();
     sorted.sort();
@@ -146,8 +150,12 @@ fn manifest_and_requirements_tell_the_truth() {
     let s = scratch();
     let venv = s.path().join("app");
     make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    // As in a bundle extracted and bundled again: both are replaced, not described.
+    std::fs::write(venv.join("rvenv.json"), "{}").unwrap();
+    std::fs::write(venv.join("requirements.txt"), "stale==0\n").unwrap();
     let tarball = s.path().join("app.tar.gz");
-    bundle_ok(&venv, &tarball, &[]);
+    let err = bundle_ok(&venv, &tarball, &[]);
+    assert!(err.contains("rvenv.json: replaced in the bundle"), "{err}");
     let out = s.path().join("out");
     extract(&tarball, &out);
     let root = out.join("app");
@@ -231,19 +239,8 @@ fn same_venv_gives_identical_bytes_and_source_date_epoch_ignores_file_times() {
         "two runs differ"
     );
 
-    // A copy elsewhere with other file times, bundled with SOURCE_DATE_EPOCH.
-    let copy = s.path().join("two/app");
-    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
-    run_ok(Command::new("cp").arg("-r").arg(&venv).arg(&copy));
-    run_ok(Command::new("find").arg(&copy).args([
-        "-exec",
-        "touch",
-        "-h",
-        "-d",
-        "2001-02-03 04:05:06",
-        "{}",
-        "+",
-    ]));
+    // With SOURCE_DATE_EPOCH: the venv, and the same venv built again from scratch a little
+    // later (every file time differs; its .pyc files are valid for their own sources).
     let epoch = "1600000000";
     let with_epoch = |venv: &Path, out: &Path| {
         let o = Command::new(RVENV)
@@ -259,12 +256,23 @@ fn same_venv_gives_identical_bytes_and_source_date_epoch_ignores_file_times() {
     let c = s.path().join("c.tar.gz");
     let d = s.path().join("d.tar.gz");
     with_epoch(&venv, &c);
-    with_epoch(&copy, &d);
+    let times = snapshot(&venv);
+    std::fs::rename(&venv, s.path().join("one/app.first")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    let rebuilt = snapshot(&venv);
+    // pip keeps the wheel's own times for what it extracts; everything it writes is new.
+    let cfg = Path::new("pyvenv.cfg");
+    assert_ne!(
+        times[cfg], rebuilt[cfg],
+        "the rebuilt venv should have other file times"
+    );
+    with_epoch(&venv, &d);
     let bytes = std::fs::read(&c).unwrap();
     assert_eq!(
         bytes,
         std::fs::read(&d).unwrap(),
-        "a copy with other file times gives other bytes"
+        "a rebuild with other file times gives other bytes"
     );
     assert_eq!(
         &bytes[4..8],
@@ -283,20 +291,30 @@ fn output_inside_the_venv_is_not_packed_into_itself() {
     let s = scratch();
     let venv = s.path().join("app");
     make_bare_venv(&venv);
-    let out = venv.join("app.tar.gz");
-    bundle_ok(&venv, &out, &[]);
-    let first = std::fs::read(&out).unwrap();
-    bundle_ok(&venv, &out, &[]);
-    assert_eq!(
-        first,
-        std::fs::read(&out).unwrap(),
-        "the second run packed the first tarball"
-    );
-    let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
-    assert!(
-        !listing.contains("app.tar.gz") && !listing.contains("rvenv-tmp"),
-        "{listing}"
-    );
+    // Temporary files a killed run could have left, in the output's directory and in bin/.
+    std::fs::create_dir(venv.join("dist")).unwrap();
+    std::fs::write(venv.join("dist/.app.tar.gz.abc123.rvenv-tmp"), "partial").unwrap();
+    std::fs::write(venv.join("bin/.x.tar.gz.abc123.rvenv-tmp"), "partial").unwrap();
+    for out in [venv.join("app.tar.gz"), venv.join("dist/app.tar.gz")] {
+        bundle_ok(&venv, &out, &[]);
+        let first = std::fs::read(&out).unwrap();
+        bundle_ok(&venv, &out, &[]);
+        assert_eq!(
+            first,
+            std::fs::read(&out).unwrap(),
+            "the second run differs"
+        );
+        let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
+        assert!(!listing.contains("app.tar.gz"), "{listing}");
+        assert!(!listing.contains("rvenv-tmp"), "{listing}");
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.trim_end_matches('/') == "app/dist"),
+            "{listing}"
+        );
+        std::fs::remove_file(&out).unwrap();
+    }
 }
 
 #[test]

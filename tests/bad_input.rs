@@ -442,3 +442,27 @@ fn interrupt_leaves_nothing_behind() {
     }
     assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
 }
+
+#[test]
+fn a_top_level_python_directory_in_the_venv_is_refused() {
+    let (_s, venv, out) = setup();
+    std::fs::create_dir(venv.join("python")).unwrap();
+    refused(&venv, &out, &[], 2, &["top-level 'python'"]);
+}
+
+#[test]
+fn a_venv_named_through_dot_dot_keeps_its_name() {
+    let (s, venv, _) = setup();
+    let inner = venv.join("lib");
+    let o = Command::new(RVENV)
+        .args(["bundle", ".."])
+        .current_dir(&inner)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        inner.join("app-x86_64.tar.gz").is_file(),
+        "named after the venv, not '..'"
+    );
+    drop(s);
+}

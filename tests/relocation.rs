@@ -94,6 +94,8 @@ ln -s ../board/opt/app/bin/rvenv-demo "$E/rel-app"
 echo "RELLINK=$("$E/rel-app")"
 echo "PATHLOOKUP=$(PATH="$E:$PATH" rel-app)"
 echo "CWD=$(cd "$B/bin" && ./rvenv-demo)"
+mkdir -p "$E/app/bin"
+echo "CDPATH_REL=$(cd "$B/.." && CDPATH="$E" app/bin/rvenv-demo)"
 OLD_PATH=$PATH
 PS1='orig> '
 . "$B/bin/activate"
@@ -142,11 +144,16 @@ echo "BB_RELLINK=$("$E/rel-app")"
     expect(&format!("ACT_PY={b}/bin/python3"));
     expect(&format!("ACT_VENV={b}"));
     expect(&format!("ACT_RUN={b}"));
-    assert!(!text.contains(&format!("DEACT_PY={b}")), "{report}");
+    let value = |prefix: &str| {
+        let line = text.lines().find(|l| l.starts_with(prefix));
+        line.unwrap_or_else(|| panic!("no {prefix} line\n{report}"))[prefix.len()..].to_string()
+    };
+    expect(&format!("CDPATH_REL=rvenv-demo ok {b}"));
+    assert!(!value("DEACT_PY=").starts_with(&b), "{report}");
     expect("PATH_RESTORED");
     expect("PS1_RESTORED");
     expect(&format!("ZSH_ACT_PY={b}/bin/python3"));
-    assert!(!text.contains(&format!("ZSH_DEACT_PY={b}")), "{report}");
+    assert!(!value("ZSH_DEACT_PY=").starts_with(&b), "{report}");
     // dash cannot tell a sourced file's path: activate says so and changes nothing.
     let dash = text
         .lines()
@@ -161,7 +168,7 @@ echo "BB_RELLINK=$("$E/rel-app")"
         "{report}"
     );
     expect(&format!("FISH_ACT_PY={b}/bin/python3"));
-    assert!(!text.contains(&format!("FISH_DEACT_PY={b}")), "{report}");
+    assert!(!value("FISH_DEACT_PY=").starts_with(&b), "{report}");
     // csh cannot locate a sourced file: it says so and changes nothing.
     let csh = text
         .lines()
