@@ -1,29 +1,65 @@
-//! The target catalogue: one TOML file per target in `targets/`, compiled into the binary.
+//! The target catalogue: one TOML file per target in `targets/`, compiled into the binary, plus
+//! a user's own file (`--target-file`). A file may `extends = "<name>"` another target: its
+//! tables are merged over the base's, key by key; `aliases` is never inherited.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-/// Catalogue order matters: detection from an ELF header takes the first match.
+/// Catalogue order matters: detection from an ELF header takes the first match, so the plain
+/// architecture targets come first.
 const SOURCES: &[(&str, &str)] = &[
-    ("x86_64.toml", include_str!("../targets/x86_64.toml")),
-    ("i686.toml", include_str!("../targets/i686.toml")),
-    ("aarch64.toml", include_str!("../targets/aarch64.toml")),
-    ("armv7.toml", include_str!("../targets/armv7.toml")),
-    ("armv6.toml", include_str!("../targets/armv6.toml")),
-    ("riscv64.toml", include_str!("../targets/riscv64.toml")),
+    ("x86_64", include_str!("../targets/x86_64.toml")),
+    ("i686", include_str!("../targets/i686.toml")),
+    ("aarch64", include_str!("../targets/aarch64.toml")),
+    ("armv7", include_str!("../targets/armv7.toml")),
+    ("armv6", include_str!("../targets/armv6.toml")),
+    ("riscv64", include_str!("../targets/riscv64.toml")),
+    ("ppc64le", include_str!("../targets/ppc64le.toml")),
+    ("s390x", include_str!("../targets/s390x.toml")),
+    ("x86_64-musl", include_str!("../targets/x86_64-musl.toml")),
+    ("aarch64-musl", include_str!("../targets/aarch64-musl.toml")),
+    ("debian-11-aarch64", include_str!("../targets/debian-11-aarch64.toml")),
+    ("debian-11-armv7", include_str!("../targets/debian-11-armv7.toml")),
+    ("debian-11-x86_64", include_str!("../targets/debian-11-x86_64.toml")),
+    ("debian-12-aarch64", include_str!("../targets/debian-12-aarch64.toml")),
+    ("debian-12-armv7", include_str!("../targets/debian-12-armv7.toml")),
+    ("debian-12-x86_64", include_str!("../targets/debian-12-x86_64.toml")),
+    ("debian-13-aarch64", include_str!("../targets/debian-13-aarch64.toml")),
+    ("debian-13-armv7", include_str!("../targets/debian-13-armv7.toml")),
+    ("debian-13-x86_64", include_str!("../targets/debian-13-x86_64.toml")),
+    ("rpios-bookworm-aarch64", include_str!("../targets/rpios-bookworm-aarch64.toml")),
+    ("rpios-bookworm-armv6", include_str!("../targets/rpios-bookworm-armv6.toml")),
+    ("rpios-bullseye-aarch64", include_str!("../targets/rpios-bullseye-aarch64.toml")),
+    ("rpios-bullseye-armv6", include_str!("../targets/rpios-bullseye-armv6.toml")),
+    ("rpios-trixie-aarch64", include_str!("../targets/rpios-trixie-aarch64.toml")),
+    ("rpios-trixie-armv6", include_str!("../targets/rpios-trixie-armv6.toml")),
+    ("ubuntu-20.04-aarch64", include_str!("../targets/ubuntu-20.04-aarch64.toml")),
+    ("ubuntu-20.04-x86_64", include_str!("../targets/ubuntu-20.04-x86_64.toml")),
+    ("ubuntu-22.04-aarch64", include_str!("../targets/ubuntu-22.04-aarch64.toml")),
+    ("ubuntu-22.04-x86_64", include_str!("../targets/ubuntu-22.04-x86_64.toml")),
+    ("ubuntu-24.04-aarch64", include_str!("../targets/ubuntu-24.04-aarch64.toml")),
+    ("ubuntu-24.04-x86_64", include_str!("../targets/ubuntu-24.04-x86_64.toml")),
 ];
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: String,
     pub description: String,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Wheel platform tags, most specific first (pip's `--platform`).
+    #[serde(default)]
+    pub wheel_platforms: Vec<String>,
     pub elf: ElfIdentity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub riscv: Option<RiscvProfile>,
+    pub libc: Libc,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ElfIdentity {
     /// 32 or 64.
@@ -31,31 +67,171 @@ pub struct ElfIdentity {
     pub endian: Endian,
     /// `e_machine`.
     pub machine: u16,
+    /// Accepted `EI_OSABI` values.
+    pub osabi: Vec<u8>,
     /// Accepted `PT_INTERP` paths.
     pub loaders: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Endian {
     Little,
     Big,
 }
 
+/// What a 32-bit ARM board runs: the float ABI from `e_flags`, and the values of
+/// `Tag_CPU_arch`, `Tag_FP_arch` and `Tag_Advanced_SIMD_arch` (`.ARM.attributes`) it accepts.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ArmProfile {
+    pub float_abi: FloatAbi,
+    pub cpu_arch: Vec<u8>,
+    pub fp_arch: Vec<u8>,
+    pub simd_arch: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FloatAbi {
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RiscvProfile {
+    pub float_abi: RiscvFloatAbi,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RiscvFloatAbi {
+    Soft,
+    Single,
+    Double,
+    Quad,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Libc {
+    pub kind: LibcKind,
+    /// The highest `GLIBC_x.y` symbol version allowed (glibc targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<GlibcVersion>,
+    /// Libraries (sonames) a stock image of the target provides.
+    pub system_libs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LibcKind {
+    Glibc,
+    Musl,
+}
+
+/// `2.36`, ordered numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GlibcVersion(pub u32, pub u32);
+
+impl GlibcVersion {
+    pub fn parse(text: &str) -> Option<GlibcVersion> {
+        let (major, minor) = text.trim().split_once('.')?;
+        Some(GlibcVersion(major.parse().ok()?, minor.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for GlibcVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+impl<'de> Deserialize<'de> for GlibcVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        GlibcVersion::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{text}' is not a glibc version like 2.36")))
+    }
+}
+
+impl Serialize for GlibcVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("unknown target '{name}'; known targets: {known}")]
     Unknown { name: String, known: String },
-    #[error("targets/{file}: {message}")]
-    BadCatalogue { file: String, message: String },
+    #[error("{file}: {message}")]
+    BadTargetFile { file: String, message: String },
+}
+
+fn bad(file: &str, message: impl Into<String>) -> Error {
+    Error::BadTargetFile {
+        file: file.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Merges `over` into `base`: tables key by key, anything else replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Parses one target file, resolving `extends` against `lookup` (the built-in sources).
+fn parse_with(
+    file: &str,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<&'static str>,
+    depth: usize,
+) -> Result<toml::Table, Error> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| bad(file, e.to_string()))?;
+    let Some(base) = table.remove("extends") else {
+        return Ok(table);
+    };
+    let base = base
+        .as_str()
+        .ok_or_else(|| bad(file, "'extends' must name a target"))?
+        .to_string();
+    if depth > 8 {
+        return Err(bad(file, "'extends' goes more than 8 levels deep"));
+    }
+    let base_text = lookup(&base).ok_or_else(|| bad(file, format!("extends unknown target '{base}'")))?;
+    let mut merged = parse_with(&format!("targets/{base}.toml"), base_text, lookup, depth + 1)?;
+    merged.remove("aliases");
+    merge(&mut merged, table);
+    Ok(merged)
 }
 
 /// Parses one target file; unknown keys are an error.
 pub fn parse(file: &str, text: &str) -> Result<Target, Error> {
-    toml::from_str(text).map_err(|e| Error::BadCatalogue {
-        file: file.to_string(),
-        message: e.to_string(),
-    })
+    let lookup = |name: &str| SOURCES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
+    let table = parse_with(file, text, &lookup, 0)?;
+    let target: Target = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| bad(file, e.to_string()))?;
+    if target.libc.kind == LibcKind::Glibc && target.libc.glibc.is_none() {
+        return Err(bad(file, "a glibc target needs libc.glibc"));
+    }
+    Ok(target)
+}
+
+/// Reads a user's target file (`--target-file`).
+pub fn from_file(path: &std::path::Path) -> Result<Target, Error> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| bad(&file, e.to_string()))?;
+    parse(&file, &text)
 }
 
 /// The built-in catalogue, parsed once. The files are checked by a unit test, so a parse
@@ -65,7 +241,9 @@ pub fn catalogue() -> &'static [Target] {
     CATALOGUE.get_or_init(|| {
         SOURCES
             .iter()
-            .map(|(file, text)| parse(file, text).unwrap_or_else(|e| panic!("{e}")))
+            .map(|(name, text)| {
+                parse(&format!("targets/{name}.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+            })
             .collect()
     })
 }
@@ -109,23 +287,47 @@ mod tests {
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".toml"))
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
             .collect();
         on_disk.sort();
-        let mut compiled: Vec<String> = SOURCES.iter().map(|(f, _)| f.to_string()).collect();
+        let mut compiled: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
         compiled.sort();
         assert_eq!(on_disk, compiled, "targets/ and SOURCES differ");
-        for (file, text) in SOURCES {
-            let t = parse(file, text).unwrap();
-            assert_eq!(format!("{}.toml", t.name), *file);
+        for t in catalogue() {
+            assert!(SOURCES.iter().any(|(n, _)| *n == t.name), "{} is named after its file", t.name);
+            assert!(!t.elf.loaders.is_empty() && !t.libc.system_libs.is_empty(), "{}", t.name);
+            assert_eq!(t.arm.is_some(), t.elf.machine == 40, "{}: [arm] exactly for ARM", t.name);
         }
+        // Names and aliases are unique across the catalogue.
+        let mut all: Vec<String> = catalogue()
+            .iter()
+            .flat_map(|t| std::iter::once(t.name.to_lowercase()).chain(t.aliases.iter().map(|a| a.to_lowercase())))
+            .collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "a name or alias is used twice");
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let text = "name='x'\ndescription='d'\nbogus=1\n[elf]\nclass=64\nendian='little'\nmachine=62\nloaders=[]\n";
+        let text = "name='x'\ndescription='d'\nbogus=1\n[elf]\nclass=64\nendian='little'\nmachine=62\nosabi=[0]\nloaders=[]\n[libc]\nkind='musl'\nsystem_libs=[]\n";
         let err = parse("x.toml", text).unwrap_err().to_string();
-        assert!(err.contains("bogus"), "{err}");
+        assert!(err.contains("bogus") && err.starts_with("x.toml"), "{err}");
+        let err = parse("y.toml", "extends='aarch64'\nname='y'\ndescription='d'\n[libc]\nglibcc='2.31'\n").unwrap_err();
+        assert!(err.to_string().contains("glibcc"), "{err}");
+    }
+
+    #[test]
+    fn extends_merges_tables_and_drops_aliases() {
+        let t = parse("p.toml", "extends='armv6'\nname='p'\ndescription='d'\n[libc]\nglibc='2.31'\n").unwrap();
+        assert_eq!(t.libc.glibc, Some(GlibcVersion(2, 31)));
+        assert_eq!(t.elf.machine, 40);
+        assert_eq!(t.arm.as_ref().unwrap().fp_arch, vec![0, 1, 2]);
+        assert!(t.aliases.is_empty());
+        let t = find("rpios-bullseye-aarch64").unwrap();
+        assert_eq!((t.libc.glibc, t.elf.machine), (Some(GlibcVersion(2, 31)), 183));
+        assert!(t.libc.system_libs.contains(&"libssl.so.1.1".to_string()));
     }
 
     #[test]
@@ -133,6 +335,7 @@ mod tests {
         assert_eq!(find("arm64").unwrap().name, "aarch64");
         assert_eq!(find("aarch64-unknown-linux-gnu").unwrap().name, "aarch64");
         assert_eq!(find("AMD64").unwrap().name, "x86_64");
+        assert_eq!(find("armhf").unwrap().name, "armv7");
         let err = find("sparc").unwrap_err().to_string();
         assert!(err.contains("x86_64") && err.contains("riscv64"), "{err}");
     }
@@ -141,6 +344,13 @@ mod tests {
     fn detection_by_header() {
         assert_eq!(detect(64, Endian::Little, 62).unwrap().name, "x86_64");
         assert_eq!(detect(64, Endian::Little, 183).unwrap().name, "aarch64");
+        assert_eq!(detect(64, Endian::Big, 22).unwrap().name, "s390x");
         assert!(detect(64, Endian::Big, 62).is_none());
+    }
+
+    #[test]
+    fn glibc_versions_order_numerically() {
+        assert!(GlibcVersion::parse("2.9").unwrap() < GlibcVersion::parse("2.17").unwrap());
+        assert!(GlibcVersion::parse("2").is_none());
     }
 }
