@@ -3,9 +3,10 @@
 
 use crate::elf;
 use crate::plan::{Entry, Kind, Plan};
-use crate::target::Target;
+use crate::target::{GlibcVersion, Target};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,15 +70,22 @@ fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// Reads every file of the plan (in parallel), hashing it, checking ELF files against the
-/// target and text files for build paths.
-pub fn digest(plan: &Plan, target: &Target, interrupted: &AtomicBool) -> Result<Digest, Error> {
+/// Reads every file of the plan (in parallel), hashing it, recognising binaries and scanning
+/// text files for build paths; then checks every binary against the target, resolving needed
+/// libraries over the whole bundle.
+pub fn digest(
+    plan: &Plan,
+    target: &Target,
+    glibc: Option<GlibcVersion>,
+    interrupted: &AtomicBool,
+) -> Result<Digest, Error> {
     let needles: Vec<memchr::memmem::Finder> = plan
         .build_paths
         .iter()
         .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
         .collect();
-    let results: Vec<(FileDigest, elf::Report, Vec<Leak>)> = plan
+    type Item = (FileDigest, Option<elf::Inspection>, Vec<Leak>);
+    let results: Vec<Item> = plan
         .entries
         .par_iter()
         .filter(|e| matches!(e.kind, Kind::File { .. }))
@@ -86,12 +94,9 @@ pub fn digest(plan: &Plan, target: &Target, interrupted: &AtomicBool) -> Result<
                 return Err(Error::Interrupted);
             }
             let bytes = read(entry)?;
-            let mut report = elf::Report::default();
+            let inspection = elf::inspect(&entry.path, &bytes);
             let mut leaks = Vec::new();
-            let name = entry.path.display().to_string();
-            if elf::is_elf(&bytes) {
-                report.add(&name, &bytes, target);
-            } else if memchr::memchr(0, &bytes).is_none() {
+            if inspection.is_none() && memchr::memchr(0, &bytes).is_none() {
                 for (needle, build_path) in needles.iter().zip(&plan.build_paths) {
                     if needle.find(&bytes).is_some() {
                         leaks.push(Leak {
@@ -106,17 +111,31 @@ pub fn digest(plan: &Plan, target: &Target, interrupted: &AtomicBool) -> Result<
                 size: bytes.len() as u64,
                 sha256: Sha256::digest(&bytes).into(),
             };
-            Ok((file, report, leaks))
+            Ok((file, inspection, leaks))
         })
         .collect::<Result<_, Error>>()?;
     let mut digest = Digest::default();
-    for (file, report, leaks) in results {
+    let mut binaries = Vec::new();
+    for (file, inspection, leaks) in results {
+        if let Some(i) = inspection {
+            binaries.push((file.path.clone(), i));
+        }
         digest.files.push(file);
-        digest.elf.merge(report);
         digest.leaks.extend(leaks);
     }
+    let present: HashSet<PathBuf> = plan.entries.iter().map(|e| e.path.clone()).collect();
+    digest.elf = elf::Report::build(
+        target,
+        glibc,
+        binaries,
+        &present,
+        &[Path::new(BUNDLE_LIB_DIR)],
+    );
     Ok(digest)
 }
+
+/// Where the bundle keeps the interpreter's own shared libraries (libpython).
+pub const BUNDLE_LIB_DIR: &str = "python/lib";
 
 /// `.NAME.XXXXXX.rvenv-tmp` beside the output; the plan never packs such files.
 fn temp_file(output: &Path) -> Result<tempfile::NamedTempFile, Error> {
@@ -231,4 +250,86 @@ pub fn interrupt_flag() -> &'static AtomicBool {
         }
     });
     &FLAG
+}
+
+/// The binaries of an existing environment (an extracted bundle or a bundle tarball), for
+/// `rvenv check`: what each binary is, and every path present, relative to the root.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub binaries: Vec<(PathBuf, elf::Inspection)>,
+    pub present: HashSet<PathBuf>,
+}
+
+/// Walks a directory (symlinks are not followed).
+pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
+    let mut contents = Contents::default();
+    for item in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let item = item.map_err(|e| Error::Read {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        let rel = item
+            .path()
+            .strip_prefix(root)
+            .expect("under root")
+            .to_path_buf();
+        if item.file_type().is_file() {
+            let bytes = std::fs::read(item.path()).map_err(|source| Error::Read {
+                path: item.path().to_path_buf(),
+                source,
+            })?;
+            if let Some(i) = elf::inspect(&rel, &bytes) {
+                contents.binaries.push((rel.clone(), i));
+            }
+        }
+        contents.present.insert(rel);
+    }
+    Ok(contents)
+}
+
+/// Reads a bundle tarball (gzip-compressed or plain) without extracting it; paths are relative
+/// to its single top-level directory.
+pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
+    use std::io::Read;
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut reader = std::io::BufReader::new(file);
+    let gz = {
+        use std::io::BufRead;
+        reader
+            .fill_buf()
+            .map_err(read_err)?
+            .starts_with(&[0x1f, 0x8b])
+    };
+    let stream: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut archive = tar::Archive::new(stream);
+    let mut contents = Contents::default();
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        let name = entry.path().map_err(read_err)?.into_owned();
+        // Strip the bundle's root directory.
+        let rel: PathBuf = name.components().skip(1).collect();
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if entry.header().entry_type().is_file() {
+            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut bytes).map_err(read_err)?;
+            if let Some(i) = elf::inspect(&rel, &bytes) {
+                contents.binaries.push((rel.clone(), i));
+            }
+        }
+        contents.present.insert(rel);
+    }
+    Ok(contents)
 }

@@ -31,17 +31,67 @@ pub enum Command {
         "Exit status: 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted."
     ))]
     Bundle(BundleArgs),
+    /// Check every binary of a venv, an extracted bundle or a bundle tarball against a target
+    #[command(after_help = concat!(
+        "Every file is recognised by its first bytes, not its name. For each ELF file: class, byte\n",
+        "order, machine, OS ABI, ARM float ABI and build attributes (ARMv7 code on an ARMv6 board),\n",
+        "RISC-V float ABI, the loader, every needed library (inside the environment through its\n",
+        "RUNPATH, or a system library of the target) and the highest GLIBC_x.y it needs. Mach-O and\n",
+        "PE extension modules are foreign.\n\n",
+        "Examples:\n",
+        "  rvenv check .venv --target rpios-bookworm-aarch64\n",
+        "  rvenv check app-aarch64.tar.gz --glibc 2.31 --json\n\n",
+        "Exit status: 0 clean, 1 problems found, 2 usage or input errors."
+    ))]
+    Check(CheckArgs),
     /// List the targets rvenv knows
-    Targets,
+    #[command(after_help = "Examples:\n  rvenv targets\n  rvenv targets --json | jq '.[].name'")]
+    Targets(TargetsArgs),
+}
+
+/// Which target to check against.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Target name or alias (see `rvenv targets`) [default: detected from the interpreter]
+    #[arg(short, long, conflicts_with = "target_file")]
+    pub target: Option<String>,
+    /// A target described in a TOML file of your own (the keys of targets/*.toml; `extends`
+    /// works)
+    #[arg(long, value_name = "PATH")]
+    pub target_file: Option<PathBuf>,
+    /// The highest glibc of the target, overriding the target's own (for example 2.31)
+    #[arg(long, value_name = "X.Y")]
+    pub glibc: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A venv, an extracted bundle or a bundle tarball
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print the report as JSON (a stable document for CI; see docs/check-json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    /// Print the full catalogue as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct BundleArgs {
     /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]
     pub venv: Option<PathBuf>,
-    /// Target name or alias (see `rvenv targets`) [default: detected from the interpreter]
-    #[arg(short, long)]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Write the bundle even when binaries will not run on the target (the problems are then
+    /// warnings)
+    #[arg(long)]
+    pub no_check: bool,
     /// Output file [default: <venv-dir-name>-<target>.tar.gz in the current directory]
     #[arg(short, long)]
     pub output: Option<PathBuf>,

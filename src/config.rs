@@ -1,13 +1,15 @@
 //! Validated options for `rvenv bundle`.
 
-use crate::cli::BundleArgs;
-use crate::target::{self, Target};
+use crate::cli::{BundleArgs, TargetArgs};
+use crate::target::{self, GlibcVersion, Target};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Target(#[from] target::Error),
+    #[error("--glibc '{0}': not a glibc version like 2.31")]
+    BadGlibc(String),
     #[error("--arcroot '{0}': must be one non-empty path component (no '/', not '.' or '..')")]
     BadArcroot(String),
     #[error("SOURCE_DATE_EPOCH '{0}': not a non-negative integer number of seconds")]
@@ -20,11 +22,36 @@ pub enum Error {
     OutputIsADirectory(PathBuf),
 }
 
+/// The target to check against: chosen, or `None` to detect it from the interpreter.
+#[derive(Debug, Clone, Default)]
+pub struct TargetChoice {
+    pub target: Option<Target>,
+    /// `--glibc`: overrides the target's glibc.
+    pub glibc: Option<GlibcVersion>,
+}
+
+impl TargetChoice {
+    pub fn from_args(args: &TargetArgs) -> Result<TargetChoice, Error> {
+        let target = match (&args.target, &args.target_file) {
+            (Some(name), _) => Some(target::find(name)?.clone()),
+            (None, Some(file)) => Some(target::from_file(file)?),
+            (None, None) => None,
+        };
+        let glibc = args
+            .glibc
+            .as_deref()
+            .map(|g| GlibcVersion::parse(g).ok_or_else(|| Error::BadGlibc(g.to_string())))
+            .transpose()?;
+        Ok(TargetChoice { target, glibc })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BundleConfig {
     pub venv: PathBuf,
-    /// `None`: detect from the interpreter.
-    pub target: Option<&'static Target>,
+    pub target: TargetChoice,
+    /// Violations become warnings.
+    pub no_check: bool,
     /// `None`: `<venv-dir-name>-<target>.tar.gz` in the current directory.
     pub output: Option<PathBuf>,
     pub arcroot: Option<String>,
@@ -60,7 +87,7 @@ pub fn check_output(out: &Path) -> Result<(), Error> {
 
 impl BundleConfig {
     pub fn from_args(args: BundleArgs) -> Result<BundleConfig, Error> {
-        let target = args.target.as_deref().map(target::find).transpose()?;
+        let target = TargetChoice::from_args(&args.target)?;
         if let Some(a) = &args.arcroot {
             check_arcroot(a)?;
         }
@@ -78,6 +105,7 @@ impl BundleConfig {
         Ok(BundleConfig {
             venv: crate::venv::default_path(args.venv),
             target,
+            no_check: args.no_check,
             output: args.output,
             arcroot: args.arcroot,
             keep_stdlib_tests: args.keep_stdlib_tests,

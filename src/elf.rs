@@ -1,8 +1,13 @@
-//! ELF inspection with goblin: what each binary is, what it needs, and whether it fits a target.
+//! ELF inspection with goblin: what each binary is, what it needs, and whether it will load on a
+//! target (class, byte order, machine, OS ABI, ARM float ABI and attributes, RISC-V float ABI,
+//! loader, needed libraries, glibc symbol versions). Mach-O and PE files are recognised as
+//! foreign.
 
-use crate::target::{Endian, Target};
+use crate::target::{Endian, FloatAbi, GlibcVersion, LibcKind, RiscvFloatAbi, Target};
 use goblin::elf::{Elf, dynamic};
-use std::path::PathBuf;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -17,11 +22,192 @@ pub enum Error {
 /// Not in goblin's constants (glibc elf.h): names of filter libraries, also in .dynstr.
 const DT_AUXILIARY: u64 = 0x7fff_fffd;
 const DT_FILTER: u64 = 0x7fff_ffff;
+/// ARM ELF ABI: section type of `.ARM.attributes`, and the `e_flags` bits that matter.
+const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
+const EF_ARM_EABI_MASK: u32 = 0xFF00_0000;
+const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
+const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
+/// RISC-V `e_flags` float ABI field.
+const EF_RISCV_FLOAT_ABI: u32 = 0x6;
+const EM_ARM: u16 = 40;
+const EM_RISCV: u16 = 243;
 
 pub const MAGIC: &[u8; 4] = b"\x7fELF";
 
 pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(MAGIC)
+}
+
+/// `Tag_CPU_arch`, `Tag_FP_arch` and `Tag_Advanced_SIMD_arch` of `.ARM.attributes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ArmAttributes {
+    pub cpu_arch: Option<u8>,
+    pub fp_arch: Option<u8>,
+    pub simd_arch: Option<u8>,
+}
+
+fn uleb128(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn skip_cstr(bytes: &[u8], at: &mut usize) -> Option<()> {
+    let len = memchr::memchr(0, bytes.get(*at..)?)?;
+    *at += len + 1;
+    Some(())
+}
+
+/// Parses `.ARM.attributes` (ARM IHI 0045, "Build attributes"): `'A'`, then vendor subsections
+/// (u32 length, NUL-terminated vendor name); in "aeabi", sub-subsections (ULEB128 tag, u32
+/// length) whose tag 1 (the whole file) holds ULEB128 tag/value pairs. Tags 4 and 5, and odd
+/// tags from 33 on, carry a string; tag 32 a ULEB128 and a string. Written by hand: goblin does
+/// not parse this section and no maintained crate does. `None` when it is malformed.
+pub fn parse_arm_attributes(section: &[u8], little_endian: bool) -> Option<ArmAttributes> {
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = section.get(at..at + 4)?.try_into().ok()?;
+        Some(if little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        } as usize)
+    };
+    if section.first() != Some(&b'A') {
+        return None;
+    }
+    let mut attrs = ArmAttributes::default();
+    let mut at = 1;
+    while at < section.len() {
+        let len = u32_at(at)?;
+        let end = at
+            .checked_add(len)
+            .filter(|&e| e <= section.len() && len >= 5)?;
+        let mut p = at + 4;
+        let vendor_len = memchr::memchr(0, section.get(p..end)?)?;
+        let vendor = &section[p..p + vendor_len];
+        p += vendor_len + 1;
+        if vendor == b"aeabi" {
+            while p < end {
+                let tag = uleb128(section, &mut p)?;
+                let sub_len = u32_at(p)?;
+                // The length counts from the tag byte; a one-byte tag is the common case.
+                let sub_end = (p - 1)
+                    .checked_add(sub_len)
+                    .filter(|&e| e <= end && sub_len >= 5)?;
+                p += 4;
+                if tag == 1 {
+                    while p < sub_end {
+                        let tag = uleb128(section, &mut p)?;
+                        match tag {
+                            4 | 5 => skip_cstr(section, &mut p)?,
+                            32 => {
+                                uleb128(section, &mut p)?;
+                                skip_cstr(section, &mut p)?;
+                            }
+                            t if t > 32 && t % 2 == 1 => skip_cstr(section, &mut p)?,
+                            t => {
+                                let value = uleb128(section, &mut p)?;
+                                let value = u8::try_from(value).ok();
+                                match t {
+                                    6 => attrs.cpu_arch = value,
+                                    10 => attrs.fp_arch = value,
+                                    12 => attrs.simd_arch = value,
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                p = sub_end;
+            }
+        }
+        at = end;
+    }
+    Some(attrs)
+}
+
+pub fn cpu_arch_name(v: u8) -> String {
+    const NAMES: [&str; 23] = [
+        "pre-v4",
+        "v4",
+        "v4T",
+        "v5T",
+        "v5TE",
+        "v5TEJ",
+        "v6",
+        "v6KZ",
+        "v6T2",
+        "v6K",
+        "v7",
+        "v6-M",
+        "v6S-M",
+        "v7E-M",
+        "v8-A",
+        "v8-R",
+        "v8-M.baseline",
+        "v8-M.mainline",
+        "v8.1-A",
+        "v8.2-A",
+        "v8.3-A",
+        "v8.1-M.mainline",
+        "v9-A",
+    ];
+    NAMES
+        .get(v as usize)
+        .map_or(format!("arch {v}"), |n| format!("ARM{n}"))
+}
+
+pub fn fp_arch_name(v: u8) -> String {
+    const NAMES: [&str; 9] = [
+        "no FP",
+        "VFPv1",
+        "VFPv2",
+        "VFPv3",
+        "VFPv3-D16",
+        "VFPv4",
+        "VFPv4-D16",
+        "FP-ARMv8",
+        "FPv8-D16",
+    ];
+    NAMES
+        .get(v as usize)
+        .map_or(format!("FP arch {v}"), |n| n.to_string())
+}
+
+pub fn simd_arch_name(v: u8) -> String {
+    const NAMES: [&str; 5] = [
+        "no NEON",
+        "NEONv1",
+        "NEONv1 with FMA",
+        "NEON for ARMv8",
+        "NEON for ARMv8.1",
+    ];
+    NAMES
+        .get(v as usize)
+        .map_or(format!("SIMD arch {v}"), |n| n.to_string())
+}
+
+pub fn machine_name(machine: u16) -> String {
+    match machine {
+        3 => "i386".into(),
+        8 => "MIPS".into(),
+        20 => "PowerPC".into(),
+        21 => "PowerPC64".into(),
+        22 => "S/390".into(),
+        40 => "ARM".into(),
+        62 => "x86-64".into(),
+        183 => "AArch64".into(),
+        243 => "RISC-V".into(),
+        258 => "LoongArch".into(),
+        m => format!("e_machine {m}"),
+    }
 }
 
 /// What rvenv needs to know about one ELF file.
@@ -30,13 +216,19 @@ pub struct ElfFile {
     pub class: u8,
     pub endian: Endian,
     pub machine: u16,
+    pub osabi: u8,
+    pub flags: u32,
+    pub is_lib: bool,
     pub interpreter: Option<String>,
     pub needed: Vec<String>,
     /// RUNPATH entries, or RPATH ones when there is no RUNPATH (the loader's own rule).
     pub search_path: Vec<String>,
+    /// The highest `GLIBC_x.y` it needs from libraries other than the loader, with the library.
+    pub glibc: Option<(GlibcVersion, String)>,
+    pub arm: Option<ArmAttributes>,
 }
 
-fn parse_goblin<'a>(bytes: &'a [u8], path: &std::path::Path) -> Result<Elf<'a>, Error> {
+fn parse_goblin<'a>(bytes: &'a [u8], path: &Path) -> Result<Elf<'a>, Error> {
     Elf::parse(bytes).map_err(|e| Error::Malformed {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -52,14 +244,50 @@ fn split_paths(list: &[&str]) -> Vec<String> {
         .collect()
 }
 
+fn is_loader(name: &str) -> bool {
+    name.starts_with("ld-linux")
+        || name.starts_with("ld64.so")
+        || name.starts_with("ld.so")
+        || name.starts_with("ld-musl")
+}
+
 impl ElfFile {
-    pub fn parse(bytes: &[u8], path: &std::path::Path) -> Result<ElfFile, Error> {
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<ElfFile, Error> {
         let elf = parse_goblin(bytes, path)?;
         let search_path = if elf.runpaths.is_empty() {
             split_paths(&elf.rpaths)
         } else {
             split_paths(&elf.runpaths)
         };
+        let mut glibc: Option<(GlibcVersion, String)> = None;
+        if let Some(verneed) = &elf.verneed {
+            for need in verneed.iter() {
+                let file = elf.dynstrtab.get_at(need.vn_file).unwrap_or("");
+                if is_loader(file) {
+                    continue;
+                }
+                for aux in need.iter() {
+                    let version = elf
+                        .dynstrtab
+                        .get_at(aux.vna_name)
+                        .and_then(|n| n.strip_prefix("GLIBC_"))
+                        .and_then(GlibcVersion::parse);
+                    if let Some(v) = version
+                        && glibc.as_ref().is_none_or(|(g, _)| v > *g)
+                    {
+                        glibc = Some((v, file.to_string()));
+                    }
+                }
+            }
+        }
+        let arm = (elf.header.e_machine == EM_ARM).then(|| {
+            elf.section_headers
+                .iter()
+                .find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)
+                .and_then(|s| bytes.get(s.sh_offset as usize..(s.sh_offset + s.sh_size) as usize))
+                .and_then(|section| parse_arm_attributes(section, elf.little_endian))
+                .unwrap_or_default()
+        });
         Ok(ElfFile {
             class: if elf.is_64 { 64 } else { 32 },
             endian: if elf.little_endian {
@@ -68,28 +296,230 @@ impl ElfFile {
                 Endian::Big
             },
             machine: elf.header.e_machine,
+            osabi: elf.header.e_ident[7],
+            flags: elf.header.e_flags,
+            is_lib: elf.is_lib,
             interpreter: elf.interpreter.map(str::to_string),
             needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
             search_path,
+            glibc,
+            arm,
         })
     }
 
-    /// Why this file cannot run on `target`, if it cannot (class, byte order, machine).
-    pub fn mismatch(&self, target: &Target) -> Option<String> {
+    /// `ELF64 x86-64`, `ELF32 ARM`.
+    pub fn describe(&self) -> String {
+        let endian = if self.endian == Endian::Big {
+            " big-endian"
+        } else {
+            ""
+        };
+        format!("ELF{}{} {}", self.class, endian, machine_name(self.machine))
+    }
+
+    /// Why this file cannot load on `target`, checking the file alone (libraries are resolved
+    /// over the whole tree by [`Checker`]).
+    pub fn problems(&self, target: &Target, glibc: Option<GlibcVersion>) -> Vec<Problem> {
         let want = &target.elf;
-        (self.class != want.class || self.endian != want.endian || self.machine != want.machine)
-            .then(|| {
+        let mut out = Vec::new();
+        if self.class != want.class || self.endian != want.endian || self.machine != want.machine {
+            let built_for = crate::target::detect(self.class, self.endian, self.machine);
+            let hint = match built_for {
+                Some(t) => format!(
+                    "this binary is for {}; for {} install its {} build (pip --platform {})",
+                    t.name,
+                    target.name,
+                    target.name,
+                    target.wheel_platforms.first().map_or("...", String::as_str)
+                ),
+                None => format!("no known target runs {}", self.describe()),
+            };
+            out.push(Problem::new(
+                ProblemKind::Architecture,
                 format!(
-                    "ELF{} {:?}-endian e_machine {}, but target {} needs ELF{} {:?}-endian e_machine {}",
-                    self.class,
-                    self.endian,
-                    self.machine,
+                    "{} binary; {} needs ELF{} {}",
+                    self.describe(),
                     target.name,
                     want.class,
-                    want.endian,
-                    want.machine
-                )
-            })
+                    machine_name(want.machine)
+                ),
+                Some(hint),
+            ));
+            return out; // nothing else means anything for another architecture
+        }
+        if !want.osabi.contains(&self.osabi) {
+            out.push(Problem::new(
+                ProblemKind::OsAbi,
+                format!(
+                    "EI_OSABI {}; {} accepts {:?}",
+                    self.osabi, target.name, want.osabi
+                ),
+                None,
+            ));
+        }
+        if self.machine == EM_ARM {
+            self.arm_problems(target, &mut out);
+        }
+        if self.machine == EM_RISCV
+            && let Some(riscv) = &target.riscv
+        {
+            let abi = match self.flags & EF_RISCV_FLOAT_ABI {
+                0 => RiscvFloatAbi::Soft,
+                2 => RiscvFloatAbi::Single,
+                4 => RiscvFloatAbi::Double,
+                _ => RiscvFloatAbi::Quad,
+            };
+            if abi != riscv.float_abi {
+                out.push(Problem::new(
+                    ProblemKind::FloatAbi,
+                    format!(
+                        "{abi:?}-float ABI; {} needs {:?}-float",
+                        target.name, riscv.float_abi
+                    ),
+                    None,
+                ));
+            }
+        }
+        if let Some(interp) = &self.interpreter
+            && !want.loaders.contains(interp)
+        {
+            let musl = interp.contains("ld-musl");
+            let hint = match (musl, target.libc.kind) {
+                (true, LibcKind::Glibc) => {
+                    Some("this is a musl (Alpine) binary; use the glibc (manylinux) build".into())
+                }
+                (false, LibcKind::Musl) => {
+                    Some("this is a glibc binary; use the musl (musllinux) build".into())
+                }
+                _ => None,
+            };
+            out.push(Problem::new(
+                ProblemKind::Loader,
+                format!(
+                    "loader {interp}; {} has {}",
+                    target.name,
+                    want.loaders.join(" or ")
+                ),
+                hint,
+            ));
+        }
+        if let Some((needed, library)) = &self.glibc {
+            match (target.libc.kind, glibc.or(target.libc.glibc)) {
+                (LibcKind::Musl, _) => out.push(Problem::new(
+                    ProblemKind::Glibc,
+                    format!("needs glibc (GLIBC_{needed} from {library}); {} uses musl", target.name),
+                    Some("use the musl (musllinux) build".into()),
+                )),
+                (LibcKind::Glibc, Some(have)) if *needed > have => out.push(Problem::new(
+                    ProblemKind::Glibc,
+                    format!("needs GLIBC_{needed} (from {library}); {} has glibc {have}", target.name),
+                    Some(format!(
+                        "use a build for glibc {have} or older (a manylinux_{}_{} wheel or older), or a target with a newer glibc",
+                        have.0, have.1
+                    )),
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn arm_problems(&self, target: &Target, out: &mut Vec<Problem>) {
+        let Some(profile) = &target.arm else { return };
+        let eabi = (self.flags & EF_ARM_EABI_MASK) >> 24;
+        if eabi != 5 {
+            out.push(Problem::new(
+                ProblemKind::FloatAbi,
+                format!("ARM EABI version {eabi}; {} needs EABI5", target.name),
+                None,
+            ));
+        }
+        let float = if self.flags & EF_ARM_ABI_FLOAT_HARD != 0 {
+            Some(FloatAbi::Hard)
+        } else if self.flags & EF_ARM_ABI_FLOAT_SOFT != 0 {
+            Some(FloatAbi::Soft)
+        } else {
+            None
+        };
+        if let Some(float) = float
+            && float != profile.float_abi
+        {
+            out.push(Problem::new(
+                ProblemKind::FloatAbi,
+                format!(
+                    "{float:?}-float ABI; {} is {:?}-float",
+                    target.name, profile.float_abi
+                ),
+                Some("armel (soft-float) and armhf (hard-float) binaries do not mix".into()),
+            ));
+        }
+        let attrs = self.arm.clone().unwrap_or_default();
+        let checks = [
+            (
+                attrs.cpu_arch,
+                &profile.cpu_arch,
+                cpu_arch_name as fn(u8) -> String,
+                "code",
+            ),
+            (
+                attrs.fp_arch,
+                &profile.fp_arch,
+                fp_arch_name,
+                "floating point",
+            ),
+            (attrs.simd_arch, &profile.simd_arch, simd_arch_name, "SIMD"),
+        ];
+        for (value, allowed, name, what) in checks {
+            if let Some(v) = value
+                && !allowed.contains(&v)
+            {
+                let best = allowed.iter().max().map_or("none".into(), |m| name(*m));
+                let other = crate::target::catalogue().iter().find(|t| {
+                    t.arm.as_ref().is_some_and(|a| {
+                        a.cpu_arch.contains(&attrs.cpu_arch.unwrap_or(0))
+                            && a.fp_arch.contains(&attrs.fp_arch.unwrap_or(0))
+                            && a.simd_arch.contains(&attrs.simd_arch.unwrap_or(0))
+                    })
+                });
+                out.push(Problem::new(
+                    ProblemKind::ArmArch,
+                    format!("{} {what}; {} runs up to {best} (it dies with \"Illegal instruction\")", name(v), target.name),
+                    other.map(|t| format!("this build runs on {}; for {} use a build for it (on a Pi Zero / Pi 1, piwheels' armv6l wheels)", t.name, target.name)),
+                ));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    Architecture,
+    OsAbi,
+    FloatAbi,
+    ArmArch,
+    Loader,
+    Glibc,
+    MissingLibrary,
+    Malformed,
+    Foreign,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    fn new(kind: ProblemKind, message: String, hint: Option<String>) -> Problem {
+        Problem {
+            kind,
+            message,
+            hint,
+        }
     }
 }
 
@@ -179,48 +609,251 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
     }))
 }
 
-/// One ELF file that will not run on the target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offender {
-    pub path: String,
-    pub problem: String,
+/// What a file is, recognised by its first bytes, not its name.
+#[derive(Debug, Clone)]
+pub enum Inspection {
+    Elf(Box<ElfFile>),
+    Malformed(String),
+    /// A Mach-O or PE file: a macOS or Windows build.
+    Foreign(&'static str),
 }
 
-/// Every ELF file of a bundle, checked against its target.
-#[derive(Debug, Default, Clone)]
+/// `None` for files that are not binaries at all.
+pub fn inspect(path: &Path, bytes: &[u8]) -> Option<Inspection> {
+    if is_elf(bytes) {
+        return Some(match ElfFile::parse(bytes, path) {
+            Ok(elf) => Inspection::Elf(Box::new(elf)),
+            Err(e) => Inspection::Malformed(match e {
+                Error::Malformed { message, .. } => message,
+                other => other.to_string(),
+            }),
+        });
+    }
+    let magic = bytes.get(..4)?;
+    let be = u32::from_be_bytes(magic.try_into().ok()?);
+    match be {
+        0xfeed_face | 0xfeed_facf | 0xcefa_edfe | 0xcffa_edfe => {
+            return Some(Inspection::Foreign("Mach-O"));
+        }
+        // Universal Mach-O shares its magic with Java class files; those carry a version >= 45.
+        0xcafe_babe
+            if bytes
+                .get(4..8)
+                .is_some_and(|n| u32::from_be_bytes(n.try_into().unwrap()) < 45) =>
+        {
+            return Some(Inspection::Foreign("Mach-O universal"));
+        }
+        _ => {}
+    }
+    if magic.starts_with(b"MZ") {
+        let pe = bytes
+            .get(0x3c..0x40)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)?;
+        if bytes.get(pe..pe + 4) == Some(b"PE\0\0") {
+            return Some(Inspection::Foreign("PE"));
+        }
+    }
+    None
+}
+
+/// One file that will not load on the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Offender {
+    pub path: String,
+    #[serde(flatten)]
+    pub problem: Problem,
+}
+
+/// Every binary of an environment, checked against a target.
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Report {
+    pub target: String,
+    pub glibc: Option<String>,
+    /// ELF files checked.
     pub checked: usize,
+    /// How many of each kind (executable, shared library, ...).
+    pub kinds: BTreeMap<String, usize>,
     pub offenders: Vec<Offender>,
+    /// Problems that do not stop a bundle: an optional standard-library module (lib-dynload)
+    /// whose system library the target lacks will not import there (tkinter without Tk).
+    pub warnings: Vec<Offender>,
+    /// Mach-O and PE files Python would never load (pip's Windows launcher templates, say).
+    pub foreign_ignored: Vec<String>,
+}
+
+/// Python loads these; a foreign one of them is an error, any other foreign file a note.
+fn loadable_name(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.ends_with(".so")
+        || name.contains(".so.")
+        || name.ends_with(".pyd")
+        || name.ends_with(".dylib")
+        || name.ends_with(".dll")
+}
+
+/// `$ORIGIN/../lib` from a file in `dir` (both inside the environment) → `dir/../lib`,
+/// normalised; `None` for absolute paths and for paths that leave the environment.
+fn expand_origin(entry: &str, dir: &Path) -> Option<PathBuf> {
+    let rest = entry
+        .strip_prefix("$ORIGIN")
+        .or_else(|| entry.strip_prefix("${ORIGIN}"))?;
+    let joined = dir.join(rest.trim_start_matches('/'));
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 impl Report {
-    /// Adds one file: `path` is its name inside the bundle.
-    pub fn add(&mut self, path: &str, bytes: &[u8], target: &Target) {
-        self.checked += 1;
-        let problem = match ElfFile::parse(bytes, std::path::Path::new(path)) {
-            Ok(elf) => elf.mismatch(target),
-            Err(e) => Some(e.to_string()),
+    /// Builds the report for `files` (path inside the environment → what it is). `present`
+    /// holds every path of the environment (files and symlinks), to resolve `DT_NEEDED` through
+    /// `$ORIGIN` RUNPATHs and the bundle's own `lib_dirs`.
+    pub fn build(
+        target: &Target,
+        glibc: Option<GlibcVersion>,
+        files: Vec<(PathBuf, Inspection)>,
+        present: &HashSet<PathBuf>,
+        lib_dirs: &[&Path],
+    ) -> Report {
+        let mut report = Report {
+            target: target.name.clone(),
+            glibc: glibc.or(target.libc.glibc).map(|g| g.to_string()),
+            ..Report::default()
         };
-        if let Some(problem) = problem {
-            self.offenders.push(Offender {
-                path: path.to_string(),
-                problem,
-            });
+        let system: HashSet<&str> = target.libc.system_libs.iter().map(String::as_str).collect();
+        for (path, inspection) in files {
+            let name = path.display().to_string();
+            let mut push = |problem: Problem| {
+                report.offenders.push(Offender {
+                    path: name.clone(),
+                    problem,
+                })
+            };
+            match inspection {
+                Inspection::Malformed(message) => {
+                    *report.kinds.entry("malformed".into()).or_default() += 1;
+                    push(Problem::new(
+                        ProblemKind::Malformed,
+                        format!("malformed or truncated ELF file: {message}"),
+                        None,
+                    ));
+                }
+                Inspection::Foreign(format) => {
+                    *report
+                        .kinds
+                        .entry(format!("foreign ({format})"))
+                        .or_default() += 1;
+                    if loadable_name(&path) {
+                        push(Problem::new(
+                            ProblemKind::Foreign,
+                            format!("{format} file (a macOS or Windows build); {} loads ELF only", target.name),
+                            Some("a wheel for another operating system was installed; reinstall it for Linux".into()),
+                        ));
+                    } else {
+                        report.foreign_ignored.push(name.clone());
+                    }
+                }
+                Inspection::Elf(elf) => {
+                    report.checked += 1;
+                    let kind = if elf.interpreter.is_some() {
+                        "executable"
+                    } else if elf.is_lib {
+                        "shared library"
+                    } else {
+                        "other ELF"
+                    };
+                    *report.kinds.entry(kind.into()).or_default() += 1;
+                    let problems = elf.problems(target, glibc);
+                    let wrong_arch = problems.iter().any(|p| p.kind == ProblemKind::Architecture);
+                    problems.into_iter().for_each(&mut push);
+                    if wrong_arch {
+                        continue;
+                    }
+                    let dir = path.parent().unwrap_or(Path::new(""));
+                    for needed in &elf.needed {
+                        let found = system.contains(needed.as_str())
+                            || is_loader(needed)
+                            || elf
+                                .search_path
+                                .iter()
+                                .filter_map(|e| expand_origin(e, dir))
+                                .chain(lib_dirs.iter().map(|d| d.to_path_buf()))
+                                .any(|d| present.contains(&d.join(needed)));
+                        if !found {
+                            let optional_stdlib =
+                                dir.file_name().is_some_and(|d| d == "lib-dynload");
+                            let problem = Problem::new(
+                                ProblemKind::MissingLibrary,
+                                format!(
+                                    "needs {needed}, which is neither in the environment (RUNPATH {}) nor a system library of {}",
+                                    if elf.search_path.is_empty() {
+                                        "none".into()
+                                    } else {
+                                        elf.search_path.join(":")
+                                    },
+                                    target.name
+                                ),
+                                Some(format!(
+                                    "install a wheel that bundles it (manylinux wheels carry theirs), or choose a target whose image provides {needed}"
+                                )),
+                            );
+                            if optional_stdlib {
+                                report.warnings.push(Offender {
+                                    path: name.clone(),
+                                    problem,
+                                });
+                            } else {
+                                push(problem);
+                            }
+                        }
+                    }
+                }
+            }
         }
+        report
+            .offenders
+            .sort_by(|a, b| (&a.path, a.problem.kind).cmp(&(&b.path, b.problem.kind)));
+        report.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+        report.foreign_ignored.sort();
+        report
     }
 
-    pub fn merge(&mut self, other: Report) {
-        self.checked += other.checked;
-        self.offenders.extend(other.offenders);
+    pub fn summary(&self) -> String {
+        let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!(
+            "checked {} ELF files for {}{} ({}): {} problem{}, {} warning{}",
+            self.checked,
+            self.target,
+            self.glibc
+                .as_ref()
+                .map_or(String::new(), |g| format!(" (glibc {g})")),
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            },
+            self.offenders.len(),
+            if self.offenders.len() == 1 { "" } else { "s" },
+            self.warnings.len(),
+            if self.warnings.len() == 1 { "" } else { "s" }
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    /// The machine's own interpreter: a real ELF file.
+    /// The test binary itself: a real ELF file of the host.
     fn host_binary() -> Vec<u8> {
         std::fs::read("/proc/self/exe").unwrap()
     }
@@ -231,28 +864,100 @@ mod tests {
         let elf = ElfFile::parse(&bytes, Path::new("self")).unwrap();
         assert_eq!(elf.class, 64);
         assert!(elf.needed.iter().any(|n| n.starts_with("libc.so")));
+        assert!(elf.glibc.is_some());
         let x86 = crate::target::find("x86_64").unwrap();
         let arm = crate::target::find("aarch64").unwrap();
         if cfg!(target_arch = "x86_64") {
-            assert!(elf.mismatch(x86).is_none());
-            assert!(elf.mismatch(arm).unwrap().contains("e_machine 62"));
+            assert!(
+                elf.problems(x86, None).is_empty(),
+                "{:?}",
+                elf.problems(x86, None)
+            );
+            let p = elf.problems(arm, None);
+            assert_eq!(p[0].kind, ProblemKind::Architecture);
+            assert!(
+                p[0].message.contains("x86-64") && p[0].hint.as_ref().unwrap().contains("x86_64")
+            );
+            let old = elf.problems(x86, Some(GlibcVersion(2, 2)));
+            assert_eq!(old[0].kind, ProblemKind::Glibc, "{old:?}");
         }
     }
 
     #[test]
-    fn truncated_elf_is_an_error_not_a_panic() {
+    fn truncated_and_fake_elf_are_reported_not_panicked_on() {
         let bytes = host_binary();
-        for len in [4, 16, 63, 64, 200] {
-            let r = ElfFile::parse(&bytes[..len], Path::new("cut"));
-            assert!(r.is_err(), "len {len}");
+        for len in [4, 16, 63, 64, 200, 4096] {
+            assert!(
+                matches!(
+                    inspect(Path::new("cut"), &bytes[..len]),
+                    Some(Inspection::Malformed(_)) | Some(Inspection::Elf(_))
+                ),
+                "len {len}"
+            );
         }
-        let mut report = Report::default();
-        report.add(
-            "cut.so",
-            &bytes[..40],
-            crate::target::find("x86_64").unwrap(),
+        let mut fake = b"\x7fELF".to_vec();
+        fake.extend((0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+        assert!(matches!(
+            inspect(Path::new("fake"), &fake),
+            Some(Inspection::Malformed(_))
+        ));
+        assert!(inspect(Path::new("text"), b"import os\n").is_none());
+    }
+
+    #[test]
+    fn foreign_formats() {
+        let mut pe = vec![0u8; 0x100];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+        pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+        assert!(matches!(
+            inspect(Path::new("x.pyd"), &pe),
+            Some(Inspection::Foreign("PE"))
+        ));
+        assert!(matches!(
+            inspect(Path::new("x.so"), &0xcffa_edfeu32.to_be_bytes()),
+            Some(Inspection::Foreign("Mach-O"))
+        ));
+        let java = [0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52];
+        assert!(inspect(Path::new("A.class"), &java).is_none());
+    }
+
+    #[test]
+    fn arm_attributes_section() {
+        // 'A', vendor subsection "aeabi", file tag with CPU_name "7-A", CPU_arch v7 (10),
+        // FP_arch VFPv3-D16 (4), SIMD none (0): as readelf -A shows for Debian's armhf python3.11.
+        let mut file = vec![1u8, 0, 0, 0, 0];
+        file.extend([5]);
+        file.extend(b"7-A\0");
+        file.extend([6, 10, 7, b'A', 10, 4, 12, 0, 34, 1]);
+        let len = file.len() as u32;
+        file[1..5].copy_from_slice(&len.to_le_bytes());
+        let mut sub: Vec<u8> = Vec::new();
+        sub.extend(b"aeabi\0");
+        sub.extend(&file);
+        let mut section = vec![b'A'];
+        section.extend(((sub.len() + 4) as u32).to_le_bytes());
+        section.extend(sub);
+        let a = parse_arm_attributes(&section, true).unwrap();
+        assert_eq!(
+            (a.cpu_arch, a.fp_arch, a.simd_arch),
+            (Some(10), Some(4), Some(0))
         );
-        assert_eq!(report.offenders.len(), 1);
-        assert!(report.offenders[0].problem.contains("cut.so"));
+        for cut in 1..section.len() {
+            let _ = parse_arm_attributes(&section[..cut], true); // never panics
+        }
+        assert!(parse_arm_attributes(b"B", true).is_none());
+    }
+
+    #[test]
+    fn origin_expansion_stays_inside() {
+        let dir = Path::new("lib/python3.11/site-packages/numpy/core");
+        assert_eq!(
+            expand_origin("$ORIGIN/../../numpy.libs", dir),
+            Some(PathBuf::from("lib/python3.11/site-packages/numpy.libs"))
+        );
+        assert_eq!(expand_origin("${ORIGIN}", dir), Some(dir.to_path_buf()));
+        assert_eq!(expand_origin("/usr/lib", dir), None);
+        assert_eq!(expand_origin("$ORIGIN/../../../../../..", dir), None);
     }
 }

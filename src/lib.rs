@@ -14,13 +14,15 @@ pub mod rewrite;
 pub mod target;
 pub mod venv;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 /// 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted.
 pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match cli.command {
         cli::Command::Bundle(args) => bundle(args),
-        cli::Command::Targets => targets(),
+        cli::Command::Check(args) => check(args),
+        cli::Command::Targets(args) => targets(args),
     };
     match result {
         Ok(code) => code,
@@ -50,88 +52,168 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
     None
 }
 
-fn targets() -> anyhow::Result<ExitCode> {
+fn targets(args: cli::TargetsArgs) -> anyhow::Result<ExitCode> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(target::catalogue())?);
+        return Ok(ExitCode::SUCCESS);
+    }
     for t in target::catalogue() {
-        println!(
-            "{:<10} {}  (aliases: {})",
-            t.name,
-            t.description,
-            t.aliases.join(", ")
-        );
+        let glibc = t.libc.glibc.map_or("musl".into(), |g| format!("glibc {g}"));
+        println!("{:<24} {:<11} {}", t.name, glibc, t.description);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chosen target, or the one the interpreter's ELF header names (printed).
+fn resolve_target(
+    choice: &config::TargetChoice,
+    interpreter: &Path,
+    elf: &elf::ElfFile,
+    quiet: bool,
+) -> anyhow::Result<target::Target> {
+    if let Some(t) = &choice.target {
+        return Ok(t.clone());
+    }
+    let t = target::detect(elf.class, elf.endian, elf.machine).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no known target runs {}; give --target",
+            interpreter.display(),
+            elf.describe()
+        )
+    })?;
+    report::info(
+        quiet,
+        &format!(
+            "target: {} (detected from {})",
+            t.name,
+            interpreter.display()
+        ),
+    );
+    Ok(t.clone())
 }
 
 fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let interrupted = archive::interrupt_flag();
     let config = config::BundleConfig::from_args(args)?;
     let venv = venv::Venv::discover(&config.venv)?;
-    let target = match config.target {
-        Some(t) => t,
-        None => {
-            let e = &venv.interpreter_elf;
-            let t = target::detect(e.class, e.endian, e.machine).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: no known target for ELF{} e_machine {}; give --target",
-                    venv.interpreter.display(),
-                    e.class,
-                    e.machine
-                )
-            })?;
-            report::info(
-                config.quiet,
-                &format!(
-                    "target: {} (detected from {})",
-                    t.name,
-                    venv.interpreter.display()
-                ),
-            );
-            t
-        }
-    };
+    let target = resolve_target(
+        &config.target,
+        &venv.interpreter,
+        &venv.interpreter_elf,
+        config.quiet,
+    )?;
     let name = venv.name();
     let arcroot = config.arcroot_for(&name)?;
-    let output = config.output_for(&name, target)?;
+    let output = config.output_for(&name, &target)?;
 
     let mut plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
     for w in &plan.warnings {
         report::warning(w);
     }
-    let mut digest = archive::digest(&plan, target, interrupted)?;
+    let mut digest = archive::digest(&plan, &target, config.target.glibc, interrupted)?;
     report::leaks(&digest);
-    if !digest.elf.offenders.is_empty() {
-        for o in &digest.elf.offenders {
-            report::error(&format!("{}: {}", o.path, o.problem), None);
+    if digest.elf.offenders.is_empty() {
+        report::offenders(&digest.elf, false);
+    } else {
+        report::offenders(&digest.elf, !config.no_check);
+        if !config.no_check {
+            report::error(
+                &format!(
+                    "{} problem(s) in {} ELF files for {}; {} was not written",
+                    digest.elf.offenders.len(),
+                    digest.elf.checked,
+                    target.name,
+                    output.display()
+                ),
+                Some(
+                    "give the --target the venv was built for, rebuild the venv for this target, or pass --no-check to write it anyway",
+                ),
+            );
+            return Ok(ExitCode::from(1));
         }
-        report::error(
-            &format!(
-                "{} of {} ELF files will not run on {}; {} was not written",
-                digest.elf.offenders.len(),
-                digest.elf.checked,
-                target.name,
-                output.display()
-            ),
-            Some("give the --target the venv was built for, or rebuild the venv for this target"),
-        );
-        return Ok(ExitCode::from(1));
     }
     let mtime = config
         .source_date_epoch
         .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
-    let manifest = report::manifest(&plan, &digest, &venv, target);
+    let manifest = report::manifest(&plan, &digest, &venv, &target);
     digest.add_generated(report::MANIFEST, &manifest);
     plan.add_generated(report::MANIFEST, manifest, mtime);
     archive::write(&plan, &digest, &output, interrupted)?;
+    report::info(config.quiet, &digest.elf.summary());
     report::info(
         config.quiet,
         &format!(
-            "wrote {} ({} entries, {} ELF files checked for {}, {} files rewritten)",
+            "wrote {} ({} entries, {} files rewritten)",
             output.display(),
             plan.entries.len() + 1,
-            digest.elf.checked,
-            target.name,
             plan.rewritten.len()
         ),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rvenv check`: a venv is checked as it would be bundled; an extracted bundle or a tarball as
+/// it is.
+fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
+    let interrupted = archive::interrupt_flag();
+    let choice = config::TargetChoice::from_args(&args.target)?;
+    let path = &args.path;
+    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let report = if meta.is_dir() && !path.join(report::MANIFEST).is_file() {
+        let venv = venv::Venv::discover(path)?;
+        let target = resolve_target(&choice, &venv.interpreter, &venv.interpreter_elf, args.json)?;
+        let config = config::BundleConfig {
+            venv: path.clone(),
+            target: choice.clone(),
+            no_check: false,
+            output: None,
+            arcroot: None,
+            keep_stdlib_tests: false,
+            allow_editable: true,
+            quiet: true,
+            source_date_epoch: None,
+        };
+        let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
+        let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;
+        archive::digest(&plan, &target, choice.glibc, interrupted)?.elf
+    } else {
+        let contents = if meta.is_dir() {
+            archive::read_dir_tree(path)?
+        } else {
+            archive::read_tarball(path)?
+        };
+        let target = match &choice.target {
+            Some(t) => t.clone(),
+            None => {
+                let (interp, elf) = contents
+                    .binaries
+                    .iter()
+                    .find_map(|(p, i)| match i {
+                        elf::Inspection::Elf(e) if p.starts_with("python/bin") => Some((p, e)),
+                        _ => None,
+                    })
+                    .ok_or_else(|| anyhow::anyhow!("{}: no interpreter under python/bin to detect the target from; give --target", path.display()))?;
+                resolve_target(&choice, &path.join(interp), elf, args.json)?
+            }
+        };
+        let lib_dirs = [Path::new(archive::BUNDLE_LIB_DIR)];
+        elf::Report::build(
+            &target,
+            choice.glibc,
+            contents.binaries,
+            &contents.present,
+            &lib_dirs,
+        )
+    };
+    if args.json {
+        println!("{}", report::check_json(&report));
+    } else {
+        report::offenders(&report, true);
+        println!("{}", report.summary());
+    }
+    Ok(if report.offenders.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

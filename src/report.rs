@@ -109,3 +109,40 @@ mod tests {
         assert_eq!(super::hex(&[0, 15, 255]), "000fff");
     }
 }
+
+/// One `error:` (or `warning:`) line per offender, with its hint; then the warnings.
+pub fn offenders(report: &crate::elf::Report, as_errors: bool) {
+    for w in &report.warnings {
+        warning(&format!(
+            "{}: {} (this optional standard-library module will not import there)",
+            w.path, w.problem.message
+        ));
+    }
+    for o in &report.offenders {
+        let line = format!("{}: {}", o.path, o.problem.message);
+        if as_errors {
+            error(&line, o.problem.hint.as_deref());
+        } else {
+            warning(&line);
+            if let Some(h) = &o.problem.hint {
+                eprintln!("hint: {h}");
+            }
+        }
+    }
+}
+
+/// `rvenv check --json`: the report with a format version (docs/check-json.md).
+pub fn check_json(report: &crate::elf::Report) -> String {
+    let doc = serde_json::json!({
+        "format": 1,
+        "target": report.target,
+        "glibc": report.glibc,
+        "checked": report.checked,
+        "kinds": report.kinds,
+        "ok": report.offenders.is_empty(),
+        "offenders": report.offenders,
+        "warnings": report.warnings,
+        "foreign_ignored": report.foreign_ignored,
+    });
+    serde_json::to_string_pretty(&doc).expect("report serialises")
+}

@@ -18,27 +18,90 @@ const SOURCES: &[(&str, &str)] = &[
     ("s390x", include_str!("../targets/s390x.toml")),
     ("x86_64-musl", include_str!("../targets/x86_64-musl.toml")),
     ("aarch64-musl", include_str!("../targets/aarch64-musl.toml")),
-    ("debian-11-aarch64", include_str!("../targets/debian-11-aarch64.toml")),
-    ("debian-11-armv7", include_str!("../targets/debian-11-armv7.toml")),
-    ("debian-11-x86_64", include_str!("../targets/debian-11-x86_64.toml")),
-    ("debian-12-aarch64", include_str!("../targets/debian-12-aarch64.toml")),
-    ("debian-12-armv7", include_str!("../targets/debian-12-armv7.toml")),
-    ("debian-12-x86_64", include_str!("../targets/debian-12-x86_64.toml")),
-    ("debian-13-aarch64", include_str!("../targets/debian-13-aarch64.toml")),
-    ("debian-13-armv7", include_str!("../targets/debian-13-armv7.toml")),
-    ("debian-13-x86_64", include_str!("../targets/debian-13-x86_64.toml")),
-    ("rpios-bookworm-aarch64", include_str!("../targets/rpios-bookworm-aarch64.toml")),
-    ("rpios-bookworm-armv6", include_str!("../targets/rpios-bookworm-armv6.toml")),
-    ("rpios-bullseye-aarch64", include_str!("../targets/rpios-bullseye-aarch64.toml")),
-    ("rpios-bullseye-armv6", include_str!("../targets/rpios-bullseye-armv6.toml")),
-    ("rpios-trixie-aarch64", include_str!("../targets/rpios-trixie-aarch64.toml")),
-    ("rpios-trixie-armv6", include_str!("../targets/rpios-trixie-armv6.toml")),
-    ("ubuntu-20.04-aarch64", include_str!("../targets/ubuntu-20.04-aarch64.toml")),
-    ("ubuntu-20.04-x86_64", include_str!("../targets/ubuntu-20.04-x86_64.toml")),
-    ("ubuntu-22.04-aarch64", include_str!("../targets/ubuntu-22.04-aarch64.toml")),
-    ("ubuntu-22.04-x86_64", include_str!("../targets/ubuntu-22.04-x86_64.toml")),
-    ("ubuntu-24.04-aarch64", include_str!("../targets/ubuntu-24.04-aarch64.toml")),
-    ("ubuntu-24.04-x86_64", include_str!("../targets/ubuntu-24.04-x86_64.toml")),
+    (
+        "debian-11-aarch64",
+        include_str!("../targets/debian-11-aarch64.toml"),
+    ),
+    (
+        "debian-11-armv7",
+        include_str!("../targets/debian-11-armv7.toml"),
+    ),
+    (
+        "debian-11-x86_64",
+        include_str!("../targets/debian-11-x86_64.toml"),
+    ),
+    (
+        "debian-12-aarch64",
+        include_str!("../targets/debian-12-aarch64.toml"),
+    ),
+    (
+        "debian-12-armv7",
+        include_str!("../targets/debian-12-armv7.toml"),
+    ),
+    (
+        "debian-12-x86_64",
+        include_str!("../targets/debian-12-x86_64.toml"),
+    ),
+    (
+        "debian-13-aarch64",
+        include_str!("../targets/debian-13-aarch64.toml"),
+    ),
+    (
+        "debian-13-armv7",
+        include_str!("../targets/debian-13-armv7.toml"),
+    ),
+    (
+        "debian-13-x86_64",
+        include_str!("../targets/debian-13-x86_64.toml"),
+    ),
+    (
+        "rpios-bookworm-aarch64",
+        include_str!("../targets/rpios-bookworm-aarch64.toml"),
+    ),
+    (
+        "rpios-bookworm-armv6",
+        include_str!("../targets/rpios-bookworm-armv6.toml"),
+    ),
+    (
+        "rpios-bullseye-aarch64",
+        include_str!("../targets/rpios-bullseye-aarch64.toml"),
+    ),
+    (
+        "rpios-bullseye-armv6",
+        include_str!("../targets/rpios-bullseye-armv6.toml"),
+    ),
+    (
+        "rpios-trixie-aarch64",
+        include_str!("../targets/rpios-trixie-aarch64.toml"),
+    ),
+    (
+        "rpios-trixie-armv6",
+        include_str!("../targets/rpios-trixie-armv6.toml"),
+    ),
+    (
+        "ubuntu-20.04-aarch64",
+        include_str!("../targets/ubuntu-20.04-aarch64.toml"),
+    ),
+    (
+        "ubuntu-20.04-x86_64",
+        include_str!("../targets/ubuntu-20.04-x86_64.toml"),
+    ),
+    (
+        "ubuntu-22.04-aarch64",
+        include_str!("../targets/ubuntu-22.04-aarch64.toml"),
+    ),
+    (
+        "ubuntu-22.04-x86_64",
+        include_str!("../targets/ubuntu-22.04-x86_64.toml"),
+    ),
+    (
+        "ubuntu-24.04-aarch64",
+        include_str!("../targets/ubuntu-24.04-aarch64.toml"),
+    ),
+    (
+        "ubuntu-24.04-x86_64",
+        include_str!("../targets/ubuntu-24.04-x86_64.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -151,8 +214,9 @@ impl std::fmt::Display for GlibcVersion {
 impl<'de> Deserialize<'de> for GlibcVersion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        GlibcVersion::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("'{text}' is not a glibc version like 2.36")))
+        GlibcVersion::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("'{text}' is not a glibc version like 2.36"))
+        })
     }
 }
 
@@ -207,8 +271,14 @@ fn parse_with(
     if depth > 8 {
         return Err(bad(file, "'extends' goes more than 8 levels deep"));
     }
-    let base_text = lookup(&base).ok_or_else(|| bad(file, format!("extends unknown target '{base}'")))?;
-    let mut merged = parse_with(&format!("targets/{base}.toml"), base_text, lookup, depth + 1)?;
+    let base_text =
+        lookup(&base).ok_or_else(|| bad(file, format!("extends unknown target '{base}'")))?;
+    let mut merged = parse_with(
+        &format!("targets/{base}.toml"),
+        base_text,
+        lookup,
+        depth + 1,
+    )?;
     merged.remove("aliases");
     merge(&mut merged, table);
     Ok(merged)
@@ -218,9 +288,13 @@ fn parse_with(
 pub fn parse(file: &str, text: &str) -> Result<Target, Error> {
     let lookup = |name: &str| SOURCES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
     let table = parse_with(file, text, &lookup, 0)?;
-    let target: Target = toml::Value::Table(table)
+    let mut target: Target = toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| bad(file, e.to_string()))?;
+    // A musl target extending a glibc one has no glibc to inherit.
+    if target.libc.kind == LibcKind::Musl {
+        target.libc.glibc = None;
+    }
     if target.libc.kind == LibcKind::Glibc && target.libc.glibc.is_none() {
         return Err(bad(file, "a glibc target needs libc.glibc"));
     }
@@ -294,14 +368,30 @@ mod tests {
         compiled.sort();
         assert_eq!(on_disk, compiled, "targets/ and SOURCES differ");
         for t in catalogue() {
-            assert!(SOURCES.iter().any(|(n, _)| *n == t.name), "{} is named after its file", t.name);
-            assert!(!t.elf.loaders.is_empty() && !t.libc.system_libs.is_empty(), "{}", t.name);
-            assert_eq!(t.arm.is_some(), t.elf.machine == 40, "{}: [arm] exactly for ARM", t.name);
+            assert!(
+                SOURCES.iter().any(|(n, _)| *n == t.name),
+                "{} is named after its file",
+                t.name
+            );
+            assert!(
+                !t.elf.loaders.is_empty() && !t.libc.system_libs.is_empty(),
+                "{}",
+                t.name
+            );
+            assert_eq!(
+                t.arm.is_some(),
+                t.elf.machine == 40,
+                "{}: [arm] exactly for ARM",
+                t.name
+            );
         }
         // Names and aliases are unique across the catalogue.
         let mut all: Vec<String> = catalogue()
             .iter()
-            .flat_map(|t| std::iter::once(t.name.to_lowercase()).chain(t.aliases.iter().map(|a| a.to_lowercase())))
+            .flat_map(|t| {
+                std::iter::once(t.name.to_lowercase())
+                    .chain(t.aliases.iter().map(|a| a.to_lowercase()))
+            })
             .collect();
         let n = all.len();
         all.sort();
@@ -314,19 +404,30 @@ mod tests {
         let text = "name='x'\ndescription='d'\nbogus=1\n[elf]\nclass=64\nendian='little'\nmachine=62\nosabi=[0]\nloaders=[]\n[libc]\nkind='musl'\nsystem_libs=[]\n";
         let err = parse("x.toml", text).unwrap_err().to_string();
         assert!(err.contains("bogus") && err.starts_with("x.toml"), "{err}");
-        let err = parse("y.toml", "extends='aarch64'\nname='y'\ndescription='d'\n[libc]\nglibcc='2.31'\n").unwrap_err();
+        let err = parse(
+            "y.toml",
+            "extends='aarch64'\nname='y'\ndescription='d'\n[libc]\nglibcc='2.31'\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("glibcc"), "{err}");
     }
 
     #[test]
     fn extends_merges_tables_and_drops_aliases() {
-        let t = parse("p.toml", "extends='armv6'\nname='p'\ndescription='d'\n[libc]\nglibc='2.31'\n").unwrap();
+        let t = parse(
+            "p.toml",
+            "extends='armv6'\nname='p'\ndescription='d'\n[libc]\nglibc='2.31'\n",
+        )
+        .unwrap();
         assert_eq!(t.libc.glibc, Some(GlibcVersion(2, 31)));
         assert_eq!(t.elf.machine, 40);
         assert_eq!(t.arm.as_ref().unwrap().fp_arch, vec![0, 1, 2]);
         assert!(t.aliases.is_empty());
         let t = find("rpios-bullseye-aarch64").unwrap();
-        assert_eq!((t.libc.glibc, t.elf.machine), (Some(GlibcVersion(2, 31)), 183));
+        assert_eq!(
+            (t.libc.glibc, t.elf.machine),
+            (Some(GlibcVersion(2, 31)), 183)
+        );
         assert!(t.libc.system_libs.contains(&"libssl.so.1.1".to_string()));
     }
 

@@ -247,7 +247,7 @@ fn target_that_does_not_match_the_binaries_is_a_check_failure() {
         1,
         &[
             "python/bin/python3.11",
-            "e_machine 62",
+            "ELF64 x86-64",
             "aarch64",
             "was not written",
         ],
