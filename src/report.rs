@@ -102,14 +102,6 @@ pub fn leaks(digest: &Digest) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(super::hex(&[0, 15, 255]), "000fff");
-    }
-}
-
 /// One `error:` (or `warning:`) line per offender, with its hint; then the warnings.
 pub fn offenders(report: &crate::elf::Report, as_errors: bool) {
     for w in &report.warnings {
@@ -145,4 +137,12 @@ pub fn check_json(report: &crate::elf::Report) -> String {
         "foreign_ignored": report.foreign_ignored,
     });
     serde_json::to_string_pretty(&doc).expect("report serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(super::hex(&[0, 15, 255]), "000fff");
+    }
 }

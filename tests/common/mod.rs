@@ -231,3 +231,52 @@ pub fn assert_same_tree(a: &BTreeMap<PathBuf, String>, b: &BTreeMap<PathBuf, Str
         .collect();
     assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
 }
+
+/// The foreign binaries fetched by tests/fixtures/fetch.sh (Debian's arm64/armhf/riscv64
+/// CPython packages unpacked into sysroots, PyPI's numpy wheels). `.ci/run` fetches them into
+/// its cache; a test run without them fetches them once.
+pub fn fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("RVENV_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/rvenv-ci/fixtures")
+        });
+        // fetch.sh reuses what is there and rebuilds what is out of date: cheap to run always.
+        {
+            eprintln!("fetching test fixtures into {} (tests/fixtures/fetch.sh)", dir.display());
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fetch.sh");
+            run_ok(Command::new("bash").arg(script).arg(&dir));
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A venv for another CPU made as a user without the board would: the target's interpreter,
+/// under qemu-user, runs `-m venv --without-pip`; the host's pip fills site-packages with
+/// `--platform` wheels from a local folder.
+pub fn foreign_venv(arch: &str, python: &str, qemu: &str, dir: &Path, platform: Option<&str>) {
+    let sysroot = fixtures().join(format!("sysroot-{arch}"));
+    run_ok(
+        Command::new(qemu)
+            .arg("-L")
+            .arg(&sysroot)
+            .arg(sysroot.join("usr/bin").join(python))
+            .args(["-m", "venv", "--without-pip"])
+            .arg(dir),
+    );
+    if let Some(platform) = platform {
+        let site = dir.join("lib/python3.11/site-packages");
+        run_ok(
+            Command::new(SYSTEM_PYTHON)
+                .args(["-m", "pip", "install", "-q", "--no-index", "--disable-pip-version-check", "--only-binary=:all:"])
+                .args(["--platform", platform, "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"])
+                .arg("--find-links")
+                .arg(fixtures().join("wheels"))
+                .arg("--target")
+                .arg(site)
+                .arg("numpy"),
+        );
+    }
+}
