@@ -12,7 +12,13 @@ fn check(path: &Path, args: &[&str]) -> Output {
 
 fn passes(path: &Path, args: &[&str]) -> String {
     let o = check(path, args);
-    assert_eq!(o.status.code(), Some(0), "check {args:?} should pass:\n{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "check {args:?} should pass:\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -20,16 +26,29 @@ fn passes(path: &Path, args: &[&str]) -> String {
 fn fails(path: &Path, args: &[&str], path_inside: &str, words: &[&str]) -> String {
     let o = check(path, args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "check {args:?} should fail:\n{}\n{err}", stdout(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "check {args:?} should fail:\n{}\n{err}",
+        stdout(&o)
+    );
     let line = err
         .lines()
-        .find(|l| l.starts_with(&format!("error: {path_inside}")) && words.iter().all(|w| l.contains(w)))
+        .find(|l| {
+            l.starts_with(&format!("error: {path_inside}")) && words.iter().all(|w| l.contains(w))
+        })
         .unwrap_or_else(|| panic!("no error line for {path_inside} with {words:?} in:\n{err}"));
     line.to_string()
 }
 
 fn aarch64_venv(dir: &Path) {
-    foreign_venv("arm64", "python3.11", "qemu-aarch64-static", dir, Some("manylinux_2_17_aarch64"));
+    foreign_venv(
+        "arm64",
+        "python3.11",
+        "qemu-aarch64-static",
+        dir,
+        Some("manylinux_2_17_aarch64"),
+    );
 }
 
 #[test]
@@ -40,12 +59,32 @@ fn aarch64_venv_passes_aarch64_and_fails_other_cpus_naming_the_interpreter() {
     let out = passes(&venv, &["--target", "aarch64"]);
     assert!(out.contains("0 problems"), "{out}");
     // numpy's extension modules need numpy.libs/ through $ORIGIN/../../numpy.libs: resolved.
-    assert!(venv.join("lib/python3.11/site-packages/numpy.libs").read_dir().unwrap().count() > 0);
-    fails(&venv, &["--target", "x86_64"], "python/bin/python3.11", &["ELF64 AArch64", "x86_64 needs ELF64 x86-64"]);
-    fails(&venv, &["--target", "armv7"], "python/bin/python3.11", &["ELF64 AArch64", "armv7 needs ELF32 ARM"]);
+    assert!(
+        venv.join("lib/python3.11/site-packages/numpy.libs")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 0
+    );
+    fails(
+        &venv,
+        &["--target", "x86_64"],
+        "python/bin/python3.11",
+        &["ELF64 AArch64", "x86_64 needs ELF64 x86-64"],
+    );
+    fails(
+        &venv,
+        &["--target", "armv7"],
+        "python/bin/python3.11",
+        &["ELF64 AArch64", "armv7 needs ELF32 ARM"],
+    );
     // Detected when no target is given.
     let o = check(&venv, &[]);
-    assert!(stderr(&o).contains("target: aarch64 (detected from"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("target: aarch64 (detected from"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -53,11 +92,24 @@ fn bookworm_interpreter_needs_a_newer_glibc_than_bullseye() {
     let s = scratch();
     let venv = s.path().join("app");
     aarch64_venv(&venv);
-    let line = fails(&venv, &["--target", "rpios-bullseye-aarch64"], "python/bin/python3.11", &["needs GLIBC_2.3", "glibc 2.31"]);
-    assert!(line.contains("GLIBC_2.34") || line.contains("GLIBC_2.35"), "{line}");
+    let line = fails(
+        &venv,
+        &["--target", "rpios-bullseye-aarch64"],
+        "python/bin/python3.11",
+        &["needs GLIBC_2.3", "glibc 2.31"],
+    );
+    assert!(
+        line.contains("GLIBC_2.34") || line.contains("GLIBC_2.35"),
+        "{line}"
+    );
     passes(&venv, &["--target", "rpios-bookworm-aarch64"]);
     // --glibc overrides the target's.
-    fails(&venv, &["--target", "aarch64", "--glibc", "2.31"], "python/bin/python3.11", &["GLIBC_2.3"]);
+    fails(
+        &venv,
+        &["--target", "aarch64", "--glibc", "2.31"],
+        "python/bin/python3.11",
+        &["GLIBC_2.3"],
+    );
 }
 
 #[test]
@@ -66,17 +118,40 @@ fn planted_x86_module_truncated_and_fake_elf_are_named() {
     let venv = s.path().join("app");
     aarch64_venv(&venv);
     let site = venv.join("lib/python3.11/site-packages");
-    std::fs::copy("/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so", site.join("_speedups.cpython-311-aarch64-linux-gnu.so")).unwrap();
-    let numpy_so = walkdir::WalkDir::new(site.join("numpy")).into_iter().map(|e| e.unwrap().into_path()).find(|p| p.to_string_lossy().ends_with(".so")).unwrap();
+    std::fs::copy(
+        "/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so",
+        site.join("_speedups.cpython-311-aarch64-linux-gnu.so"),
+    )
+    .unwrap();
+    let numpy_so = walkdir::WalkDir::new(site.join("numpy"))
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .find(|p| p.to_string_lossy().ends_with(".so"))
+        .unwrap();
     let bytes = std::fs::read(&numpy_so).unwrap();
     std::fs::write(site.join("truncated.so"), &bytes[..100]).unwrap();
     let mut fake = b"\x7fELF".to_vec();
     fake.extend((0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8));
     std::fs::write(site.join("random.dat"), fake).unwrap();
     let prefix = "lib/python3.11/site-packages/";
-    fails(&venv, &["--target", "aarch64"], &format!("{prefix}_speedups"), &["ELF64 x86-64 binary", "aarch64 needs ELF64 AArch64"]);
-    fails(&venv, &["--target", "aarch64"], &format!("{prefix}truncated.so"), &["malformed or truncated"]);
-    fails(&venv, &["--target", "aarch64"], &format!("{prefix}random.dat"), &["malformed or truncated"]);
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        &format!("{prefix}_speedups"),
+        &["ELF64 x86-64 binary", "aarch64 needs ELF64 AArch64"],
+    );
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        &format!("{prefix}truncated.so"),
+        &["malformed or truncated"],
+    );
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        &format!("{prefix}random.dat"),
+        &["malformed or truncated"],
+    );
 }
 
 #[test]
@@ -85,10 +160,20 @@ fn numpy_libs_resolve_inside_and_a_deleted_one_is_missing() {
     let venv = s.path().join("app");
     aarch64_venv(&venv);
     let libs = venv.join("lib/python3.11/site-packages/numpy.libs");
-    let victim = libs.read_dir().unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("openblas")).expect("numpy bundles OpenBLAS");
+    let victim = libs
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("openblas"))
+        .expect("numpy bundles OpenBLAS");
     std::fs::remove_file(&victim).unwrap();
     let name = victim.file_name().unwrap().to_string_lossy().into_owned();
-    fails(&venv, &["--target", "aarch64"], "lib/python3.11/site-packages/numpy/", &[&format!("needs {name}"), "$ORIGIN/../../numpy.libs"]);
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        "lib/python3.11/site-packages/numpy/",
+        &[&format!("needs {name}"), "$ORIGIN/../../numpy.libs"],
+    );
 }
 
 #[test]
@@ -97,11 +182,25 @@ fn debian_armhf_interpreter_is_armv7_code() {
     let venv = s.path().join("app");
     foreign_venv("armhf", "python3.11", "qemu-arm-static", &venv, None);
     passes(&venv, &["--target", "armv7"]);
-    let line = fails(&venv, &["--target", "armv6"], "python/bin/python3.11", &["ARMv7 code", "armv6 runs up to", "Illegal instruction"]);
+    let line = fails(
+        &venv,
+        &["--target", "armv6"],
+        "python/bin/python3.11",
+        &["ARMv7 code", "armv6 runs up to", "Illegal instruction"],
+    );
     assert!(line.contains("ARMv7"), "{line}");
     let o = check(&venv, &["--target", "armv6"]);
-    assert!(stderr(&o).contains("VFPv3-D16 floating point"), "{}", stderr(&o));
-    fails(&venv, &["--target", "rpios-bookworm-armv6"], "python/bin/python3.11", &["ARMv7 code"]);
+    assert!(
+        stderr(&o).contains("VFPv3-D16 floating point"),
+        "{}",
+        stderr(&o)
+    );
+    fails(
+        &venv,
+        &["--target", "rpios-bookworm-armv6"],
+        "python/bin/python3.11",
+        &["ARMv7 code"],
+    );
 }
 
 #[test]
@@ -110,8 +209,18 @@ fn riscv64_interpreter_from_trixie() {
     let venv = s.path().join("app");
     foreign_venv("riscv64", "python3.13", "qemu-riscv64-static", &venv, None);
     passes(&venv, &["--target", "riscv64"]);
-    fails(&venv, &["--target", "aarch64"], "python/bin/python3.13", &["RISC-V"]);
-    fails(&venv, &["--target", "debian-13-aarch64"], "python/bin/python3.13", &["RISC-V"]);
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        "python/bin/python3.13",
+        &["RISC-V"],
+    );
+    fails(
+        &venv,
+        &["--target", "debian-13-aarch64"],
+        "python/bin/python3.13",
+        &["RISC-V"],
+    );
 }
 
 #[test]
@@ -122,16 +231,47 @@ fn musl_and_glibc_loaders_are_told_apart() {
     let tool = venv.join("lib/python3.11/site-packages/tool");
     std::fs::create_dir_all(&tool).unwrap();
     let src = s.path().join("hello.c");
-    std::fs::write(&src, "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n").unwrap();
-    run_ok(Command::new("musl-gcc").arg(&src).arg("-o").arg(tool.join("hello-musl")));
-    fails(&venv, &["--target", "x86_64"], "lib/python3.11/site-packages/tool/hello-musl", &["loader /lib/ld-musl-x86_64.so.1", "/lib64/ld-linux-x86-64.so.2"]);
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+    )
+    .unwrap();
+    run_ok(
+        Command::new("musl-gcc")
+            .arg(&src)
+            .arg("-o")
+            .arg(tool.join("hello-musl")),
+    );
+    fails(
+        &venv,
+        &["--target", "x86_64"],
+        "lib/python3.11/site-packages/tool/hello-musl",
+        &[
+            "loader /lib/ld-musl-x86_64.so.1",
+            "/lib64/ld-linux-x86-64.so.2",
+        ],
+    );
     let o = check(&venv, &["--target", "x86_64"]);
-    assert!(stderr(&o).contains("this is a musl (Alpine) binary"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("this is a musl (Alpine) binary"),
+        "{}",
+        stderr(&o)
+    );
     // The reverse: the glibc interpreter against a musl target.
     std::fs::remove_file(tool.join("hello-musl")).unwrap();
-    let line = fails(&venv, &["--target", "x86_64-musl"], "python/bin/python3.11", &["loader /lib64/ld-linux-x86-64.so.2"]);
+    let line = fails(
+        &venv,
+        &["--target", "x86_64-musl"],
+        "python/bin/python3.11",
+        &["loader /lib64/ld-linux-x86-64.so.2"],
+    );
     assert!(line.contains("ld-musl-x86_64.so.1"), "{line}");
-    fails(&venv, &["--target", "x86_64-musl"], "python/bin/python3.11", &["needs glibc"]);
+    fails(
+        &venv,
+        &["--target", "x86_64-musl"],
+        "python/bin/python3.11",
+        &["needs glibc"],
+    );
 }
 
 #[test]
@@ -145,20 +285,41 @@ fn tarball_and_extracted_bundle_are_checked_as_they_are() {
     let o = bundle(&venv, &s.path().join("x86.tar.gz"), &["--target", "x86_64"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!s.path().join("x86.tar.gz").exists());
-    let o = bundle(&venv, &s.path().join("forced.tar.gz"), &["--target", "x86_64", "--no-check"]);
-    assert!(o.status.success() && stderr(&o).contains("warning: python/bin/python3.11"), "{}", stderr(&o));
+    let o = bundle(
+        &venv,
+        &s.path().join("forced.tar.gz"),
+        &["--target", "x86_64", "--no-check"],
+    );
+    assert!(
+        o.status.success() && stderr(&o).contains("warning: python/bin/python3.11"),
+        "{}",
+        stderr(&o)
+    );
 
     passes(&tarball, &[]); // target detected from python/bin inside the tarball
-    fails(&tarball, &["--target", "armv7"], "python/bin/python3.11", &["AArch64"]);
+    fails(
+        &tarball,
+        &["--target", "armv7"],
+        "python/bin/python3.11",
+        &["AArch64"],
+    );
     let out = s.path().join("out");
     extract(&tarball, &out);
     passes(&out.join("app"), &["--target", "aarch64"]);
-    std::fs::remove_file(out.join("app/python/lib/python3.11/lib-dynload/_ssl.cpython-311-aarch64-linux-gnu.so")).unwrap();
+    std::fs::remove_file(
+        out.join("app/python/lib/python3.11/lib-dynload/_ssl.cpython-311-aarch64-linux-gnu.so"),
+    )
+    .unwrap();
     let libs = out.join("app/lib/python3.11/site-packages/numpy.libs");
     for e in libs.read_dir().unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
-    fails(&out.join("app"), &["--target", "aarch64"], "lib/python3.11/site-packages/numpy/", &["numpy.libs"]);
+    fails(
+        &out.join("app"),
+        &["--target", "aarch64"],
+        "lib/python3.11/site-packages/numpy/",
+        &["numpy.libs"],
+    );
 }
 
 #[test]
@@ -166,7 +327,11 @@ fn json_report_has_the_documented_shape() {
     let s = scratch();
     let venv = s.path().join("app");
     aarch64_venv(&venv);
-    std::fs::copy("/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so", venv.join("lib/python3.11/site-packages/bad.so")).unwrap();
+    std::fs::copy(
+        "/usr/lib/python3.11/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so",
+        venv.join("lib/python3.11/site-packages/bad.so"),
+    )
+    .unwrap();
     let o = check(&venv, &["--target", "aarch64", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
@@ -187,15 +352,44 @@ fn json_report_has_the_documented_shape() {
 
 #[test]
 fn targets_lists_the_whole_catalogue() {
-    let files = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("targets")).unwrap().count();
+    let files = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("targets"))
+        .unwrap()
+        .count();
     let out = run_ok(Command::new(RVENV).arg("targets"));
     assert_eq!(out.lines().count(), files, "{out}");
-    for name in ["x86_64", "i686", "aarch64", "armv7", "armv6", "riscv64", "ppc64le", "s390x", "x86_64-musl", "aarch64-musl", "rpios-bullseye-armv6", "rpios-trixie-aarch64", "debian-11-x86_64", "debian-13-armv7", "ubuntu-20.04-x86_64", "ubuntu-24.04-aarch64"] {
-        assert!(out.lines().any(|l| l.split_whitespace().next() == Some(name)), "{name} missing");
+    for name in [
+        "x86_64",
+        "i686",
+        "aarch64",
+        "armv7",
+        "armv6",
+        "riscv64",
+        "ppc64le",
+        "s390x",
+        "x86_64-musl",
+        "aarch64-musl",
+        "rpios-bullseye-armv6",
+        "rpios-trixie-aarch64",
+        "debian-11-x86_64",
+        "debian-13-armv7",
+        "ubuntu-20.04-x86_64",
+        "ubuntu-24.04-aarch64",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing"
+        );
     }
-    let json: serde_json::Value = serde_json::from_str(&run_ok(Command::new(RVENV).args(["targets", "--json"]))).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(Command::new(RVENV).args(["targets", "--json"]))).unwrap();
     assert_eq!(json.as_array().unwrap().len(), files);
-    let armv6 = json.as_array().unwrap().iter().find(|t| t["name"] == "armv6").unwrap();
+    let armv6 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "armv6")
+        .unwrap();
     assert_eq!(armv6["arm"]["fp_arch"], serde_json::json!([0, 1, 2]));
 }
 
@@ -206,10 +400,20 @@ fn a_target_file_of_ones_own() {
     aarch64_venv(&venv);
     let file = s.path().join("board.toml");
     std::fs::write(&file, "extends = \"aarch64\"\nname = \"my-board\"\ndescription = \"our board\"\n[libc]\nglibc = \"2.28\"\n").unwrap();
-    fails(&venv, &["--target-file", file.to_str().unwrap()], "python/bin/python3.11", &["my-board has glibc 2.28"]);
+    fails(
+        &venv,
+        &["--target-file", file.to_str().unwrap()],
+        "python/bin/python3.11",
+        &["my-board has glibc 2.28"],
+    );
     std::fs::write(&file, "name = \"x\"\nbogus = 1\n").unwrap();
     let o = check(&venv, &["--target-file", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).starts_with(&format!("error: {}", file.display())) && stderr(&o).contains("bogus"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {}", file.display()))
+            && stderr(&o).contains("bogus"),
+        "{}",
+        stderr(&o)
+    );
     let _: PathBuf = file;
 }

@@ -238,13 +238,18 @@ pub fn assert_same_tree(a: &BTreeMap<PathBuf, String>, b: &BTreeMap<PathBuf, Str
 pub fn fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::var_os("RVENV_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            PathBuf::from(home).join(".cache/rvenv-ci/fixtures")
-        });
+        let dir = std::env::var_os("RVENV_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+                PathBuf::from(home).join(".cache/rvenv-ci/fixtures")
+            });
         // fetch.sh reuses what is there and rebuilds what is out of date: cheap to run always.
         {
-            eprintln!("fetching test fixtures into {} (tests/fixtures/fetch.sh)", dir.display());
+            eprintln!(
+                "fetching test fixtures into {} (tests/fixtures/fetch.sh)",
+                dir.display()
+            );
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fetch.sh");
             run_ok(Command::new("bash").arg(script).arg(&dir));
         }
@@ -270,8 +275,25 @@ pub fn foreign_venv(arch: &str, python: &str, qemu: &str, dir: &Path, platform: 
         let site = dir.join("lib/python3.11/site-packages");
         run_ok(
             Command::new(SYSTEM_PYTHON)
-                .args(["-m", "pip", "install", "-q", "--no-index", "--disable-pip-version-check", "--only-binary=:all:"])
-                .args(["--platform", platform, "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-index",
+                    "--disable-pip-version-check",
+                    "--only-binary=:all:",
+                ])
+                .args([
+                    "--platform",
+                    platform,
+                    "--python-version",
+                    "3.11",
+                    "--implementation",
+                    "cp",
+                    "--abi",
+                    "cp311",
+                ])
                 .arg("--find-links")
                 .arg(fixtures().join("wheels"))
                 .arg("--target")
