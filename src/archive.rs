@@ -252,6 +252,37 @@ pub fn interrupt_flag() -> &'static AtomicBool {
     &FLAG
 }
 
+/// The binaries of a plan (a venv as it would be bundled), read as `inspect_file` reads them,
+/// in parallel; nothing is hashed.
+pub fn read_plan(plan: &Plan, interrupted: &AtomicBool) -> Result<Contents, Error> {
+    let binaries = plan
+        .entries
+        .par_iter()
+        .filter_map(|entry| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Some(Err(Error::Interrupted));
+            }
+            let inspection = match &entry.kind {
+                Kind::File {
+                    source: crate::plan::Source::Disk(disk),
+                    rewrite: crate::plan::Rewrite::None | crate::plan::Rewrite::PycHeader { .. },
+                    ..
+                } => elf::inspect_file(disk, &entry.path).map_err(|source| Error::Read {
+                    path: disk.clone(),
+                    source,
+                }),
+                Kind::File { .. } => read(entry).map(|bytes| elf::inspect(&entry.path, &bytes)),
+                _ => Ok(None),
+            };
+            inspection
+                .map(|i| i.map(|i| (entry.path.clone(), i)))
+                .transpose()
+        })
+        .collect::<Result<_, Error>>()?;
+    let present = plan.entries.iter().map(|e| e.path.clone()).collect();
+    Ok(Contents { binaries, present })
+}
+
 /// The binaries of an existing environment (an extracted bundle or a bundle tarball), for
 /// `rvenv check`: what each binary is, and every path present, relative to the root.
 #[derive(Debug, Default)]
@@ -277,11 +308,12 @@ pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
             .expect("under root")
             .to_path_buf();
         if item.file_type().is_file() {
-            let bytes = std::fs::read(item.path()).map_err(|source| Error::Read {
-                path: item.path().to_path_buf(),
-                source,
-            })?;
-            if let Some(i) = elf::inspect(&rel, &bytes) {
+            let inspection =
+                elf::inspect_file(item.path(), &rel).map_err(|source| Error::Read {
+                    path: item.path().to_path_buf(),
+                    source,
+                })?;
+            if let Some(i) = inspection {
                 contents.binaries.push((rel.clone(), i));
             }
         }

@@ -656,6 +656,30 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Option<Inspection> {
     None
 }
 
+/// Inspects a file on disk reading only what it needs: its first bytes decide; a binary is
+/// then mapped, so goblin touches only the headers, dynamic section, version sections and
+/// attributes, not the whole file.
+pub fn inspect_file(disk: &Path, rel: &Path) -> std::io::Result<Option<Inspection>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(disk)?;
+    let mut head = [0u8; 4];
+    let n = file.read(&mut head)?;
+    let head = &head[..n];
+    let binary = head == MAGIC
+        || head.starts_with(b"MZ")
+        || matches!(
+            head,
+            [0xfe, 0xed, 0xfa, _] | [_, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]
+        );
+    if !binary {
+        return Ok(None);
+    }
+    // SAFETY: the map is read-only and lives only for this call; a file truncated meanwhile
+    // by another process is the one way this could fault, as with any mmap reader.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(inspect(rel, &map))
+}
+
 /// One file that will not load on the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Offender {

@@ -159,6 +159,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
     let choice = config::TargetChoice::from_args(&args.target)?;
     let path = &args.path;
     let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let lib_dirs = [Path::new(archive::BUNDLE_LIB_DIR)];
     let report = if meta.is_dir() && !path.join(report::MANIFEST).is_file() {
         let venv = venv::Venv::discover(path)?;
         let target = resolve_target(&choice, &venv.interpreter, &venv.interpreter_elf, args.json)?;
@@ -175,7 +176,14 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
         };
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;
-        archive::digest(&plan, &target, choice.glibc, interrupted)?.elf
+        let contents = archive::read_plan(&plan, interrupted)?;
+        elf::Report::build(
+            &target,
+            choice.glibc,
+            contents.binaries,
+            &contents.present,
+            &lib_dirs,
+        )
     } else {
         let contents = if meta.is_dir() {
             archive::read_dir_tree(path)?
@@ -196,7 +204,6 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
                 resolve_target(&choice, &path.join(interp), elf, args.json)?
             }
         };
-        let lib_dirs = [Path::new(archive::BUNDLE_LIB_DIR)];
         elf::Report::build(
             &target,
             choice.glibc,

@@ -417,3 +417,46 @@ fn a_target_file_of_ones_own() {
     );
     let _: PathBuf = file;
 }
+
+#[test]
+fn x86_64_numpy_passes_x86_64_and_is_named_on_aarch64() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+            ])
+            .args([
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp311",
+            ])
+            .arg("--find-links")
+            .arg(fixtures().join("wheels"))
+            .arg("--target")
+            .arg(venv.join("lib/python3.11/site-packages"))
+            .arg("numpy"),
+    );
+    passes(&venv, &["--target", "x86_64"]);
+    fails(
+        &venv,
+        &["--target", "aarch64"],
+        "lib/python3.11/site-packages/numpy/",
+        &["ELF64 x86-64 binary"],
+    );
+    let o = check(&venv, &["--target", "aarch64"]);
+    assert!(stderr(&o).contains("hint: this binary is for x86_64; for aarch64 install its aarch64 build (pip --platform manylinux_2_36_aarch64)"), "{}", stderr(&o));
+}
