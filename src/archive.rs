@@ -355,7 +355,8 @@ pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
             continue;
         }
         if entry.header().entry_type().is_file() {
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            // The header's size is not trusted for an allocation: the read grows as data comes.
+            let mut bytes = Vec::with_capacity(entry.size().min(1 << 20) as usize);
             entry.read_to_end(&mut bytes).map_err(read_err)?;
             if let Some(i) = elf::inspect(&rel, &bytes) {
                 contents.binaries.push((rel.clone(), i));

@@ -72,7 +72,7 @@ fn skip_cstr(bytes: &[u8], at: &mut usize) -> Option<()> {
 /// not parse this section and no maintained crate does. `None` when it is malformed.
 pub fn parse_arm_attributes(section: &[u8], little_endian: bool) -> Option<ArmAttributes> {
     let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = section.get(at..at + 4)?.try_into().ok()?;
+        let b: [u8; 4] = section.get(at..at.checked_add(4)?)?.try_into().ok()?;
         Some(if little_endian {
             u32::from_le_bytes(b)
         } else {
@@ -95,25 +95,28 @@ pub fn parse_arm_attributes(section: &[u8], little_endian: bool) -> Option<ArmAt
         p += vendor_len + 1;
         if vendor == b"aeabi" {
             while p < end {
+                let start = p;
                 let tag = uleb128(section, &mut p)?;
                 let sub_len = u32_at(p)?;
-                // The length counts from the tag byte; a one-byte tag is the common case.
-                let sub_end = (p - 1)
+                // The length counts from the first byte of the tag.
+                let sub_end = start
                     .checked_add(sub_len)
                     .filter(|&e| e <= end && sub_len >= 5)?;
                 p += 4;
                 if tag == 1 {
+                    // Reads stay inside this sub-subsection.
+                    let sub = &section[..sub_end];
                     while p < sub_end {
-                        let tag = uleb128(section, &mut p)?;
+                        let tag = uleb128(sub, &mut p)?;
                         match tag {
-                            4 | 5 => skip_cstr(section, &mut p)?,
+                            4 | 5 => skip_cstr(sub, &mut p)?,
                             32 => {
-                                uleb128(section, &mut p)?;
-                                skip_cstr(section, &mut p)?;
+                                uleb128(sub, &mut p)?;
+                                skip_cstr(sub, &mut p)?;
                             }
-                            t if t > 32 && t % 2 == 1 => skip_cstr(section, &mut p)?,
+                            t if t > 32 && t % 2 == 1 => skip_cstr(sub, &mut p)?,
                             t => {
-                                let value = uleb128(section, &mut p)?;
+                                let value = uleb128(sub, &mut p)?;
                                 let value = u8::try_from(value).ok();
                                 match t {
                                     6 => attrs.cpu_arch = value,
@@ -225,7 +228,8 @@ pub struct ElfFile {
     pub search_path: Vec<String>,
     /// The highest `GLIBC_x.y` it needs from libraries other than the loader, with the library.
     pub glibc: Option<(GlibcVersion, String)>,
-    pub arm: Option<ArmAttributes>,
+    /// `.ARM.attributes` of an ARM file; `None` inside when the section is malformed.
+    pub arm: Option<Option<ArmAttributes>>,
 }
 
 fn parse_goblin<'a>(bytes: &'a [u8], path: &Path) -> Result<Elf<'a>, Error> {
@@ -262,16 +266,16 @@ impl ElfFile {
         let mut glibc: Option<(GlibcVersion, String)> = None;
         if let Some(verneed) = &elf.verneed {
             for need in verneed.iter() {
+                // The loader's own versions count too: ld-linux defines GLIBC_2.34/2.35 symbols
+                // (rseq) that an older glibc lacks.
                 let file = elf.dynstrtab.get_at(need.vn_file).unwrap_or("");
-                if is_loader(file) {
-                    continue;
-                }
                 for aux in need.iter() {
-                    let version = elf
-                        .dynstrtab
-                        .get_at(aux.vna_name)
-                        .and_then(|n| n.strip_prefix("GLIBC_"))
-                        .and_then(GlibcVersion::parse);
+                    let version = match elf.dynstrtab.get_at(aux.vna_name) {
+                        // DT_RELR relocations need glibc 2.36.
+                        Some("GLIBC_ABI_DT_RELR") => Some(GlibcVersion(2, 36)),
+                        Some(name) => name.strip_prefix("GLIBC_").and_then(GlibcVersion::parse),
+                        None => None,
+                    };
                     if let Some(v) = version
                         && glibc.as_ref().is_none_or(|(g, _)| v > *g)
                     {
@@ -281,12 +285,18 @@ impl ElfFile {
             }
         }
         let arm = (elf.header.e_machine == EM_ARM).then(|| {
-            elf.section_headers
+            match elf
+                .section_headers
                 .iter()
                 .find(|s| s.sh_type == SHT_ARM_ATTRIBUTES)
-                .and_then(|s| bytes.get(s.sh_offset as usize..(s.sh_offset + s.sh_size) as usize))
-                .and_then(|section| parse_arm_attributes(section, elf.little_endian))
-                .unwrap_or_default()
+            {
+                // No section: an old toolchain; nothing to check beyond e_flags.
+                None => Some(ArmAttributes::default()),
+                Some(sh) => sh
+                    .file_range()
+                    .and_then(|range| bytes.get(range))
+                    .and_then(|section| parse_arm_attributes(section, elf.little_endian)),
+            }
         });
         Ok(ElfFile {
             class: if elf.is_64 { 64 } else { 32 },
@@ -323,7 +333,7 @@ impl ElfFile {
         let want = &target.elf;
         let mut out = Vec::new();
         if self.class != want.class || self.endian != want.endian || self.machine != want.machine {
-            let built_for = crate::target::detect(self.class, self.endian, self.machine);
+            let built_for = detect_target(self);
             let hint = match built_for {
                 Some(t) => format!(
                     "this binary is for {}; for {} install its {} build (pip --platform {})",
@@ -453,7 +463,15 @@ impl ElfFile {
                 Some("armel (soft-float) and armhf (hard-float) binaries do not mix".into()),
             ));
         }
-        let attrs = self.arm.clone().unwrap_or_default();
+        let Some(attrs) = self.arm.clone().unwrap_or_default() else {
+            out.push(Problem::new(
+                ProblemKind::Malformed,
+                "malformed .ARM.attributes section: which ARM architecture it needs cannot be told"
+                    .into(),
+                None,
+            ));
+            return;
+        };
         let checks = [
             (
                 attrs.cpu_arch,
@@ -489,6 +507,19 @@ impl ElfFile {
             }
         }
     }
+}
+
+/// The target a binary was built for: the first catalogue target of its architecture whose
+/// ARM and float checks it passes, so a Pi Zero build is armv6 and Debian's armhf build armv7.
+pub fn detect_target(elf: &ElfFile) -> Option<&'static Target> {
+    let mut candidates = crate::target::candidates(elf.class, elf.endian, elf.machine).peekable();
+    let first = *candidates.peek()?;
+    let fits = |t: &&Target| {
+        !elf.problems(t, None)
+            .iter()
+            .any(|p| matches!(p.kind, ProblemKind::ArmArch | ProblemKind::FloatAbi))
+    };
+    Some(candidates.find(fits).unwrap_or(first))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -649,7 +680,7 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Option<Inspection> {
         let pe = bytes
             .get(0x3c..0x40)
             .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)?;
-        if bytes.get(pe..pe + 4) == Some(b"PE\0\0") {
+        if pe.checked_add(4).and_then(|end| bytes.get(pe..end)) == Some(b"PE\0\0") {
             return Some(Inspection::Foreign("PE"));
         }
     }
@@ -750,7 +781,10 @@ impl Report {
     ) -> Report {
         let mut report = Report {
             target: target.name.clone(),
-            glibc: glibc.or(target.libc.glibc).map(|g| g.to_string()),
+            glibc: match target.libc.kind {
+                LibcKind::Glibc => glibc.or(target.libc.glibc).map(|g| g.to_string()),
+                LibcKind::Musl => None,
+            },
             ..Report::default()
         };
         let system: HashSet<&str> = target.libc.system_libs.iter().map(String::as_str).collect();
@@ -812,7 +846,15 @@ impl Report {
                                 .filter_map(|e| expand_origin(e, dir))
                                 .chain(lib_dirs.iter().map(|d| d.to_path_buf()))
                                 .any(|d| present.contains(&d.join(needed)));
-                        if !found {
+                        // $LIB and $PLATFORM depend on the loader: rvenv cannot tell, so it does
+                        // not call such a library missing.
+                        let unknowable = elf.search_path.iter().any(|e| {
+                            e.contains("$LIB")
+                                || e.contains("${LIB}")
+                                || e.contains("$PLATFORM")
+                                || e.contains("${PLATFORM}")
+                        });
+                        if !found && !unknowable {
                             let optional_stdlib =
                                 dir.file_name().is_some_and(|d| d == "lib-dynload");
                             let problem = Problem::new(
@@ -971,6 +1013,58 @@ mod tests {
             let _ = parse_arm_attributes(&section[..cut], true); // never panics
         }
         assert!(parse_arm_attributes(b"B", true).is_none());
+    }
+
+    fn attributes(tag_bytes: &[u8], attrs: &[u8], little: bool) -> Vec<u8> {
+        let u32b = |v: u32| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let mut file = tag_bytes.to_vec();
+        file.extend(u32b((tag_bytes.len() + 4 + attrs.len()) as u32));
+        file.extend(attrs);
+        let mut sub = b"aeabi\0".to_vec();
+        sub.extend(&file);
+        let mut section = vec![b'A'];
+        section.extend(u32b((sub.len() + 4) as u32));
+        section.extend(sub);
+        section
+    }
+
+    #[test]
+    fn arm_attributes_multi_byte_tag_big_endian_and_strings() {
+        // Tag 1 written as a two-byte ULEB128, tag 32 (ULEB + string), an odd tag above 32.
+        let attrs = [32, 1, b'x', 0, 67, b'2', b'.', b'0', 0, 6, 10, 10, 5];
+        let le = attributes(&[0x81, 0x00], &attrs, true);
+        let a = parse_arm_attributes(&le, true).unwrap();
+        assert_eq!((a.cpu_arch, a.fp_arch), (Some(10), Some(5)));
+        let be = attributes(&[1], &attrs, false);
+        assert_eq!(parse_arm_attributes(&be, false).unwrap().cpu_arch, Some(10));
+        // A value may not be read from past the end of its sub-subsection.
+        let mut cut = attributes(&[1], &[6], true);
+        cut.extend([10]);
+        assert!(parse_arm_attributes(&cut, true).is_none());
+    }
+
+    #[test]
+    fn section_offsets_that_overflow_are_malformed_not_a_panic() {
+        // The host binary relabelled as ARM, with an .ARM.attributes header at u64::MAX.
+        let mut bytes = host_binary();
+        bytes[18..20].copy_from_slice(&EM_ARM.to_le_bytes());
+        let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+        let shentsize = u16::from_le_bytes(bytes[0x3a..0x3c].try_into().unwrap()) as usize;
+        let sh = shoff + shentsize;
+        bytes[sh + 4..sh + 8].copy_from_slice(&SHT_ARM_ATTRIBUTES.to_le_bytes());
+        bytes[sh + 24..sh + 32].copy_from_slice(&u64::MAX.to_le_bytes());
+        bytes[sh + 32..sh + 40].copy_from_slice(&16u64.to_le_bytes());
+        match inspect(Path::new("x.so"), &bytes) {
+            Some(Inspection::Elf(elf)) => assert_eq!(elf.arm, Some(None)),
+            Some(Inspection::Malformed(_)) => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn resolve_target(
     if let Some(t) = &choice.target {
         return Ok(t.clone());
     }
-    let t = target::detect(elf.class, elf.endian, elf.machine).ok_or_else(|| {
+    let t = elf::detect_target(elf).ok_or_else(|| {
         anyhow::anyhow!(
             "{}: no known target runs {}; give --target",
             interpreter.display(),

@@ -11,8 +11,8 @@ const SOURCES: &[(&str, &str)] = &[
     ("x86_64", include_str!("../targets/x86_64.toml")),
     ("i686", include_str!("../targets/i686.toml")),
     ("aarch64", include_str!("../targets/aarch64.toml")),
-    ("armv7", include_str!("../targets/armv7.toml")),
     ("armv6", include_str!("../targets/armv6.toml")),
+    ("armv7", include_str!("../targets/armv7.toml")),
     ("riscv64", include_str!("../targets/riscv64.toml")),
     ("ppc64le", include_str!("../targets/ppc64le.toml")),
     ("s390x", include_str!("../targets/s390x.toml")),
@@ -199,9 +199,12 @@ pub enum LibcKind {
 pub struct GlibcVersion(pub u32, pub u32);
 
 impl GlibcVersion {
+    /// `2.36`; a third part (`2.2.5`) is ignored, as it never decides the highest version.
     pub fn parse(text: &str) -> Option<GlibcVersion> {
-        let (major, minor) = text.trim().split_once('.')?;
-        Some(GlibcVersion(major.parse().ok()?, minor.parse().ok()?))
+        let mut parts = text.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(GlibcVersion(major, minor))
     }
 }
 
@@ -344,11 +347,21 @@ pub fn find(name: &str) -> Result<&'static Target, Error> {
         })
 }
 
-/// The first target whose ELF identity matches a header.
-pub fn detect(class: u8, endian: Endian, machine: u16) -> Option<&'static Target> {
+/// The targets whose ELF identity matches a header, in catalogue order (the plain
+/// architectures first; for ARM the stricter armv6 before armv7).
+pub fn candidates(
+    class: u8,
+    endian: Endian,
+    machine: u16,
+) -> impl Iterator<Item = &'static Target> {
     catalogue()
         .iter()
-        .find(|t| t.elf.class == class && t.elf.endian == endian && t.elf.machine == machine)
+        .filter(move |t| t.elf.class == class && t.elf.endian == endian && t.elf.machine == machine)
+}
+
+/// The first target whose ELF identity matches a header.
+pub fn detect(class: u8, endian: Endian, machine: u16) -> Option<&'static Target> {
+    candidates(class, endian, machine).next()
 }
 
 #[cfg(test)]
@@ -367,12 +380,8 @@ mod tests {
         let mut compiled: Vec<String> = SOURCES.iter().map(|(n, _)| n.to_string()).collect();
         compiled.sort();
         assert_eq!(on_disk, compiled, "targets/ and SOURCES differ");
-        for t in catalogue() {
-            assert!(
-                SOURCES.iter().any(|(n, _)| *n == t.name),
-                "{} is named after its file",
-                t.name
-            );
+        for ((file, _), t) in SOURCES.iter().zip(catalogue()) {
+            assert_eq!(*file, t.name, "a target is named after its file");
             assert!(
                 !t.elf.loaders.is_empty() && !t.libc.system_libs.is_empty(),
                 "{}",
@@ -453,5 +462,6 @@ mod tests {
     fn glibc_versions_order_numerically() {
         assert!(GlibcVersion::parse("2.9").unwrap() < GlibcVersion::parse("2.17").unwrap());
         assert!(GlibcVersion::parse("2").is_none());
+        assert_eq!(GlibcVersion::parse("2.2.5"), Some(GlibcVersion(2, 2)));
     }
 }
