@@ -288,12 +288,44 @@ pub fn read_plan(plan: &Plan, interrupted: &AtomicBool) -> Result<Contents, Erro
 #[derive(Debug, Default)]
 pub struct Contents {
     pub binaries: Vec<(PathBuf, elf::Inspection)>,
+    /// Files and directories, and the symlinks that lead to one of them inside the tree.
     pub present: HashSet<PathBuf>,
+}
+
+/// Adds the symlinks (path → target as written) that resolve, inside the tree, to something
+/// present: a dangling link, or one leaving the tree, does not make a library "found".
+fn add_resolved_links(present: &mut HashSet<PathBuf>, links: &[(PathBuf, PathBuf)]) {
+    let map: std::collections::HashMap<&Path, &Path> = links
+        .iter()
+        .map(|(l, t)| (l.as_path(), t.as_path()))
+        .collect();
+    for (link, _) in links {
+        let mut at = link.clone();
+        for _ in 0..40 {
+            match map.get(at.as_path()) {
+                Some(target) if target.is_relative() => {
+                    let joined = at.parent().unwrap_or(Path::new("")).join(target);
+                    match crate::plan::normalize(&joined) {
+                        Some(next) => at = next,
+                        None => break,
+                    }
+                }
+                Some(_) => break, // absolute: leaves the tree
+                None => {
+                    if present.contains(&at) {
+                        present.insert(link.clone());
+                    }
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Walks a directory (symlinks are not followed).
 pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
     let mut contents = Contents::default();
+    let mut links = Vec::new();
     for item in walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -317,8 +349,17 @@ pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
                 contents.binaries.push((rel.clone(), i));
             }
         }
-        contents.present.insert(rel);
+        if item.path_is_symlink() {
+            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
+                path: item.path().to_path_buf(),
+                source,
+            })?;
+            links.push((rel, target));
+        } else {
+            contents.present.insert(rel);
+        }
     }
+    add_resolved_links(&mut contents.present, &links);
     Ok(contents)
 }
 
@@ -346,6 +387,7 @@ pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
     };
     let mut archive = tar::Archive::new(stream);
     let mut contents = Contents::default();
+    let mut links = Vec::new();
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let name = entry.path().map_err(read_err)?.into_owned();
@@ -362,7 +404,13 @@ pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
                 contents.binaries.push((rel.clone(), i));
             }
         }
-        contents.present.insert(rel);
+        if entry.header().entry_type().is_symlink() {
+            let target = entry.link_name().map_err(read_err)?.unwrap_or_default();
+            links.push((rel, target.into_owned()));
+        } else {
+            contents.present.insert(rel);
+        }
     }
+    add_resolved_links(&mut contents.present, &links);
     Ok(contents)
 }

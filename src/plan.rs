@@ -209,7 +209,7 @@ impl Plan {
 }
 
 /// Lexical `a/b/../c` → `a/c`; `None` when it climbs above its start.
-fn normalize(path: &Path) -> Option<PathBuf> {
+pub fn normalize(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

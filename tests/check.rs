@@ -315,8 +315,16 @@ fn tarball_and_extracted_bundle_are_checked_as_they_are() {
     extract(&tarball, &out);
     passes(&out.join("app"), &["--target", "aarch64"]);
     let libs = out.join("app/lib/python3.11/site-packages/numpy.libs");
-    for e in libs.read_dir().unwrap() {
-        std::fs::remove_file(e.unwrap().path()).unwrap();
+    // Each library replaced by a link that dangles or leaves the tree: not "found".
+    for (i, e) in libs.read_dir().unwrap().enumerate() {
+        let path = e.unwrap().path();
+        std::fs::remove_file(&path).unwrap();
+        let target = if i % 2 == 0 {
+            "missing.so"
+        } else {
+            "/usr/lib/x86_64-linux-gnu/libc.so.6"
+        };
+        std::os::unix::fs::symlink(target, &path).unwrap();
     }
     fails(
         &out.join("app"),
