@@ -6,7 +6,7 @@
 use crate::target::{Endian, FloatAbi, GlibcVersion, LibcKind, RiscvFloatAbi, Target};
 use goblin::elf::{Elf, dynamic};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +226,9 @@ pub struct ElfFile {
     pub needed: Vec<String>,
     /// RUNPATH entries, or RPATH ones when there is no RUNPATH (the loader's own rule).
     pub search_path: Vec<String>,
+    /// Whether `search_path` is a RUNPATH (not inherited) rather than an RPATH (inherited by
+    /// the libraries this file loads).
+    pub runpath: bool,
     /// The highest `GLIBC_x.y` it needs from libraries other than the loader, with the library.
     pub glibc: Option<(GlibcVersion, String)>,
     /// `.ARM.attributes` of an ARM file; `None` inside when the section is malformed.
@@ -311,6 +314,7 @@ impl ElfFile {
             is_lib: elf.is_lib,
             interpreter: elf.interpreter.map(str::to_string),
             needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            runpath: !elf.runpaths.is_empty(),
             search_path,
             glibc,
             arm,
@@ -736,6 +740,15 @@ pub struct Report {
     pub foreign_ignored: Vec<String>,
 }
 
+/// Where a needed library was found.
+#[derive(Debug, Clone)]
+enum Found {
+    /// A system library of the target, the loader, or not knowable ($LIB, $PLATFORM).
+    System,
+    /// A file inside the environment.
+    At(PathBuf),
+}
+
 /// Python loads these; a foreign one of them is an error, any other foreign file a note.
 fn loadable_name(path: &Path) -> bool {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -788,6 +801,10 @@ impl Report {
             ..Report::default()
         };
         let system: HashSet<&str> = target.libc.system_libs.iter().map(String::as_str).collect();
+        // Each ELF file checked for libraries: its search path, and each needed library with
+        // where it was found, if it was.
+        type Resolutions = (Vec<String>, bool, Vec<(String, Option<Found>)>);
+        let mut loaded: BTreeMap<PathBuf, Resolutions> = BTreeMap::new();
         for (path, inspection) in files {
             let name = path.display().to_string();
             let mut push = |problem: Problem| {
@@ -837,51 +854,115 @@ impl Report {
                         continue;
                     }
                     let dir = path.parent().unwrap_or(Path::new(""));
-                    for needed in &elf.needed {
-                        let found = system.contains(needed.as_str())
-                            || is_loader(needed)
-                            || elf
-                                .search_path
-                                .iter()
-                                .filter_map(|e| expand_origin(e, dir))
-                                .chain(lib_dirs.iter().map(|d| d.to_path_buf()))
-                                .any(|d| present.contains(&d.join(needed)));
-                        // $LIB and $PLATFORM depend on the loader: rvenv cannot tell, so it does
-                        // not call such a library missing.
-                        let unknowable = elf.search_path.iter().any(|e| {
-                            e.contains("$LIB")
-                                || e.contains("${LIB}")
-                                || e.contains("$PLATFORM")
-                                || e.contains("${PLATFORM}")
-                        });
-                        if !found && !unknowable {
-                            let optional_stdlib =
-                                dir.file_name().is_some_and(|d| d == "lib-dynload");
-                            let problem = Problem::new(
-                                ProblemKind::MissingLibrary,
-                                format!(
-                                    "needs {needed}, which is neither in the environment (RUNPATH {}) nor a system library of {}",
-                                    if elf.search_path.is_empty() {
-                                        "none".into()
-                                    } else {
-                                        elf.search_path.join(":")
-                                    },
-                                    target.name
-                                ),
-                                Some(format!(
-                                    "install a wheel that bundles it (manylinux wheels carry theirs), or choose a target whose image provides {needed}"
-                                )),
-                            );
-                            if optional_stdlib {
-                                report.warnings.push(Offender {
-                                    path: name.clone(),
-                                    problem,
-                                });
+                    // $LIB and $PLATFORM depend on the loader: rvenv cannot tell, so it does
+                    // not call such a library missing.
+                    let unknowable = elf.search_path.iter().any(|e| {
+                        e.contains("$LIB")
+                            || e.contains("${LIB}")
+                            || e.contains("$PLATFORM")
+                            || e.contains("${PLATFORM}")
+                    });
+                    let resolutions = elf
+                        .needed
+                        .iter()
+                        .map(|needed| {
+                            let found = if system.contains(needed.as_str())
+                                || is_loader(needed)
+                                || unknowable
+                            {
+                                Some(Found::System)
                             } else {
-                                push(problem);
-                            }
-                        }
-                    }
+                                elf.search_path
+                                    .iter()
+                                    .filter_map(|e| expand_origin(e, dir))
+                                    .chain(lib_dirs.iter().map(|d| d.to_path_buf()))
+                                    .map(|d| d.join(needed))
+                                    .find(|p| present.contains(p))
+                                    .map(Found::At)
+                            };
+                            (needed.clone(), found)
+                        })
+                        .collect();
+                    loaded.insert(
+                        path.clone(),
+                        (elf.search_path.clone(), elf.runpath, resolutions),
+                    );
+                }
+            }
+        }
+        // A library not found through the needing file's own search path is still found when an
+        // object that loads this file (directly or not) has loaded a library of that name (the
+        // loader matches the sonames of loaded objects first), or, for a file without RUNPATH,
+        // through the DT_RPATH of the objects that load it (RPATH is inherited). Vendored
+        // libraries rely on both: scipy.libs/libgfortran needs libquadmath and has neither.
+        let mut parents: HashMap<&Path, Vec<&Path>> = HashMap::new();
+        for (file, (_, _, resolutions)) in &loaded {
+            for (_, found) in resolutions {
+                if let Some(Found::At(child)) = found {
+                    parents
+                        .entry(child.as_path())
+                        .or_default()
+                        .push(file.as_path());
+                }
+            }
+        }
+        let loaded_by_ancestor = |file: &Path, needed: &str, inherits_rpath: bool| {
+            let mut seen: HashSet<&Path> = HashSet::new();
+            let mut queue: Vec<&Path> = parents.get(file).cloned().unwrap_or_default();
+            while let Some(ancestor) = queue.pop() {
+                if !seen.insert(ancestor) {
+                    continue;
+                }
+                let Some((search, runpath, rs)) = loaded.get(ancestor) else {
+                    continue;
+                };
+                if rs.iter().any(|(n, f)| n == needed && f.is_some()) {
+                    return true;
+                }
+                let dir = ancestor.parent().unwrap_or(Path::new(""));
+                let by_rpath = inherits_rpath
+                    && !runpath
+                    && search
+                        .iter()
+                        .filter_map(|e| expand_origin(e, dir))
+                        .any(|d| present.contains(&d.join(needed)));
+                if by_rpath {
+                    return true;
+                }
+                queue.extend(parents.get(ancestor).into_iter().flatten());
+            }
+            false
+        };
+        for (path, (search_path, runpath, resolutions)) in &loaded {
+            for (needed, found) in resolutions {
+                if found.is_some() || loaded_by_ancestor(path, needed, !runpath) {
+                    continue;
+                }
+                let dir = path.parent().unwrap_or(Path::new(""));
+                let optional_stdlib = dir.file_name().is_some_and(|d| d == "lib-dynload");
+                let problem = Problem::new(
+                    ProblemKind::MissingLibrary,
+                    format!(
+                        "needs {needed}, which is neither in the environment (RUNPATH {}) nor a system library of {}",
+                        if search_path.is_empty() {
+                            "none".into()
+                        } else {
+                            search_path.join(":")
+                        },
+                        target.name
+                    ),
+                    Some(format!(
+                        "install a wheel that bundles it (manylinux wheels carry theirs), or choose a target whose image provides {needed}"
+                    )),
+                );
+                let offender = Offender {
+                    path: path.display().to_string(),
+                    problem,
+                };
+                if optional_stdlib {
+                    report.warnings.push(offender);
+                } else {
+                    report.offenders.push(offender);
                 }
             }
         }

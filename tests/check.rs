@@ -472,3 +472,58 @@ fn x86_64_numpy_passes_x86_64_and_is_named_on_aarch64() {
     let o = check(&venv, &["--target", "aarch64"]);
     assert!(stderr(&o).contains("hint: this binary is for x86_64; for aarch64 install its aarch64 build (pip --platform manylinux_2_36_aarch64)"), "{}", stderr(&o));
 }
+
+/// scipy's vendored libgfortran has no RUNPATH: it finds libquadmath through the DT_RPATH of
+/// the modules that load it, which the loader inherits. Found; and when deleted, missing.
+#[test]
+fn inherited_rpath_of_vendored_libraries() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let site = venv.join("lib/python3.11/site-packages");
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+            ])
+            .args([
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp311",
+            ])
+            .arg("--find-links")
+            .arg(fixtures().join("wheels"))
+            .arg("--target")
+            .arg(&site)
+            .args(["numpy", "scipy"]),
+    );
+    passes(&venv, &["--target", "x86_64"]);
+    let libs = site.join("scipy.libs");
+    let quadmath: Vec<PathBuf> = libs
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("libquadmath"))
+        .collect();
+    assert!(!quadmath.is_empty());
+    for q in &quadmath {
+        std::fs::remove_file(q).unwrap();
+    }
+    fails(
+        &venv,
+        &["--target", "x86_64"],
+        "lib/python3.11/site-packages/scipy.libs/libgfortran",
+        &["needs libquadmath"],
+    );
+}
