@@ -19,7 +19,7 @@ cargo build -q --release --manifest-path "$repo/Cargo.toml"
 rvenv="$repo/target/release/rvenv"
 size=$(du -sm "$venv" | cut -f1)
 files=$(find "$venv" -type f | wc -l)
-elfs=$("$rvenv" check "$venv" 2>/dev/null | sed -n 's/^checked \([0-9]*\) ELF.*/\1/p')
+elfs=$({ "$rvenv" check "$venv" 2>/dev/null || true; } | sed -n 's/^checked \([0-9]*\) ELF.*/\1/p')
 hyperfine --warmup 1 --runs 5 --export-markdown "$work/check.md" \
   -n "rvenv check" "$rvenv check $venv" \
   -n "rvenv bundle (check included)" "$rvenv bundle -q $venv -o $work/out.tar.gz" \
