@@ -7,7 +7,7 @@ use crate::target::{Endian, FloatAbi, GlibcVersion, LibcKind, RiscvFloatAbi, Tar
 use goblin::elf::{Elf, dynamic};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -765,20 +765,7 @@ fn expand_origin(entry: &str, dir: &Path) -> Option<PathBuf> {
     let rest = entry
         .strip_prefix("$ORIGIN")
         .or_else(|| entry.strip_prefix("${ORIGIN}"))?;
-    let joined = dir.join(rest.trim_start_matches('/'));
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    Some(out)
+    crate::plan::normalize(&dir.join(rest.trim_start_matches('/')))
 }
 
 impl Report {

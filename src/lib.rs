@@ -159,8 +159,8 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
     let choice = config::TargetChoice::from_args(&args.target)?;
     let path = &args.path;
     let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let lib_dirs = [Path::new(archive::BUNDLE_LIB_DIR)];
-    let report = if meta.is_dir() && !path.join(report::MANIFEST).is_file() {
+    // A venv is checked as it would be bundled; a bundle (directory or tarball) as it is.
+    let (target, contents) = if meta.is_dir() && !path.join(report::MANIFEST).is_file() {
         let venv = venv::Venv::discover(path)?;
         let target = resolve_target(&choice, &venv.interpreter, &venv.interpreter_elf, args.json)?;
         let config = config::BundleConfig {
@@ -176,42 +176,37 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
         };
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;
-        let contents = archive::read_plan(&plan, interrupted)?;
-        elf::Report::build(
-            &target,
-            choice.glibc,
-            contents.binaries,
-            &contents.present,
-            &lib_dirs,
-        )
+        (target, archive::read_plan(&plan, interrupted)?)
     } else {
         let contents = if meta.is_dir() {
             archive::read_dir_tree(path)?
         } else {
             archive::read_tarball(path)?
         };
-        let target = match &choice.target {
-            Some(t) => t.clone(),
-            None => {
-                let (interp, elf) = contents
-                    .binaries
-                    .iter()
-                    .find_map(|(p, i)| match i {
-                        elf::Inspection::Elf(e) if p.starts_with("python/bin") => Some((p, e)),
-                        _ => None,
-                    })
-                    .ok_or_else(|| anyhow::anyhow!("{}: no interpreter under python/bin to detect the target from; give --target", path.display()))?;
+        let interpreter = contents.binaries.iter().find_map(|(p, i)| match i {
+            elf::Inspection::Elf(e) if p.starts_with("python/bin") => Some((p, e)),
+            _ => None,
+        });
+        let target = match (&choice.target, interpreter) {
+            (Some(t), _) => t.clone(),
+            (None, Some((interp, elf))) => {
                 resolve_target(&choice, &path.join(interp), elf, args.json)?
             }
+            (None, None) => anyhow::bail!(
+                "{}: no interpreter under python/bin to detect the target from; give --target",
+                path.display()
+            ),
         };
-        elf::Report::build(
-            &target,
-            choice.glibc,
-            contents.binaries,
-            &contents.present,
-            &lib_dirs,
-        )
+        (target, contents)
     };
+    let lib_dirs = [Path::new(archive::BUNDLE_LIB_DIR)];
+    let report = elf::Report::build(
+        &target,
+        choice.glibc,
+        contents.binaries,
+        &contents.present,
+        &lib_dirs,
+    );
     if args.json {
         println!("{}", report::check_json(&report));
     } else {

@@ -435,32 +435,10 @@ fn x86_64_numpy_passes_x86_64_and_is_named_on_aarch64() {
     let s = scratch();
     let venv = s.path().join("app");
     make_bare_venv(&venv);
-    run_ok(
-        Command::new(SYSTEM_PYTHON)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-index",
-                "--disable-pip-version-check",
-                "--only-binary=:all:",
-            ])
-            .args([
-                "--platform",
-                "manylinux_2_17_x86_64",
-                "--python-version",
-                "3.11",
-                "--implementation",
-                "cp",
-                "--abi",
-                "cp311",
-            ])
-            .arg("--find-links")
-            .arg(fixtures().join("wheels"))
-            .arg("--target")
-            .arg(venv.join("lib/python3.11/site-packages"))
-            .arg("numpy"),
+    pip_target(
+        &venv.join("lib/python3.11/site-packages"),
+        "manylinux_2_17_x86_64",
+        &["numpy"],
     );
     passes(&venv, &["--target", "x86_64"]);
     fails(
@@ -481,33 +459,7 @@ fn inherited_rpath_of_vendored_libraries() {
     let venv = s.path().join("app");
     make_bare_venv(&venv);
     let site = venv.join("lib/python3.11/site-packages");
-    run_ok(
-        Command::new(SYSTEM_PYTHON)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-index",
-                "--disable-pip-version-check",
-                "--only-binary=:all:",
-            ])
-            .args([
-                "--platform",
-                "manylinux_2_17_x86_64",
-                "--python-version",
-                "3.11",
-                "--implementation",
-                "cp",
-                "--abi",
-                "cp311",
-            ])
-            .arg("--find-links")
-            .arg(fixtures().join("wheels"))
-            .arg("--target")
-            .arg(&site)
-            .args(["numpy", "scipy"]),
-    );
+    pip_target(&site, "manylinux_2_17_x86_64", &["numpy", "scipy"]);
     passes(&venv, &["--target", "x86_64"]);
     let libs = site.join("scipy.libs");
     let quadmath: Vec<PathBuf> = libs

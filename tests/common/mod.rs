@@ -272,33 +272,38 @@ pub fn foreign_venv(arch: &str, python: &str, qemu: &str, dir: &Path, platform: 
             .arg(dir),
     );
     if let Some(platform) = platform {
-        let site = dir.join("lib/python3.11/site-packages");
-        run_ok(
-            Command::new(SYSTEM_PYTHON)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--no-index",
-                    "--disable-pip-version-check",
-                    "--only-binary=:all:",
-                ])
-                .args([
-                    "--platform",
-                    platform,
-                    "--python-version",
-                    "3.11",
-                    "--implementation",
-                    "cp",
-                    "--abi",
-                    "cp311",
-                ])
-                .arg("--find-links")
-                .arg(fixtures().join("wheels"))
-                .arg("--target")
-                .arg(site)
-                .arg("numpy"),
+        pip_target(
+            &dir.join("lib/python3.11/site-packages"),
+            platform,
+            &["numpy"],
         );
     }
+}
+
+/// The host's pip installs `packages` for another platform (cp311) from the fixture wheels,
+/// with `--target`, as a user without the board would.
+pub fn pip_target(site: &Path, platform: &str, packages: &[&str]) {
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--disable-pip-version-check",
+            ])
+            .args([
+                "--only-binary=:all:",
+                "--platform",
+                platform,
+                "--python-version",
+                "3.11",
+            ])
+            .args(["--implementation", "cp", "--abi", "cp311", "--find-links"])
+            .arg(fixtures().join("wheels"))
+            .arg("--target")
+            .arg(site)
+            .args(packages),
+    );
 }
