@@ -26,6 +26,7 @@ pub enum Command {
         "Examples:\n",
         "  rvenv bundle                       # $VIRTUAL_ENV or ./.venv, target from its interpreter\n",
         "  rvenv bundle ~/app/.venv -o app.tar.gz --arcroot app\n",
+        "  rvenv bundle .venv --target rpios-bookworm-aarch64   # refused if a binary will not run there\n",
         "  tar -xzf app.tar.gz -C /opt && /opt/app/bin/python3 -c 'import sys; print(sys.prefix)'\n\n",
         "SOURCE_DATE_EPOCH, when set, is the time of every entry (reproducible builds).\n\n",
         "Exit status: 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted."
