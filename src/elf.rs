@@ -3,7 +3,9 @@
 //! loader, needed libraries, glibc symbol versions). Mach-O and PE files are recognised as
 //! foreign.
 
-use crate::target::{Endian, FloatAbi, GlibcVersion, LibcKind, RiscvFloatAbi, Target};
+use crate::target::{
+    Endian, FloatAbi, GlibcVersion, GlibcxxVersion, LibcKind, RiscvFloatAbi, Target,
+};
 use goblin::elf::{Elf, dynamic};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -231,6 +233,8 @@ pub struct ElfFile {
     pub runpath: bool,
     /// The highest `GLIBC_x.y` it needs from libraries other than the loader, with the library.
     pub glibc: Option<(GlibcVersion, String)>,
+    /// The highest `GLIBCXX_3.4.n` it needs (from libstdc++.so.6).
+    pub glibcxx: Option<GlibcxxVersion>,
     /// `.ARM.attributes` of an ARM file; `None` inside when the section is malformed.
     pub arm: Option<Option<ArmAttributes>>,
 }
@@ -267,12 +271,21 @@ impl ElfFile {
             split_paths(&elf.runpaths)
         };
         let mut glibc: Option<(GlibcVersion, String)> = None;
+        let mut glibcxx: Option<GlibcxxVersion> = None;
         if let Some(verneed) = &elf.verneed {
             for need in verneed.iter() {
                 // The loader's own versions count too: ld-linux defines GLIBC_2.34/2.35 symbols
                 // (rseq) that an older glibc lacks.
                 let file = elf.dynstrtab.get_at(need.vn_file).unwrap_or("");
                 for aux in need.iter() {
+                    let cxx = elf
+                        .dynstrtab
+                        .get_at(aux.vna_name)
+                        .and_then(|n| n.strip_prefix("GLIBCXX_"))
+                        .and_then(GlibcxxVersion::parse);
+                    if cxx > glibcxx {
+                        glibcxx = cxx;
+                    }
                     let version = match elf.dynstrtab.get_at(aux.vna_name) {
                         // DT_RELR relocations need glibc 2.36.
                         Some("GLIBC_ABI_DT_RELR") => Some(GlibcVersion(2, 36)),
@@ -317,6 +330,7 @@ impl ElfFile {
             runpath: !elf.runpaths.is_empty(),
             search_path,
             glibc,
+            glibcxx,
             arm,
         })
     }
@@ -435,6 +449,18 @@ impl ElfFile {
                 _ => {}
             }
         }
+        if let (Some(needed), Some(have)) = (self.glibcxx, target.libc.glibcxx)
+            && needed > have
+        {
+            out.push(Problem::new(
+                ProblemKind::Libstdcxx,
+                format!(
+                    "needs GLIBCXX_{needed} (from libstdc++.so.6); {} has GLIBCXX up to {have}",
+                    target.name
+                ),
+                Some("a C++ extension built with a newer GCC: use a manylinux wheel, or a target with a newer libstdc++".into()),
+            ));
+        }
         out
     }
 
@@ -535,6 +561,7 @@ pub enum ProblemKind {
     ArmArch,
     Loader,
     Glibc,
+    Libstdcxx,
     MissingLibrary,
     Malformed,
     Foreign,

@@ -183,8 +183,52 @@ pub struct Libc {
     /// The highest `GLIBC_x.y` symbol version allowed (glibc targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glibc: Option<GlibcVersion>,
+    /// The highest `GLIBCXX_3.4.n` the image's libstdc++.so.6 provides (GCC 10: 3.4.28,
+    /// GCC 12: 3.4.30, GCC 14: 3.4.33); unset when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glibcxx: Option<GlibcxxVersion>,
     /// Libraries (sonames) a stock image of the target provides.
     pub system_libs: Vec<String>,
+}
+
+/// `3.4.30` (a `GLIBCXX_` symbol version), ordered numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GlibcxxVersion(pub u32, pub u32, pub u32);
+
+impl GlibcxxVersion {
+    pub fn parse(text: &str) -> Option<GlibcxxVersion> {
+        let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+        let (major, minor) = (parts.next()??, parts.next()??);
+        let patch = match parts.next() {
+            None => 0,
+            Some(p) => p?,
+        };
+        parts
+            .next()
+            .is_none()
+            .then_some(GlibcxxVersion(major, minor, patch))
+    }
+}
+
+impl std::fmt::Display for GlibcxxVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl<'de> Deserialize<'de> for GlibcxxVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        GlibcxxVersion::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("'{text}' is not a GLIBCXX version like 3.4.30"))
+        })
+    }
+}
+
+impl Serialize for GlibcxxVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -297,6 +341,7 @@ pub fn parse(file: &str, text: &str) -> Result<Target, Error> {
     // A musl target extending a glibc one has no glibc to inherit.
     if target.libc.kind == LibcKind::Musl {
         target.libc.glibc = None;
+        target.libc.glibcxx = None;
     }
     if target.libc.kind == LibcKind::Glibc && target.libc.glibc.is_none() {
         return Err(bad(file, "a glibc target needs libc.glibc"));
@@ -463,5 +508,13 @@ mod tests {
         assert!(GlibcVersion::parse("2.9").unwrap() < GlibcVersion::parse("2.17").unwrap());
         assert!(GlibcVersion::parse("2").is_none());
         assert_eq!(GlibcVersion::parse("2.2.5"), Some(GlibcVersion(2, 2)));
+        assert!(GlibcxxVersion::parse("3.4.9").unwrap() < GlibcxxVersion::parse("3.4.30").unwrap());
+        assert_eq!(GlibcxxVersion::parse("3.4"), Some(GlibcxxVersion(3, 4, 0)));
+        assert!(GlibcxxVersion::parse("3.4.x").is_none());
+        assert_eq!(
+            find("debian-11-x86_64").unwrap().libc.glibcxx,
+            Some(GlibcxxVersion(3, 4, 28))
+        );
+        assert_eq!(find("x86_64-musl").unwrap().libc.glibcxx, None);
     }
 }

@@ -479,3 +479,33 @@ fn inherited_rpath_of_vendored_libraries() {
         &["needs libquadmath"],
     );
 }
+
+/// A C++ module built here (GCC 12) needs GLIBCXX_3.4.2x; a target whose libstdc++ is older is
+/// told so, naming the version. Debian 12's own passes.
+#[test]
+fn cxx_runtime_versions_are_checked() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let src = s.path().join("m.cpp");
+    std::fs::write(&src, "#include <string>\n#include <iostream>\nextern \"C\" int f(const char* s) { std::string t(s); std::cout << t << std::endl; return (int)t.size(); }\n").unwrap();
+    let module = venv.join("lib/python3.11/site-packages/m.cpython-311-x86_64-linux-gnu.so");
+    run_ok(
+        Command::new("g++")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&module)
+            .arg(&src),
+    );
+    let versions = run_ok(Command::new("readelf").arg("-V").arg(&module));
+    assert!(versions.contains("GLIBCXX_3.4.2"), "{versions}");
+    passes(&venv, &["--target", "debian-12-x86_64"]);
+    let file = s.path().join("old.toml");
+    std::fs::write(&file, "extends = \"x86_64\"\nname = \"old-cxx\"\ndescription = \"GCC 4.9 era\"\n[libc]\nglibcxx = \"3.4.20\"\n").unwrap();
+    let line = fails(
+        &venv,
+        &["--target-file", file.to_str().unwrap()],
+        "lib/python3.11/site-packages/m.cpython",
+        &["needs GLIBCXX_3.4.2", "old-cxx has GLIBCXX up to 3.4.20"],
+    );
+    assert!(!line.contains("GLIBCXX_3.4.20"), "{line}");
+}
