@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
-/// Catalogue order matters: detection from an ELF header takes the first match, so the plain
-/// architecture targets come first.
+/// Catalogue order matters: detection (`elf::detect_target`) tries the targets of a header's
+/// architecture in this order, so the plain architectures come first and armv6 before armv7.
 const SOURCES: &[(&str, &str)] = &[
     ("x86_64", include_str!("../targets/x86_64.toml")),
     ("i686", include_str!("../targets/i686.toml")),
@@ -404,11 +404,6 @@ pub fn candidates(
         .filter(move |t| t.elf.class == class && t.elf.endian == endian && t.elf.machine == machine)
 }
 
-/// The first target whose ELF identity matches a header.
-pub fn detect(class: u8, endian: Endian, machine: u16) -> Option<&'static Target> {
-    candidates(class, endian, machine).next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,10 +492,15 @@ mod tests {
 
     #[test]
     fn detection_by_header() {
-        assert_eq!(detect(64, Endian::Little, 62).unwrap().name, "x86_64");
-        assert_eq!(detect(64, Endian::Little, 183).unwrap().name, "aarch64");
-        assert_eq!(detect(64, Endian::Big, 22).unwrap().name, "s390x");
-        assert!(detect(64, Endian::Big, 62).is_none());
+        let first = |c, e, m| candidates(c, e, m).next().map(|t| t.name.as_str());
+        assert_eq!(first(64, Endian::Little, 62), Some("x86_64"));
+        assert_eq!(first(64, Endian::Little, 183), Some("aarch64"));
+        assert_eq!(first(64, Endian::Big, 22), Some("s390x"));
+        assert_eq!(first(64, Endian::Big, 62), None);
+        let arm: Vec<&str> = candidates(32, Endian::Little, 40)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(&arm[..2], ["armv6", "armv7"], "armv6 is tried before armv7");
     }
 
     #[test]
