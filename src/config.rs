@@ -60,6 +60,8 @@ pub struct BundleConfig {
     pub quiet: bool,
     /// Every entry's mtime when set.
     pub source_date_epoch: Option<u64>,
+    /// `--python` and `-r`: no venv; one is assembled from wheels.
+    pub assemble: Option<crate::assemble::AssembleConfig>,
 }
 
 fn check_arcroot(name: &str) -> Result<(), Error> {
@@ -102,7 +104,20 @@ impl BundleConfig {
             ),
             _ => None,
         };
+        let assemble = match (args.python, args.requirements) {
+            (Some(python), Some(requirements)) => Some(crate::assemble::AssembleConfig {
+                python,
+                requirements,
+                find_links: args.find_links,
+                no_index: args.no_index,
+                index_url: args.index_url,
+                no_deps_check: args.no_deps_check,
+            }),
+            // clap's `requires` makes the pair come together.
+            _ => None,
+        };
         Ok(BundleConfig {
+            assemble,
             venv: crate::venv::default_path(args.venv),
             target,
             no_check: args.no_check,

@@ -4,15 +4,18 @@
 //! → `archive` → `report`; `target` holds the catalogue and `dist` the installed packages.
 
 pub mod archive;
+pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod dist;
 pub mod elf;
 pub mod plan;
 pub mod report;
+pub mod requirements;
 pub mod rewrite;
 pub mod target;
 pub mod venv;
+pub mod wheel;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,6 +47,9 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         return e.hint();
     }
     if let Some(e) = e.downcast_ref::<plan::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<assemble::Error>() {
         return e.hint();
     }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {
@@ -95,13 +101,60 @@ fn resolve_target(
 fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let interrupted = archive::interrupt_flag();
     let config = config::BundleConfig::from_args(args)?;
-    let venv = venv::Venv::discover(&config.venv)?;
-    let target = resolve_target(
-        &config.target,
-        &venv.interpreter,
-        &venv.interpreter_elf,
-        config.quiet,
-    )?;
+    // Without a venv, one is assembled from the interpreter and the requirements; it lives in
+    // a temporary directory until the bundle is written.
+    let (venv, target, _assembly) = match &config.assemble {
+        None => {
+            let venv = venv::Venv::discover(&config.venv)?;
+            let target = resolve_target(
+                &config.target,
+                &venv.interpreter,
+                &venv.interpreter_elf,
+                config.quiet,
+            )?;
+            (venv, target, None)
+        }
+        Some(assemble) => {
+            let interp = assemble::Interpreter::find(&assemble.python)?;
+            let target = resolve_target(&config.target, &interp.path, &interp.elf, config.quiet)?;
+            let name = config.arcroot_for(&assemble.name())?;
+            let assembly = assemble::assemble(
+                &interp,
+                &target,
+                config.target.glibc,
+                assemble,
+                &name,
+                |m| report::info(config.quiet, m),
+            )?;
+            for pin in &assembly.skipped {
+                report::info(
+                    config.quiet,
+                    &format!("{}=={}: markers leave it out for {}", pin.name, pin.version, target.name),
+                );
+            }
+            report::info(
+                config.quiet,
+                &format!(
+                    "installed {} wheel(s) ({} fetched) for Python {} on {}",
+                    assembly.installed.len(),
+                    assembly.downloaded,
+                    interp.version.full,
+                    target.name
+                ),
+            );
+            for w in &assembly.installed {
+                for path in &w.overwritten {
+                    report::warning(&format!(
+                        "{}: {} overwrote a file another wheel had installed",
+                        path.strip_prefix(&assembly.venv).unwrap_or(path).display(),
+                        w.name
+                    ));
+                }
+            }
+            let venv = venv::Venv::discover(&assembly.venv)?;
+            (venv, target, Some(assembly))
+        }
+    };
     let name = venv.name();
     let arcroot = config.arcroot_for(&name)?;
     let output = config.output_for(&name, &target)?;
@@ -173,6 +226,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
             allow_editable: true,
             quiet: true,
             source_date_epoch: None,
+            assemble: None,
         };
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;

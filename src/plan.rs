@@ -226,7 +226,7 @@ pub fn normalize(path: &Path) -> Option<PathBuf> {
 }
 
 /// The relative path from directory `from` to `to`, both absolute and resolved.
-fn relative(from: &Path, to: &Path) -> PathBuf {
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<_> = from.components().collect();
     let to: Vec<_> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();

@@ -346,6 +346,17 @@ pub fn parse(file: &str, text: &str) -> Result<Target, Error> {
     if target.libc.kind == LibcKind::Glibc && target.libc.glibc.is_none() {
         return Err(bad(file, "a glibc target needs libc.glibc"));
     }
+    let generic = target
+        .wheel_platforms
+        .iter()
+        .filter(|p| p.starts_with("linux_"))
+        .count();
+    if generic != 1 {
+        return Err(bad(
+            file,
+            "wheel_platforms needs exactly one linux_<arch> tag (it names the architecture of wheels and markers)",
+        ));
+    }
     Ok(target)
 }
 
@@ -371,6 +382,55 @@ pub fn catalogue() -> &'static [Target] {
 }
 
 impl Target {
+    /// The wheel architecture (`aarch64`, `armv7l`), also PEP 508's `platform_machine`: what
+    /// the target's userland reports (a 32-bit userland says `armv7l` even on a 64-bit kernel,
+    /// as CPython's own tags do).
+    pub fn machine_name(&self) -> &str {
+        self.wheel_platforms
+            .iter()
+            .find_map(|p| p.strip_prefix("linux_"))
+            .expect("checked when parsed")
+    }
+
+    /// Every wheel platform tag the target runs, most specific first, as pip ranks them:
+    /// `manylinux_2_N` from the target's glibc (or `glibc`) down to 2_17 (2_5 on x86), each
+    /// legacy alias beside its equivalent, then the `musllinux` tags listed, then `linux_<arch>`.
+    /// pip does not expand `manylinux_x_y` itself, so this list is passed to it in full.
+    pub fn platform_tags(&self, glibc: Option<GlibcVersion>) -> Vec<String> {
+        let arch = self.machine_name();
+        let mut tags = Vec::new();
+        let has_manylinux = self
+            .wheel_platforms
+            .iter()
+            .any(|p| p.starts_with("manylinux"));
+        if let (LibcKind::Glibc, Some(GlibcVersion(2, newest)), true) = (
+            self.libc.kind,
+            glibc.or(self.libc.glibc),
+            has_manylinux,
+        ) {
+            let x86 = matches!(arch, "x86_64" | "i686");
+            let oldest = if x86 { 5 } else { 17 };
+            for minor in (oldest..=newest).rev() {
+                tags.push(format!("manylinux_2_{minor}_{arch}"));
+                let legacy = match minor {
+                    17 => Some("manylinux2014"),
+                    12 if x86 => Some("manylinux2010"),
+                    5 if x86 => Some("manylinux1"),
+                    _ => None,
+                };
+                tags.extend(legacy.map(|l| format!("{l}_{arch}")));
+            }
+        }
+        tags.extend(
+            self.wheel_platforms
+                .iter()
+                .filter(|p| p.starts_with("musllinux"))
+                .cloned(),
+        );
+        tags.push(format!("linux_{arch}"));
+        tags
+    }
+
     pub fn matches_name(&self, wanted: &str) -> bool {
         self.name.eq_ignore_ascii_case(wanted)
             || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(wanted))

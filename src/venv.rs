@@ -249,7 +249,7 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn version_from_name(path: &Path) -> Option<PythonVersion> {
+pub fn version_from_name(path: &Path) -> Option<PythonVersion> {
     let name = path.file_name()?.to_str()?;
     PythonVersion::parse(name.strip_prefix("python")?)
 }
@@ -296,7 +296,7 @@ fn find_interpreter(root: &Path, cfg: &PyvenvCfg) -> Result<(PathBuf, PathBuf), 
 
 /// CPython's own rule: search upward from the real interpreter's directory for the landmark
 /// `lib/pythonX.Y/os.py`; `home` and `executable` from pyvenv.cfg are tried after it.
-fn find_base(
+pub fn find_base(
     interpreter: &Path,
     cfg: &PyvenvCfg,
     version: &PythonVersion,
@@ -330,7 +330,7 @@ fn find_base(
 
 /// A shared libpython named in `DT_NEEDED`, found the way the loader would: RUNPATH/RPATH with
 /// `$ORIGIN` expanded, then the base's `lib/`.
-fn find_libpython(
+pub fn find_libpython(
     interpreter: &Path,
     elf: &ElfFile,
     base_prefix: &Path,

@@ -1,0 +1,617 @@
+//! Wheels (PEP 427): file names and their tags, ranking against the target, and installation
+//! into a venv layout with every member checked against `RECORD`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep508_rs::PackageName;
+use pep508_rs::pep440_rs::Version;
+use sha2::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{wheel}: not a readable wheel (zip): {message}")]
+    Zip { wheel: PathBuf, message: String },
+    #[error("{wheel}: member '{member}' would be written outside the install (absolute, '..' or '\\' in its name)")]
+    UnsafeMember { wheel: PathBuf, member: String },
+    #[error("{wheel}: {message}")]
+    Malformed { wheel: PathBuf, message: String },
+    #[error("{wheel}: '{member}' does not match RECORD ({detail})")]
+    RecordMismatch {
+        wheel: PathBuf,
+        member: String,
+        detail: String,
+    },
+    #[error("{wheel}: '{member}' is not listed in RECORD with a hash")]
+    NotInRecord { wheel: PathBuf, member: String },
+    #[error("{wheel}: RECORD lists '{member}', which the wheel does not contain")]
+    MissingMember { wheel: PathBuf, member: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelName {
+    pub name: PackageName,
+    pub version: Version,
+    /// Every `python-abi-platform` triple the compressed tag set expands to.
+    pub tags: Vec<String>,
+}
+
+impl WheelName {
+    pub fn parse(file_name: &str) -> Option<WheelName> {
+        let stem = file_name.strip_suffix(".whl")?;
+        let parts: Vec<&str> = stem.split('-').collect();
+        let (name, version, py, abi, plat) = match parts.as_slice() {
+            [n, v, p, a, pl] | [n, v, _, p, a, pl] => (*n, *v, *p, *a, *pl),
+            _ => return None,
+        };
+        let mut tags = Vec::new();
+        for p in py.split('.') {
+            for a in abi.split('.') {
+                for pl in plat.split('.') {
+                    tags.push(format!("{p}-{a}-{pl}"));
+                }
+            }
+        }
+        Some(WheelName {
+            name: PackageName::from_str(name).ok()?,
+            version: Version::from_str(version).ok()?,
+            tags,
+        })
+    }
+}
+
+/// The tags an interpreter accepts, in pip's order of preference (best first): its own ABI,
+/// then abi3 down to 3.2, then no ABI; then pure `pyXY`/`py3` tags for the platforms, then
+/// `any`.
+#[derive(Debug, Clone)]
+pub struct Tags {
+    ranked: Vec<String>,
+    rank: HashMap<String, usize>,
+    /// `cp311`: for pip's `--abi` and messages.
+    pub abi: String,
+    pub platforms: Vec<String>,
+}
+
+impl Tags {
+    pub fn new(major: u32, minor: u32, platforms: &[String]) -> Tags {
+        let cp = format!("cp{major}{minor}");
+        let mut ranked = Vec::new();
+        let mut push = |py: &str, abi: &str, plats: &[&str]| {
+            for p in plats {
+                ranked.push(format!("{py}-{abi}-{p}"));
+            }
+        };
+        let plats: Vec<&str> = platforms.iter().map(String::as_str).collect();
+        push(&cp, &cp, &plats);
+        push(&cp, "abi3", &plats);
+        push(&cp, "none", &plats);
+        for m in (2..minor).rev() {
+            push(&format!("cp{major}{m}"), "abi3", &plats);
+        }
+        // pyXY, then py3, then older pyXY, as pip's interpreter range goes.
+        let mut pure = vec![format!("py{major}{minor}"), format!("py{major}")];
+        pure.extend((0..minor).rev().map(|m| format!("py{major}{m}")));
+        for py in &pure {
+            push(py, "none", &plats);
+        }
+        push(&cp, "none", &["any"]);
+        for py in &pure {
+            push(py, "none", &["any"]);
+        }
+        let rank = ranked
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
+        Tags {
+            ranked,
+            rank,
+            abi: cp,
+            platforms: platforms.to_vec(),
+        }
+    }
+
+    /// The wheel's best rank (lower is better), or `None` if the target cannot use it.
+    pub fn rank(&self, wheel: &WheelName) -> Option<usize> {
+        wheel
+            .tags
+            .iter()
+            .filter_map(|t| self.rank.get(t).copied())
+            .min()
+    }
+
+    /// Every tag, best first.
+    pub fn ranked(&self) -> &[String] {
+        &self.ranked
+    }
+}
+
+/// Where a wheel's parts go.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub site_packages: PathBuf,
+    pub scripts: PathBuf,
+    /// `include/site/pythonX.Y`: headers go under `<name>/` in it.
+    pub headers: PathBuf,
+    /// The environment's root, for `.data/data`.
+    pub data: PathBuf,
+    /// What script shebangs name (the environment's `bin/python`; the bundle makes them
+    /// relocatable like any other script).
+    pub python: String,
+}
+
+#[derive(Debug)]
+pub struct Installed {
+    pub name: PackageName,
+    pub version: Version,
+    /// `Requires-Dist` values from METADATA.
+    pub requires_dist: Vec<String>,
+    pub files: usize,
+    /// Files another wheel had already written (pip overwrites them too).
+    pub overwritten: Vec<PathBuf>,
+}
+
+/// A member name is taken only if it is relative, in `/` form, and stays inside.
+fn safe_member(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains('\\')
+        && !name.contains('\0')
+        && !name.split('/').any(|c| c == ".." || c == ".")
+        && !(name.len() > 1 && name.as_bytes()[1] == b':')
+}
+
+/// `sha256=<urlsafe-b64>` against the bytes; `Err(detail)` when it does not match.
+fn check_hash(field: &str, bytes: &[u8]) -> Result<(), String> {
+    use base64::Engine;
+    let (algorithm, expected) = field
+        .split_once('=')
+        .ok_or_else(|| format!("hash field '{field}' is not ALGORITHM=VALUE"))?;
+    let actual = match algorithm {
+        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+        "sha384" => sha2::Sha384::digest(bytes).to_vec(),
+        "sha512" => sha2::Sha512::digest(bytes).to_vec(),
+        other => return Err(format!("hash algorithm '{other}' is not accepted")),
+    };
+    let actual = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(actual);
+    if actual == expected.trim_end_matches('=') {
+        Ok(())
+    } else {
+        Err(format!("{algorithm} is {actual}, RECORD says {expected}"))
+    }
+}
+
+fn header_values<'a>(metadata: &'a str, key: &str) -> Vec<&'a str> {
+    metadata
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+        })
+        .collect()
+}
+
+/// `[console_scripts]` and `[gui_scripts]` of entry_points.txt: (script name, module, attribute).
+pub fn entry_points(text: &str) -> Result<Vec<(String, String, String)>, String> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim();
+            continue;
+        }
+        if section != "console_scripts" && section != "gui_scripts" {
+            continue;
+        }
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("entry point line '{line}' has no '='"))?;
+        let name = name.trim();
+        // Extras (`[extra]`) only say which extras the script needs; the code path is the same.
+        let value = value.split('[').next().unwrap_or(value).trim();
+        let (module, attr) = value.split_once(':').unwrap_or((value, ""));
+        let dotted = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && !p.starts_with(|c: char| c.is_ascii_digit())
+                })
+        };
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(format!("entry point name '{name}' is not a file name"));
+        }
+        if !dotted(module.trim()) || (!attr.is_empty() && !dotted(attr.trim())) {
+            return Err(format!("entry point '{name} = {value}' is not module:attribute"));
+        }
+        out.push((name.to_string(), module.trim().to_string(), attr.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// The script written for a console or GUI entry point.
+pub fn entry_point_script(python: &str, module: &str, attr: &str) -> String {
+    let (import, call) = if attr.is_empty() {
+        (format!("import {module}"), format!("{module}"))
+    } else {
+        let top = attr.split('.').next().unwrap_or(attr);
+        (format!("from {module} import {top}"), attr.to_string())
+    };
+    format!(
+        "#!{python}\nimport sys\n{import}\nif __name__ == \"__main__\":\n    if sys.argv[0].endswith(\".exe\"):\n        sys.argv[0] = sys.argv[0][:-4]\n    sys.exit({call}())\n"
+    )
+}
+
+fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<bool, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let existed = path.symlink_metadata().is_ok();
+    std::fs::write(path, bytes).map_err(io(path))?;
+    let mode = if executable { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
+    Ok(existed)
+}
+
+/// Installs a wheel whose name says it is `expected`. Every member is checked against RECORD
+/// before anything is written, so a refused wheel leaves nothing behind in the layout.
+pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<Installed, Error> {
+    let malformed = |message: String| Error::Malformed {
+        wheel: wheel.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| Error::Zip {
+        wheel: wheel.to_path_buf(),
+        message: e.to_string(),
+    })?;
+
+    // Read every member once: wheels are small next to memory, and checking all of them
+    // first means a bad wheel writes nothing.
+    let mut members: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| Error::Zip {
+            wheel: wheel.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let name = entry
+            .name()
+            .map_err(|e| Error::Zip {
+                wheel: wheel.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .to_string();
+        if !safe_member(name.trim_end_matches('/')) {
+            return Err(Error::UnsafeMember {
+                wheel: wheel.to_path_buf(),
+                member: name,
+            });
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        let executable = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut bytes).map_err(|e| Error::Zip {
+            wheel: wheel.to_path_buf(),
+            message: format!("{name}: {e}"),
+        })?;
+        members.insert(name, (bytes, executable));
+    }
+
+    let dist_info = members
+        .keys()
+        .filter_map(|m| m.split('/').next().filter(|d| d.ends_with(".dist-info")))
+        .find(|d| {
+            d.strip_suffix(".dist-info")
+                .and_then(|s| s.rsplit_once('-'))
+                .and_then(|(n, _)| PackageName::from_str(n).ok())
+                .is_some_and(|n| &n == expected)
+        })
+        .map(str::to_string)
+        .ok_or_else(|| malformed(format!("no {expected}-<version>.dist-info directory")))?;
+    let text = |member: &str| -> Result<String, Error> {
+        let (bytes, _) = members
+            .get(&format!("{dist_info}/{member}"))
+            .ok_or_else(|| malformed(format!("{dist_info}/{member} is missing")))?;
+        String::from_utf8(bytes.clone())
+            .map_err(|_| malformed(format!("{dist_info}/{member} is not UTF-8")))
+    };
+    let wheel_meta = text("WHEEL")?;
+    match header_values(&wheel_meta, "Wheel-Version").first() {
+        Some(v) if v.split('.').next() == Some("1") => {}
+        Some(v) => return Err(malformed(format!("Wheel-Version {v} is not supported (1.x is)"))),
+        None => return Err(malformed("WHEEL has no Wheel-Version".into())),
+    }
+    let metadata = text("METADATA")?;
+    let version = header_values(&metadata, "Version")
+        .first()
+        .and_then(|v| Version::from_str(v).ok())
+        .ok_or_else(|| malformed("METADATA has no valid Version".into()))?;
+    let requires_dist = header_values(&metadata, "Requires-Dist")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+
+    let record_name = format!("{dist_info}/RECORD");
+    let record = text("RECORD")?;
+    let mut rows: BTreeMap<String, (String, Option<u64>)> = BTreeMap::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(record.as_bytes());
+    for row in reader.records() {
+        let row = row.map_err(|e| malformed(format!("RECORD: {e}")))?;
+        let path = row.get(0).unwrap_or_default().to_string();
+        if path.is_empty() {
+            continue;
+        }
+        if !safe_member(&path) {
+            return Err(Error::UnsafeMember {
+                wheel: wheel.to_path_buf(),
+                member: path,
+            });
+        }
+        let hash = row.get(1).unwrap_or_default().to_string();
+        let size = row.get(2).and_then(|s| s.parse().ok());
+        rows.insert(path, (hash, size));
+    }
+    for (name, (bytes, _)) in &members {
+        // RECORD cannot hash itself; signatures of it are not covered either (PEP 427).
+        if *name == record_name
+            || *name == format!("{record_name}.jws")
+            || *name == format!("{record_name}.p7s")
+        {
+            continue;
+        }
+        let Some((hash, size)) = rows.remove(name).filter(|(h, _)| !h.is_empty()) else {
+            return Err(Error::NotInRecord {
+                wheel: wheel.to_path_buf(),
+                member: name.clone(),
+            });
+        };
+        let mismatch = |detail: String| Error::RecordMismatch {
+            wheel: wheel.to_path_buf(),
+            member: name.clone(),
+            detail,
+        };
+        if let Some(size) = size
+            && size != bytes.len() as u64
+        {
+            return Err(mismatch(format!("{} bytes, RECORD says {size}", bytes.len())));
+        }
+        check_hash(&hash, bytes).map_err(mismatch)?;
+    }
+    rows.remove(&record_name);
+    if let Some(member) = rows.into_keys().next() {
+        return Err(Error::MissingMember {
+            wheel: wheel.to_path_buf(),
+            member,
+        });
+    }
+    let scripts = match members.get(&format!("{dist_info}/entry_points.txt")) {
+        Some((bytes, _)) => entry_points(&String::from_utf8_lossy(bytes)).map_err(malformed)?,
+        None => Vec::new(),
+    };
+
+    // Everything checked: write.
+    let data_prefix = format!("{}.data/", dist_info.trim_end_matches(".dist-info"));
+    let mut written: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut overwritten = Vec::new();
+    for (name, (bytes, executable)) in &members {
+        if *name == record_name {
+            continue;
+        }
+        let (dest, is_script) = match name.strip_prefix(&data_prefix) {
+            Some(rest) => {
+                let (scheme, path) = rest
+                    .split_once('/')
+                    .ok_or_else(|| malformed(format!("'{name}' is not in a .data scheme")))?;
+                match scheme {
+                    "purelib" | "platlib" => (layout.site_packages.join(path), false),
+                    "scripts" => (layout.scripts.join(path), true),
+                    "headers" => (layout.headers.join(expected.to_string()).join(path), false),
+                    "data" => (layout.data.join(path), false),
+                    other => {
+                        return Err(malformed(format!("unknown .data scheme '{other}' in '{name}'")));
+                    }
+                }
+            }
+            None => (layout.site_packages.join(name), false),
+        };
+        // pip's rule: `#!python` (or `#!pythonw`) is replaced by the environment's interpreter.
+        let bytes = if is_script && bytes.starts_with(b"#!python") {
+            let rest = bytes
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(&[][..], |i| &bytes[i + 1..]);
+            let mut out = format!("#!{}\n", layout.python).into_bytes();
+            out.extend_from_slice(rest);
+            out
+        } else {
+            bytes.clone()
+        };
+        if write_file(&dest, &bytes, *executable || is_script)? {
+            overwritten.push(dest.clone());
+        }
+        written.push((dest, bytes));
+    }
+    for (name, module, attr) in &scripts {
+        let dest = layout.scripts.join(name);
+        let bytes = entry_point_script(&layout.python, module, attr).into_bytes();
+        if write_file(&dest, &bytes, true)? {
+            overwritten.push(dest.clone());
+        }
+        written.push((dest, bytes));
+    }
+    let dist_dir = layout.site_packages.join(&dist_info);
+    for (name, bytes) in [("INSTALLER", &b"rvenv\n"[..]), ("REQUESTED", &b""[..])] {
+        let dest = dist_dir.join(name);
+        write_file(&dest, bytes, false)?;
+        written.push((dest, bytes.to_vec()));
+    }
+
+    // RECORD of the installed files, paths relative to site-packages as pip writes them.
+    let mut rows: Vec<(String, String, String)> = written
+        .iter()
+        .map(|(path, bytes)| {
+            let rel = crate::plan::relative(&layout.site_packages, path);
+            let hash = crate::rewrite::record_hash(&sha2::Sha256::digest(bytes));
+            (rel.to_string_lossy().into_owned(), hash, bytes.len().to_string())
+        })
+        .collect();
+    rows.push((record_name.clone(), String::new(), String::new()));
+    rows.sort();
+    rows.dedup();
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    for row in &rows {
+        out.write_record([&row.0, &row.1, &row.2])
+            .map_err(|e| malformed(format!("RECORD: {e}")))?;
+    }
+    let record_bytes = out
+        .into_inner()
+        .map_err(|e| malformed(format!("RECORD: {e}")))?;
+    write_file(&layout.site_packages.join(&record_name), &record_bytes, false)?;
+
+    Ok(Installed {
+        name: expected.clone(),
+        version,
+        requires_dist,
+        files: written.len(),
+        overwritten,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_expand_their_tag_sets() {
+        let w = WheelName::parse(
+            "numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        )
+        .unwrap();
+        assert_eq!(w.name.to_string(), "numpy");
+        assert_eq!(w.version.to_string(), "1.26.4");
+        assert_eq!(
+            w.tags,
+            [
+                "cp311-cp311-manylinux_2_17_aarch64",
+                "cp311-cp311-manylinux2014_aarch64"
+            ]
+        );
+        let w = WheelName::parse("Foo_Bar-2.0-1build-py2.py3-none-any.whl").unwrap();
+        assert_eq!(w.name.to_string(), "foo-bar");
+        assert_eq!(w.tags, ["py2-none-any", "py3-none-any"]);
+        assert!(WheelName::parse("foo-1.0.tar.gz").is_none());
+        assert!(WheelName::parse("foo-1.0-py3-none.whl").is_none());
+    }
+
+    #[test]
+    fn tags_rank_as_pip_does() {
+        let aarch64 = crate::target::find("aarch64").unwrap();
+        let tags = Tags::new(3, 11, &aarch64.platform_tags(None));
+        let rank = |f: &str| tags.rank(&WheelName::parse(f).unwrap());
+        let own = rank("a-1-cp311-cp311-manylinux_2_28_aarch64.whl").unwrap();
+        let older_glibc = rank("a-1-cp311-cp311-manylinux_2_17_aarch64.whl").unwrap();
+        let abi3 = rank("a-1-cp38-abi3-manylinux_2_28_aarch64.whl").unwrap();
+        let pure_plat = rank("a-1-py3-none-manylinux_2_28_aarch64.whl").unwrap();
+        let any = rank("a-1-py3-none-any.whl").unwrap();
+        assert!(own < older_glibc && older_glibc < abi3 && abi3 < pure_plat && pure_plat < any);
+        assert!(rank("a-1-py311-none-any.whl").unwrap() < any);
+        for foreign in [
+            "a-1-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "a-1-cp311-cp311-manylinux_2_17_armv7l.whl",
+            "a-1-cp312-cp312-manylinux_2_17_aarch64.whl",
+            "a-1-cp311-cp311-manylinux_2_38_aarch64.whl",
+            "a-1-cp311-cp311-musllinux_1_2_aarch64.whl",
+            "a-1-cp311-cp311-win_amd64.whl",
+            "a-1-cp311-cp311d-manylinux_2_17_aarch64.whl",
+            "a-1-py2-none-any.whl",
+        ] {
+            assert_eq!(rank(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn platform_tags_expand_manylinux_and_end_with_linux() {
+        let x86 = crate::target::find("x86_64").unwrap();
+        let tags = x86.platform_tags(Some(crate::target::GlibcVersion(2, 17)));
+        assert_eq!(tags.first().unwrap(), "manylinux_2_17_x86_64");
+        assert_eq!(tags[1], "manylinux2014_x86_64");
+        assert!(tags.contains(&"manylinux2010_x86_64".to_string()));
+        assert_eq!(tags[tags.len() - 2], "manylinux1_x86_64");
+        assert_eq!(tags.last().unwrap(), "linux_x86_64");
+        let armv6 = crate::target::find("armv6").unwrap();
+        assert_eq!(armv6.platform_tags(None), ["linux_armv6l"]);
+        let musl = crate::target::find("x86_64-musl").unwrap();
+        assert_eq!(
+            musl.platform_tags(None),
+            ["musllinux_1_2_x86_64", "musllinux_1_1_x86_64", "linux_x86_64"]
+        );
+    }
+
+    #[test]
+    fn member_names_that_leave_the_install_are_unsafe() {
+        for bad in ["/etc/passwd", "../x", "a/../../x", "a\\b", "C:/x", "a/./b", ""] {
+            assert!(!safe_member(bad), "{bad}");
+        }
+        for good in ["a/b.py", "pkg-1.0.data/scripts/x", "a..b/c"] {
+            assert!(safe_member(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn entry_points_and_their_scripts() {
+        let eps = entry_points(
+            "[console_scripts]\nfoo = pkg.cli:main\nbar=pkg:app.run [extra]\n\n[other]\nx = y:z\n[gui_scripts]\ng = pkg.gui\n",
+        )
+        .unwrap();
+        assert_eq!(
+            eps,
+            [
+                ("foo".into(), "pkg.cli".into(), "main".into()),
+                ("bar".into(), "pkg".into(), "app.run".into()),
+                ("g".into(), "pkg.gui".into(), "".into()),
+            ]
+        );
+        assert!(entry_points("[console_scripts]\n../x = a:b\n").is_err());
+        assert!(entry_points("[console_scripts]\nx = a b:c\n").is_err());
+        let script = entry_point_script("/v/bin/python", "pkg", "app.run");
+        assert!(script.starts_with("#!/v/bin/python\n"));
+        assert!(script.contains("from pkg import app\n"));
+        assert!(script.contains("sys.exit(app.run())"));
+    }
+
+    #[test]
+    fn hashes() {
+        // sha256 of "hello"
+        let field = "sha256=LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ";
+        assert!(check_hash(field, b"hello").is_ok());
+        assert!(check_hash(field, b"hellp").unwrap_err().contains("RECORD says"));
+        assert!(check_hash("md5=XUFAKrxLKna5cZ2REBfFkg", b"hello").unwrap_err().contains("not accepted"));
+    }
+}
