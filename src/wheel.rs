@@ -33,6 +33,8 @@ pub enum Error {
     NotInRecord { wheel: PathBuf, member: String },
     #[error("{wheel}: RECORD lists '{member}', which the wheel does not contain")]
     MissingMember { wheel: PathBuf, member: String },
+    #[error("{wheel}: would replace {path}, the environment's own interpreter link")]
+    WouldReplaceInterpreter { wheel: PathBuf, path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -261,12 +263,21 @@ pub fn entry_point_script(python: &str, module: &str, attr: &str) -> String {
     )
 }
 
-fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<bool, Error> {
+/// Writes a file of the install. The only symlinks in the environment are `bin/python*`, which
+/// point at the target's interpreter: writing through one would overwrite the user's Python.
+fn write_file(wheel: &Path, path: &Path, bytes: &[u8], executable: bool) -> Result<bool, Error> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    let existed = path.symlink_metadata().is_ok();
+    let existing = path.symlink_metadata().ok();
+    if existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::WouldReplaceInterpreter {
+            wheel: wheel.to_path_buf(),
+            path: path.to_path_buf(),
+        });
+    }
+    let existed = existing.is_some();
     std::fs::write(path, bytes).map_err(io(path))?;
     let mode = if executable { 0o755 } else { 0o644 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
@@ -451,7 +462,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         } else {
             bytes.clone()
         };
-        if write_file(&dest, &bytes, *executable || is_script)? {
+        if write_file(wheel, &dest, &bytes, *executable || is_script)? {
             overwritten.push(dest.clone());
         }
         written.push((dest, bytes));
@@ -459,7 +470,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     for (name, module, attr) in &scripts {
         let dest = layout.scripts.join(name);
         let bytes = entry_point_script(&layout.python, module, attr).into_bytes();
-        if write_file(&dest, &bytes, true)? {
+        if write_file(wheel, &dest, &bytes, true)? {
             overwritten.push(dest.clone());
         }
         written.push((dest, bytes));
@@ -467,7 +478,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let dist_dir = layout.site_packages.join(&dist_info);
     for (name, bytes) in [("INSTALLER", &b"rvenv\n"[..]), ("REQUESTED", &b""[..])] {
         let dest = dist_dir.join(name);
-        write_file(&dest, bytes, false)?;
+        write_file(wheel, &dest, bytes, false)?;
         written.push((dest, bytes.to_vec()));
     }
 
@@ -493,7 +504,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let record_bytes = out
         .into_inner()
         .map_err(|e| malformed(format!("RECORD: {e}")))?;
-    write_file(&layout.site_packages.join(&record_name), &record_bytes, false)?;
+    write_file(wheel, &layout.site_packages.join(&record_name), &record_bytes, false)?;
 
     Ok(Installed {
         name: expected.clone(),

@@ -300,6 +300,7 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
     let dir = scratch();
     let d = dir.path();
     let python = sysroot_python("arm64");
+    let python_before = std::fs::read(&python).unwrap();
     let x86_only = d.join("x86");
     std::fs::create_dir(&x86_only).unwrap();
     let x86 = numpy_wheel("x86_64");
@@ -371,6 +372,12 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             vec!["member '/tmp/rvenv-absolute.py' would be written outside".into()],
         ),
         (
+            "interpreter",
+            "rvenv-demo==1.0\n".into(),
+            variant("interpreter"),
+            vec!["would replace".into(), "bin/python3, the environment's own interpreter link".into()],
+        ),
+        (
             "requires",
             "rvenv-demo==1.0\n".into(),
             variant("requires"),
@@ -415,6 +422,7 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
         );
     }
     assert!(!d.join("escaped.py").exists() && !Path::new("/tmp/rvenv-absolute.py").exists());
+    assert!(std::fs::read(&python).unwrap() == python_before, "the target interpreter was written to");
 
     // The same inputs made right pass: the pinned hash, and --no-deps-check.
     std::fs::write(d.join("requirements.txt"), format!("rvenv-demo==1.0 --hash=sha256:{demo_sha}\n")).unwrap();
