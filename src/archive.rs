@@ -64,10 +64,87 @@ impl Digest {
 }
 
 fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
-    entry.read().map_err(|source| Error::Read {
+    entry.read().map_err(read_error(entry))
+}
+
+fn read_error(entry: &Entry) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Read {
         path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
         source,
-    })
+    }
+}
+
+/// Bytes read at a time: files stream through this, however large.
+const CHUNK: usize = 256 * 1024;
+
+type Item = (FileDigest, Option<elf::Inspection>, Vec<Leak>);
+
+/// One file, streamed: its hash, its inspection if it is a binary (ELF files are mapped, and
+/// only the pages the parser touches are read), and the build paths in it if it is text (no
+/// NUL byte anywhere).
+fn digest_entry(entry: &Entry, needles: &[memchr::memmem::Finder], build_paths: &[String]) -> Result<Item, Error> {
+    use std::io::Read;
+    let mut reader = entry.open().map_err(read_error(entry))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let longest = build_paths.iter().map(String::len).max().unwrap_or(0);
+    let mut text = true;
+    let mut found = vec![false; needles.len()];
+    // The end of the previous chunk, so a build path split across two chunks is still found.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(entry)(e)),
+        };
+        let chunk = &buf[..n];
+        if head.len() < 64 {
+            head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
+        }
+        hasher.update(chunk);
+        size += n as u64;
+        if text && memchr::memchr(0, chunk).is_some() {
+            text = false;
+        }
+        if text && !needles.is_empty() {
+            carry.extend_from_slice(chunk);
+            for (i, needle) in needles.iter().enumerate() {
+                found[i] |= needle.find(&carry).is_some();
+            }
+            let keep = longest.saturating_sub(1).min(carry.len());
+            carry.drain(..carry.len() - keep);
+        }
+    }
+    let inspection = match (&entry.kind, elf::is_binary_magic(&head)) {
+        (_, false) => None,
+        (Kind::File { source: crate::plan::Source::Disk(p), rewrite: crate::plan::Rewrite::None, .. }, true) => {
+            elf::inspect_file(p, &entry.path).map_err(read_error(entry))?
+        }
+        (_, true) => elf::inspect(&entry.path, &read(entry)?),
+    };
+    let leaks = if text && inspection.is_none() {
+        found
+            .iter()
+            .zip(build_paths)
+            .filter(|(f, _)| **f)
+            .map(|(_, build_path)| Leak {
+                path: entry.path.clone(),
+                build_path: build_path.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let file = FileDigest {
+        path: entry.path.clone(),
+        size,
+        sha256: hasher.finalize().into(),
+    };
+    Ok((file, inspection, leaks))
 }
 
 /// Reads every file of the plan (in parallel), hashing it, recognising binaries and scanning
@@ -84,7 +161,6 @@ pub fn digest(
         .iter()
         .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
         .collect();
-    type Item = (FileDigest, Option<elf::Inspection>, Vec<Leak>);
     let results: Vec<Item> = plan
         .entries
         .par_iter()
@@ -93,25 +169,7 @@ pub fn digest(
             if interrupted.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
-            let bytes = read(entry)?;
-            let inspection = elf::inspect(&entry.path, &bytes);
-            let mut leaks = Vec::new();
-            if inspection.is_none() && memchr::memchr(0, &bytes).is_none() {
-                for (needle, build_path) in needles.iter().zip(&plan.build_paths) {
-                    if needle.find(&bytes).is_some() {
-                        leaks.push(Leak {
-                            path: entry.path.clone(),
-                            build_path: build_path.clone(),
-                        });
-                    }
-                }
-            }
-            let file = FileDigest {
-                path: entry.path.clone(),
-                size: bytes.len() as u64,
-                sha256: Sha256::digest(&bytes).into(),
-            };
-            Ok((file, inspection, leaks))
+            digest_entry(entry, &needles, &plan.build_paths)
         })
         .collect::<Result<_, Error>>()?;
     let mut digest = Digest::default();
@@ -162,6 +220,7 @@ pub fn write(
     plan: &Plan,
     digest: &Digest,
     output: &Path,
+    compression: &Compression,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     let temp = temp_file(output)?;
@@ -170,10 +229,14 @@ pub fn write(
         source,
     };
     let buffered = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(buffered, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
+    let sink = crate::compress::Sink::new(
+        buffered,
+        compression.format,
+        compression.level,
+        compression.jobs,
+    )
+    .map_err(write_err)?;
+    let mut tar = tar::Builder::new(sink);
     let expected: std::collections::HashMap<&Path, &FileDigest> =
         digest.files.iter().map(|f| (f.path.as_path(), f)).collect();
     let root = PathBuf::from(&plan.arcroot);
@@ -210,22 +273,29 @@ pub fn write(
                     .map_err(write_err)?;
             }
             Kind::File { .. } => {
-                let bytes = read(entry)?;
-                let sha: [u8; 32] = Sha256::digest(&bytes).into();
-                if expected.get(entry.path.as_path()).map(|f| f.sha256) != Some(sha) {
-                    return Err(Error::Changed {
-                        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
-                    });
-                }
+                let changed = || Error::Changed {
+                    path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
+                };
+                let want = expected.get(entry.path.as_path()).ok_or_else(changed)?;
+                // Streamed in, hashed on the way: the stored bytes must be the digested ones.
+                let mut reader = Hashing {
+                    inner: std::io::Read::take(entry.open().map_err(read_error(entry))?, want.size),
+                    hasher: Sha256::new(),
+                    read: 0,
+                };
                 header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(bytes.len() as u64);
-                tar.append_data(&mut header, &path, bytes.as_slice())
+                header.set_size(want.size);
+                tar.append_data(&mut header, &path, &mut reader)
                     .map_err(write_err)?;
+                let sha: [u8; 32] = reader.hasher.finalize().into();
+                if sha != want.sha256 || reader.read != want.size {
+                    return Err(changed());
+                }
             }
         }
     }
-    let gz = tar.into_inner().map_err(write_err)?;
-    let buffered = gz.finish().map_err(write_err)?;
+    let sink = tar.into_inner().map_err(write_err)?;
+    let buffered = sink.finish().map_err(write_err)?;
     let file = buffered
         .into_inner()
         .map_err(|e| write_err(e.into_error()))?;
@@ -235,6 +305,30 @@ pub fn write(
         .map_err(write_err)?;
     temp.persist(output).map_err(|e| write_err(e.error))?;
     Ok(())
+}
+
+/// How the tar stream is compressed.
+#[derive(Debug, Clone)]
+pub struct Compression {
+    pub format: crate::compress::Format,
+    pub level: u32,
+    pub jobs: usize,
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Makes sure partial output is never left behind on Ctrl-C or SIGTERM: the handler only sets

@@ -93,7 +93,8 @@ pub struct BundleArgs {
     /// warnings)
     #[arg(long)]
     pub no_check: bool,
-    /// Output file [default: <venv-dir-name>-<target>.tar.gz in the current directory]
+    /// Output file [default: <venv-dir-name>-<target>.tar.gz (or .tar.zst, .tar) in the current
+    /// directory]
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Name of the tarball's single top-level directory [default: the venv directory's name]
@@ -108,6 +109,16 @@ pub struct BundleArgs {
     /// Print only warnings and errors
     #[arg(short, long)]
     pub quiet: bool,
+    /// Archive format [default: from the output's name (.tar.gz, .tgz, .tar.zst, .tzst, .tar),
+    /// else tar.gz]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<crate::compress::Format>,
+    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)
+    #[arg(long, value_name = "N")]
+    pub level: Option<u32>,
+    /// Compression threads [default: all cores]; the output is the same for any number
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Assemble without a venv: a target-architecture interpreter inside its installation tree
     /// (python-build-standalone, a Debian sysroot's usr/bin/python3.X, a board's mounted root).
     /// It is never run. Needs -r

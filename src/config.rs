@@ -20,6 +20,21 @@ pub enum Error {
     OutputDirNotADirectory(PathBuf),
     #[error("{0}: the output path is a directory")]
     OutputIsADirectory(PathBuf),
+    #[error("{output}: the name says {named}, but --format is {format}")]
+    FormatMismatch {
+        output: PathBuf,
+        named: &'static str,
+        format: &'static str,
+    },
+    #[error("--level {level}: {format} takes {min} to {max}")]
+    BadLevel {
+        level: u32,
+        format: &'static str,
+        min: u32,
+        max: u32,
+    },
+    #[error("--jobs 0: at least one thread is needed")]
+    NoJobs,
 }
 
 /// The target to check against: chosen, or `None` to detect it from the interpreter.
@@ -60,6 +75,7 @@ pub struct BundleConfig {
     pub quiet: bool,
     /// Every entry's mtime when set.
     pub source_date_epoch: Option<u64>,
+    pub compression: crate::archive::Compression,
     /// `--python` and `-r`: no venv; one is assembled from wheels.
     pub assemble: Option<crate::assemble::AssembleConfig>,
 }
@@ -87,6 +103,43 @@ pub fn check_output(out: &Path) -> Result<(), Error> {
     }
 }
 
+/// Format from `--format` or the output's name (they must agree), level and threads checked.
+fn compression(args: &BundleArgs) -> Result<crate::archive::Compression, Error> {
+    use crate::compress::Format;
+    let named = args.output.as_deref().and_then(Format::from_name);
+    let format = match (args.format, named) {
+        (Some(f), Some(n)) if f != n => {
+            return Err(Error::FormatMismatch {
+                output: args.output.clone().unwrap_or_default(),
+                named: n.extension(),
+                format: f.extension(),
+            });
+        }
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) => Format::TarGz,
+    };
+    let level = args.level.unwrap_or(format.default_level());
+    let range = format.levels();
+    if !range.contains(&level) {
+        return Err(Error::BadLevel {
+            level,
+            format: format.extension(),
+            min: *range.start(),
+            max: *range.end(),
+        });
+    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(Error::NoJobs),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(crate::archive::Compression {
+        format,
+        level,
+        jobs,
+    })
+}
+
 impl BundleConfig {
     pub fn from_args(args: BundleArgs) -> Result<BundleConfig, Error> {
         let target = TargetChoice::from_args(&args.target)?;
@@ -104,6 +157,7 @@ impl BundleConfig {
             ),
             _ => None,
         };
+        let compression = compression(&args)?;
         let assemble = match (args.python, args.requirements) {
             (Some(python), Some(requirements)) => Some(crate::assemble::AssembleConfig {
                 python,
@@ -117,6 +171,7 @@ impl BundleConfig {
             _ => None,
         };
         Ok(BundleConfig {
+            compression,
             assemble,
             venv: crate::venv::default_path(args.venv),
             target,
@@ -144,7 +199,13 @@ impl BundleConfig {
         let out = self
             .output
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("{venv_name}-{}.tar.gz", target.name)));
+            .unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{venv_name}-{}.{}",
+                    target.name,
+                    self.compression.format.extension()
+                ))
+            });
         check_output(&out)?;
         Ok(out)
     }

@@ -718,6 +718,17 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Option<Inspection> {
     None
 }
 
+/// ELF, Mach-O or PE by the first bytes: worth inspecting.
+pub fn is_binary_magic(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(4)];
+    head == MAGIC
+        || head.starts_with(b"MZ")
+        || matches!(
+            head,
+            [0xfe, 0xed, 0xfa, _] | [_, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]
+        )
+}
+
 /// Inspects a file on disk reading only what it needs: its first bytes decide; a binary is
 /// then mapped, so goblin touches only the headers, dynamic section, version sections and
 /// attributes, not the whole file.
@@ -726,14 +737,7 @@ pub fn inspect_file(disk: &Path, rel: &Path) -> std::io::Result<Option<Inspectio
     let mut file = std::fs::File::open(disk)?;
     let mut head = [0u8; 4];
     let n = file.read(&mut head)?;
-    let head = &head[..n];
-    let binary = head == MAGIC
-        || head.starts_with(b"MZ")
-        || matches!(
-            head,
-            [0xfe, 0xed, 0xfa, _] | [_, 0xfa, 0xed, 0xfe] | [0xca, 0xfe, 0xba, 0xbe]
-        );
-    if !binary {
+    if !is_binary_magic(&head[..n]) {
         return Ok(None);
     }
     // SAFETY: the map is read-only and lives only for this call; a file truncated meanwhile

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod assemble;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod dist;
 pub mod elf;
@@ -191,7 +192,7 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let manifest = report::manifest(&plan, &digest, &venv, &target);
     digest.add_generated(report::MANIFEST, &manifest);
     plan.add_generated(report::MANIFEST, manifest, mtime);
-    archive::write(&plan, &digest, &output, interrupted)?;
+    archive::write(&plan, &digest, &output, &config.compression, interrupted)?;
     report::info(config.quiet, &digest.elf.summary());
     report::info(
         config.quiet,
@@ -227,6 +228,11 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
             quiet: true,
             source_date_epoch: None,
             assemble: None,
+            compression: archive::Compression {
+                format: compress::Format::Tar,
+                level: 0,
+                jobs: 1,
+            },
         };
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;

@@ -135,31 +135,44 @@ impl Entry {
         }
     }
 
-    /// The file's bytes as they go into the archive.
-    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+    /// The file's bytes as they go into the archive, as a stream: large files are never held
+    /// whole in memory. A timestamp pyc gets its header patched on the way.
+    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        use std::io::Read;
         let Kind::File {
             source, rewrite, ..
         } = &self.kind
         else {
-            return Ok(Vec::new());
+            return Ok(Box::new(std::io::empty()));
         };
         match source {
-            Source::Bytes(b) => Ok(b.clone()),
+            Source::Bytes(b) => Ok(Box::new(b.as_slice())),
             Source::Disk(p) => {
-                let mut bytes = std::fs::read(p)?;
-                if let Rewrite::PycHeader {
+                let mut file = std::fs::File::open(p)?;
+                let Rewrite::PycHeader {
                     source_size,
                     source_mtime,
                     mtime,
                 } = *rewrite
-                    && let Some(header) =
-                        rewrite::pyc_header(&bytes, source_size, source_mtime, mtime)
+                else {
+                    return Ok(Box::new(file));
+                };
+                let mut head = Vec::with_capacity(16);
+                (&mut file).take(16).read_to_end(&mut head)?;
+                if let Some(header) = rewrite::pyc_header(&head, source_size, source_mtime, mtime)
                 {
-                    bytes[..16].copy_from_slice(&header);
+                    head.copy_from_slice(&header);
                 }
-                Ok(bytes)
+                Ok(Box::new(std::io::Cursor::new(head).chain(file)))
             }
         }
+    }
+
+    /// The whole file as it goes into the archive (for small files and tests).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open()?.read_to_end(&mut out)?;
+        Ok(out)
     }
 
     /// Where the content comes from on disk, for messages.
