@@ -409,3 +409,94 @@ fn shared_libpython_is_copied_and_runpath_points_inside() {
         "{line}"
     );
 }
+
+/// gzip, zstd and plain tar hold the same tree; the output does not depend on the number of
+/// threads; the gzip stream is one member that `gzip -t`, GNU tar, bsdtar and Python's tarfile
+/// read; the zstd one is read by the zstd tool, GNU tar and bsdtar.
+#[test]
+fn formats_levels_and_threads() {
+    let s = scratch();
+    let venv = s.path().join("fmt");
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    let out = |name: &str, extra: &[&str]| -> PathBuf {
+        let p = s.path().join(name);
+        bundle_ok(&venv, &p, &[&["--arcroot", "app"], extra].concat());
+        p
+    };
+    let gz1 = out("a.tar.gz", &["-j", "1"]);
+    let gz3 = out("b.tar.gz", &["-j", "3"]);
+    let zst1 = out("a.tar.zst", &["-j", "1"]);
+    let zst2 = out("b.tzst", &["-j", "2"]);
+    let plain = out("a.tar", &[]);
+    let forced = out("c.bin", &["--format", "tar.zst", "--level", "9"]);
+    let fast = out("fast.tar.gz", &["--level", "1"]);
+    assert!(std::fs::read(&gz1).unwrap() == std::fs::read(&gz3).unwrap(), "gzip depends on -j");
+    assert!(std::fs::read(&zst1).unwrap() == std::fs::read(&zst2).unwrap(), "zstd depends on -j");
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(size(&fast) > size(&gz1), "level 1 should be larger than level 6");
+    assert!(size(&forced) < size(&zst1), "zstd -9 should be smaller than -3");
+    assert_eq!(&std::fs::read(&zst1).unwrap()[..4], b"\x28\xb5\x2f\xfd");
+    assert_eq!(&std::fs::read(&forced).unwrap()[..4], b"\x28\xb5\x2f\xfd");
+    assert_eq!(&std::fs::read(&gz1).unwrap()[..2], b"\x1f\x8b");
+    run_ok(Command::new("gzip").arg("-t").arg(&gz1));
+    run_ok(Command::new("zstd").arg("-q").arg("-t").arg(&zst1));
+    // Exactly one gzip member: what follows the first member's trailer is nothing.
+    let members = python_tar(
+        "import sys, zlib\ndata = open(sys.argv[1], 'rb').read()\nd = zlib.decompressobj(31)\nd.decompress(data)\nprint(d.eof, len(d.unused_data))",
+        &[&gz1],
+    );
+    assert_eq!(members.trim(), "True 0");
+
+    let reference = s.path().join("ref");
+    std::fs::create_dir_all(&reference).unwrap();
+    run_ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&reference));
+    let want = snapshot(&reference);
+    for (archive, how) in [
+        (&gz1, "gnu"),
+        (&gz1, "bsd"),
+        (&gz1, "python"),
+        (&zst1, "gnu-zstd"),
+        (&zst1, "bsd"),
+        (&forced, "bsd"),
+    ] {
+        let dest = s.path().join(format!("x-{how}-{}", archive.file_name().unwrap().to_string_lossy()));
+        std::fs::create_dir_all(&dest).unwrap();
+        match how {
+            "gnu" => run_ok(Command::new("tar").arg("-xzf").arg(archive).arg("-C").arg(&dest)),
+            "gnu-zstd" => run_ok(Command::new("tar").arg("--zstd").arg("-xf").arg(archive).arg("-C").arg(&dest)),
+            "bsd" => run_ok(Command::new("bsdtar").arg("-xf").arg(archive).arg("-C").arg(&dest)),
+            _ => python_tar(
+                "import sys, tarfile\ntarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')",
+                &[archive, &dest],
+            ),
+        };
+        assert_same_tree(&want, &snapshot(&dest), &format!("{how} {}", archive.display()));
+    }
+}
+
+#[test]
+fn format_level_and_jobs_are_checked_before_any_work() {
+    let s = scratch();
+    let venv = s.path().join("v");
+    make_bare_venv(&venv);
+    for (args, words) in [
+        (vec!["-o", "x.tar.gz", "--format", "tar.zst"], "x.tar.gz: the name says tar.gz, but --format is tar.zst"),
+        (vec!["-o", "x.tar.gz", "--level", "12"], "--level 12: tar.gz takes 1 to 9"),
+        (vec!["-o", "x.tar.zst", "--level", "0"], "--level 0: tar.zst takes 1 to 19"),
+        (vec!["-o", "x.tar", "--level", "3"], "--level 3: tar takes 0 to 0"),
+        (vec!["-o", "x.tar.gz", "-j", "0"], "--jobs 0"),
+        (vec!["-o", "x.tar.gz", "--format", "zip"], "invalid value 'zip'"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rvenv"))
+            .arg("bundle")
+            .arg(&venv)
+            .args(&args)
+            .current_dir(s.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(words), "{args:?}: {}", stderr(&out));
+        assert!(temp_leftovers(s.path()).is_empty());
+        assert!(!s.path().join("x.tar.gz").exists());
+    }
+}
