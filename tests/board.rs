@@ -129,10 +129,7 @@ fn assert_ran_on_board(root: &Path, out: &str, machine: &str) {
     expect_line(out, &format!("EXE {prefix}/bin/python3"));
     expect_line(out, &format!("MACHINE {machine}"));
     expect_line(out, "VERSION (3, 11)");
-    let paths = out
-        .lines()
-        .find_map(|l| l.strip_prefix("PATHS "))
-        .unwrap();
+    let paths = out.lines().find_map(|l| l.strip_prefix("PATHS ")).unwrap();
     let paths: Vec<String> = serde_json::from_str(paths).unwrap();
     assert!(
         paths.contains(&format!("{prefix}/lib/python3.11/site-packages")),
@@ -186,4 +183,157 @@ fn armv7_bundle_runs_on_an_armhf_board_without_python() {
     extract(&tarball, &root.join("opt"));
     let out = run_bundle_on_board(&root, false);
     assert_ran_on_board(&root, &out, "armv7l");
+}
+
+/// `rvenv probe --root ROOT -o FILE`, read back with the same parser as `--target-file`.
+fn probe_root(root: &Path, file: &Path) -> rvenv::target::Target {
+    let out = rvenv(&[
+        "probe".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "-o".as_ref(),
+        file.as_os_str(),
+    ]);
+    ok(out, "rvenv probe");
+    rvenv::target::from_file(file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn check_with(path: &Path, file: &Path) -> Output {
+    rvenv(&[
+        "check".as_ref(),
+        path.as_os_str(),
+        "--target-file".as_ref(),
+        file.as_os_str(),
+    ])
+}
+
+#[test]
+fn probe_of_an_arm64_board_drives_check_and_bundle_and_the_bundle_runs_there() {
+    let s = scratch();
+    let root = board_root("arm64", s.path());
+    let file = s.path().join("board.toml");
+    let t = probe_root(&root, &file);
+    assert_eq!((t.elf.class, t.elf.machine), (64, 183), "{t:?}");
+    assert_eq!(t.elf.loaders, ["/lib/ld-linux-aarch64.so.1"]);
+    assert_eq!(t.libc.glibc.map(|g| g.to_string()).as_deref(), Some("2.36"));
+    assert_eq!(
+        t.libc.glibcxx.map(|g| g.to_string()).as_deref(),
+        Some("3.4.30")
+    );
+    assert!(t.arm.is_none() && t.riscv.is_none());
+    for lib in [
+        "libc.so.6",
+        "libm.so.6",
+        "libz.so.1",
+        "libssl.so.3",
+        "libstdc++.so.6",
+    ] {
+        assert!(t.libc.system_libs.iter().any(|l| l == lib), "{lib}: {t:?}");
+    }
+    // Sonames only: not the versioned files, not the loader, no Python (there is none).
+    for l in &t.libc.system_libs {
+        assert!(!l.starts_with("ld-") && !l.contains("python"), "{l}");
+    }
+    assert!(!t.libc.system_libs.iter().any(|l| l == "libz.so.1.2.13"));
+    assert_eq!(t.wheel_platforms[0], "manylinux_2_36_aarch64");
+
+    let venv = s.path().join("build/app");
+    aarch64_venv(&venv);
+    let o = check_with(&venv, &file);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("0 problems"), "{}", stdout(&o));
+
+    let tarball = s.path().join("app.tar.gz");
+    let mut cmd = std::process::Command::new(RVENV);
+    cmd.arg("bundle")
+        .arg(&venv)
+        .arg("--target-file")
+        .arg(&file)
+        .arg("-o")
+        .arg(&tarball);
+    ok(run(&mut cmd), "rvenv bundle --target-file");
+    let manifest = {
+        let dir = s.path().join("unpacked");
+        extract(&tarball, &dir);
+        std::fs::read_to_string(dir.join("app/rvenv.json")).unwrap()
+    };
+    assert!(manifest.contains("probed-aarch64"), "{manifest}");
+    extract(&tarball, &root.join("opt"));
+    let out = run_bundle_on_board(&root, true);
+    assert_ran_on_board(&root, &out, "aarch64");
+    expect_line(&out, "SUM 45");
+}
+
+#[test]
+fn probe_of_an_armhf_board_is_armv7_hard_float_on_an_x86_64_host() {
+    let s = scratch();
+    let root = board_root("armhf", s.path());
+    let file = s.path().join("board.toml");
+    let t = probe_root(&root, &file);
+    assert_eq!((t.elf.class, t.elf.machine), (32, 40), "{t:?}");
+    assert_eq!(t.elf.loaders, ["/lib/ld-linux-armhf.so.3"]);
+    assert_eq!(t.libc.glibc.map(|g| g.to_string()).as_deref(), Some("2.36"));
+    let arm = t.arm.as_ref().expect("an [arm] profile");
+    assert_eq!(arm.float_abi, rvenv::target::FloatAbi::Hard);
+    // Debian armhf's baseline, as the built-in armv7 target has it: ARMv7, VFPv3-D16, no NEON
+    // (read from the loader: libc.so.6 records NEON for its run-time-selected functions).
+    let armv7 = rvenv::target::find("armv7").unwrap().arm.clone().unwrap();
+    assert_eq!(arm, &armv7, "{t:?}");
+    assert!(t.name.contains("armv7"), "{}", t.name);
+
+    // Debian's armhf CPython passes; an aarch64 venv does not (the ABI, not the kernel, decides).
+    let venv = s.path().join("build/app");
+    armhf_venv(&venv);
+    let o = check_with(&venv, &file);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let arm64_venv = s.path().join("build/arm64");
+    foreign_venv(
+        "arm64",
+        "python3.11",
+        "qemu-aarch64-static",
+        &arm64_venv,
+        None,
+    );
+    let o = check_with(&arm64_venv, &file);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ELF64 AArch64"), "{}", stderr(&o));
+
+    // A 32-bit userland on a 64-bit-capable system (as Raspberry Pi OS armhf on a 64-bit
+    // kernel): the arm64 loader and libraries are there too, and `uname -m` would say aarch64
+    // on the board (x86_64 here). /bin/sh decides: armv7.
+    let arm64 = fixtures().join("sysroot-arm64");
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(arm64.join("lib/aarch64-linux-gnu"))
+            .arg(arm64.join("lib/ld-linux-aarch64.so.1"))
+            .arg(root.join("lib")),
+    );
+    let armhf_libs = t.libc.system_libs.clone();
+    let t = probe_root(&root, &s.path().join("multiarch.toml"));
+    assert_eq!((t.elf.class, t.elf.machine), (32, 40), "{t:?}");
+    assert_eq!(t.elf.loaders, ["/lib/ld-linux-armhf.so.3"]);
+    assert_eq!(t.arm.as_ref(), Some(&armv7));
+    // The arm64 libraries are not the userland's: the same list as without them.
+    assert_eq!(t.libc.system_libs, armhf_libs);
+}
+
+#[test]
+fn probe_of_this_machine_describes_x86_64_and_prints_to_stdout() {
+    let out = rvenv(&["probe".as_ref()]);
+    let text = ok(out, "rvenv probe");
+    assert!(text.starts_with("# Written by `rvenv probe`"), "{text}");
+    let s = scratch();
+    let file = s.path().join("host.toml");
+    std::fs::write(&file, &text).unwrap();
+    let t = rvenv::target::from_file(&file).unwrap();
+    let host = std::env::consts::ARCH;
+    if host == "x86_64" {
+        assert_eq!((t.elf.class, t.elf.machine), (64, 62), "{t:?}");
+    }
+    assert!(t.libc.system_libs.iter().any(|l| l == "libc.so.6"));
+    // A root that is not a system says what it tried.
+    let o = rvenv(&["probe".as_ref(), "--root".as_ref(), s.path().as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/bin/sh"), "{}", stderr(&o));
 }

@@ -347,7 +347,11 @@ pub fn board_root(arch: &str, dir: &Path) -> PathBuf {
     for sub in ["usr/bin", "usr/lib", "etc"] {
         for e in std::fs::read_dir(root.join(sub)).unwrap() {
             let p = e.unwrap().path();
-            if p.file_name().unwrap().to_string_lossy().starts_with("python3") {
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("python3")
+            {
                 if p.is_dir() && !p.is_symlink() {
                     std::fs::remove_dir_all(&p).unwrap();
                 } else {
@@ -356,7 +360,9 @@ pub fn board_root(arch: &str, dir: &Path) -> PathBuf {
             }
         }
     }
-    for d in ["bin", "sbin", "usr/sbin", "tmp", "dev", "proc", "root", "opt"] {
+    for d in [
+        "bin", "sbin", "usr/sbin", "tmp", "dev", "proc", "root", "opt",
+    ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     chmod(&root.join("tmp"), 0o1777);
@@ -368,10 +374,18 @@ pub fn board_root(arch: &str, dir: &Path) -> PathBuf {
             .args(["c", "1", "3"]));
     }
     let busybox = root.join("bin/busybox");
-    std::fs::copy(fixtures.join(format!("busybox-{arch}/bin/busybox")), &busybox).unwrap();
+    std::fs::copy(
+        fixtures.join(format!("busybox-{arch}/bin/busybox")),
+        &busybox,
+    )
+    .unwrap();
     chmod(&busybox, 0o755);
     // The applet list from the board's BusyBox itself (static, so qemu runs it without a root).
-    let list = run_ok(Command::new(board_qemu(&root)).arg(&busybox).arg("--list-full"));
+    let list = run_ok(
+        Command::new(board_qemu(&root))
+            .arg(&busybox)
+            .arg("--list-full"),
+    );
     for applet in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let link = root.join(applet);
         if link.symlink_metadata().is_err() {
@@ -380,8 +394,15 @@ pub fn board_root(arch: &str, dir: &Path) -> PathBuf {
         }
     }
     assert!(root.join("bin/sh").is_symlink(), "BusyBox has no sh applet");
-    for p in [root.join("usr/bin/python3.11"), root.join("usr/lib/python3.11")] {
-        assert!(p.symlink_metadata().is_err(), "{} is still there", p.display());
+    for p in [
+        root.join("usr/bin/python3.11"),
+        root.join("usr/lib/python3.11"),
+    ] {
+        assert!(
+            p.symlink_metadata().is_err(),
+            "{} is still there",
+            p.display()
+        );
     }
     root
 }
@@ -445,9 +466,14 @@ fn binfmt_hex(escaped: &str) -> String {
 fn ensure_binfmt(qemu: &str) -> Result<(), String> {
     let dir = Path::new("/proc/sys/fs/binfmt_misc");
     if !dir.join("register").exists() {
-        let out = run(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc"]).arg(dir));
+        let out = run(Command::new("mount")
+            .args(["-t", "binfmt_misc", "binfmt_misc"])
+            .arg(dir));
         if !out.status.success() && !dir.join("register").exists() {
-            return Err(format!("mount -t binfmt_misc refused: {}", stderr(&out).trim()));
+            return Err(format!(
+                "mount -t binfmt_misc refused: {}",
+                stderr(&out).trim()
+            ));
         }
     }
     let (ours, line) = binfmt_line(qemu)?;
@@ -495,9 +521,11 @@ pub fn board_mode(root: &Path) -> BoardMode {
             Err("not root".to_string())
         } else {
             ensure_binfmt(qemu).and_then(|()| {
-                let out = run(Command::new(chroot_bin())
-                    .arg(root)
-                    .args(["/bin/sh", "-c", "echo board-ok"]));
+                let out = run(Command::new(chroot_bin()).arg(root).args([
+                    "/bin/sh",
+                    "-c",
+                    "echo board-ok",
+                ]));
                 if stdout(&out).trim() == "board-ok" {
                     Ok(())
                 } else {
@@ -544,7 +572,10 @@ pub fn run_on_board(root: &Path, script: &str) -> Output {
     assert_eq!(board_mode(root), BoardMode::Chroot, "no chroot here");
     run(Command::new(chroot_bin())
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("HOME", "/root")
         .env("LC_ALL", "C")
         .arg(root)
