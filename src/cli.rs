@@ -45,6 +45,22 @@ pub enum Command {
         "Exit status: 0 clean, 1 problems found, 2 usage or input errors."
     ))]
     Check(CheckArgs),
+    /// Describe this machine (or a mounted root filesystem) as a target file for --target-file
+    #[command(after_help = concat!(
+        "Run it on the board, or on any machine with the board's root filesystem mounted\n",
+        "(--root). The architecture and ABI come from the userland's own programs and loader\n",
+        "(/bin/sh's ELF header and PT_INTERP), never from `uname -m`: a 32-bit Raspberry Pi OS on\n",
+        "a 64-bit kernel is armv7/armv6, not aarch64. Also read: the ARM float ABI and build\n",
+        "attributes of the loader, glibc's version (the highest GLIBC_x.y libc.so.6 defines) or\n",
+        "musl, GLIBCXX_3.4.n of libstdc++.so.6, and the libraries in /lib, /usr/lib, their\n",
+        "multiarch directories and /etc/ld.so.conf's.\n\n",
+        "Examples:\n",
+        "  rvenv probe -o pi.toml                     # on the board\n",
+        "  rvenv probe --root /media/$USER/rootfs -o pi.toml   # its SD card, mounted here\n",
+        "  rvenv bundle .venv --target-file pi.toml\n\n",
+        "Exit status: 0 ok, 2 when the root cannot be read or has no recognisable userland."
+    ))]
+    Probe(ProbeArgs),
     /// List the targets rvenv knows
     #[command(after_help = "Examples:\n  rvenv targets\n  rvenv targets --json | jq '.[].name'")]
     Targets(TargetsArgs),
@@ -74,6 +90,16 @@ pub struct CheckArgs {
     /// Print the report as JSON (a stable document for CI; see docs/check-json.md)
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Write the target file here [default: standard output]
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Probe the root filesystem mounted at DIR instead of this machine's
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
 }
 
 #[derive(Debug, Args)]

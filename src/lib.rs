@@ -1,7 +1,8 @@
 //! rvenv: a Python virtual environment becomes a relocatable, self-contained tarball.
 //!
 //! The pipeline, one module per stage: `cli` → `config` → `venv` → `plan` → `rewrite` → `elf`
-//! → `archive` → `report`; `target` holds the catalogue and `dist` the installed packages.
+//! → `archive` → `report`; `target` holds the catalogue and `dist` the installed packages;
+//! `probe` describes a board as a target file.
 
 pub mod archive;
 pub mod assemble;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod dist;
 pub mod elf;
 pub mod plan;
+pub mod probe;
 pub mod report;
 pub mod requirements;
 pub mod rewrite;
@@ -27,6 +29,9 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Bundle(args) => bundle(args),
         cli::Command::Check(args) => check(args),
         cli::Command::Targets(args) => targets(args),
+        cli::Command::Probe(args) => probe::run(&args.root, args.output.as_deref())
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,

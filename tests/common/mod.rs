@@ -307,3 +307,287 @@ pub fn pip_target(site: &Path, platform: &str, packages: &[&str]) {
             .args(packages),
     );
 }
+
+/// The host's pip installs the demo wheel (pure Python, a console script) into a venv of another
+/// CPU with `--prefix`, as a user without the board would: the entry point's shebang names the
+/// host's Python, which rvenv rewrites. pyenv's CPython 3.11 runs pip: Debian's own puts a
+/// `--prefix` install under `local/` (its posix_local scheme).
+pub fn pip_prefix_demo(venv: &Path) {
+    run_ok(
+        Command::new(pyenv_python("3.11.7"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--prefix",
+            ])
+            .arg(venv)
+            .arg(demo_wheel()),
+    );
+}
+
+/// A root filesystem like a board's without Python: the target's system libraries from the
+/// fixtures sysroot (`arch` is "arm64" or "armhf"; its python3* files removed), with Debian's
+/// static BusyBox as the only shell and toolset (`/bin/sh`, `/bin/busybox` and a symlink per
+/// applet), `/tmp`, `/dev`, `/proc` and `/root`. Returns `dir/board-<arch>`.
+pub fn board_root(arch: &str, dir: &Path) -> PathBuf {
+    let fixtures = fixtures();
+    let root = dir.join(format!("board-{arch}"));
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(fixtures.join(format!("sysroot-{arch}")))
+            .arg(&root),
+    );
+    let _ = std::fs::remove_file(root.join(".complete"));
+    for sub in ["usr/bin", "usr/lib", "etc"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("python3")
+            {
+                if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(&p).unwrap();
+                } else {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+        }
+    }
+    for d in [
+        "bin", "sbin", "usr/sbin", "tmp", "dev", "proc", "root", "opt",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    chmod(&root.join("tmp"), 0o1777);
+    // A board has /dev/null; a device node needs root (without it, redirections create a file).
+    if is_root() {
+        let _ = run(Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(root.join("dev/null"))
+            .args(["c", "1", "3"]));
+    }
+    let busybox = root.join("bin/busybox");
+    std::fs::copy(
+        fixtures.join(format!("busybox-{arch}/bin/busybox")),
+        &busybox,
+    )
+    .unwrap();
+    chmod(&busybox, 0o755);
+    // The applet list from the board's BusyBox itself (static, so qemu runs it without a root).
+    let list = run_ok(
+        Command::new(board_qemu(&root))
+            .arg(&busybox)
+            .arg("--list-full"),
+    );
+    for applet in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let link = root.join(applet);
+        if link.symlink_metadata().is_err() {
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
+        }
+    }
+    assert!(root.join("bin/sh").is_symlink(), "BusyBox has no sh applet");
+    for p in [
+        root.join("usr/bin/python3.11"),
+        root.join("usr/lib/python3.11"),
+    ] {
+        assert!(
+            p.symlink_metadata().is_err(),
+            "{} is still there",
+            p.display()
+        );
+    }
+    root
+}
+
+/// The qemu-user binary for the architecture of a board root (from its BusyBox's ELF header).
+pub fn board_qemu(root: &Path) -> &'static str {
+    let mut header = [0u8; 20];
+    use std::io::Read;
+    std::fs::File::open(root.join("bin/busybox"))
+        .unwrap()
+        .read_exact(&mut header)
+        .unwrap();
+    match u16::from_le_bytes([header[18], header[19]]) {
+        183 => "qemu-aarch64-static",
+        40 => "qemu-arm-static",
+        m => panic!("no qemu for e_machine {m}"),
+    }
+}
+
+/// How foreign programs run in a board root on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardMode {
+    /// binfmt_misc hands foreign ELF files to qemu-user (registered with the F flag, so the
+    /// emulator is opened now and works inside the chroot); `chroot ROOT /bin/sh` runs the
+    /// board's BusyBox, and its programs run as on the board.
+    Chroot,
+    /// Only `qemu-*-static -L ROOT ROOT/...` runs the interpreter: no shell of the board.
+    Qemu(&'static str),
+}
+
+/// The binfmt_misc line for a qemu-user emulator: magic and mask from Debian's
+/// /usr/lib/binfmt.d/qemu-<name>.conf, the static emulator as interpreter, flag F.
+fn binfmt_line(qemu: &str) -> Result<(String, String), String> {
+    let name = qemu
+        .strip_prefix("qemu-")
+        .and_then(|n| n.strip_suffix("-static"))
+        .unwrap();
+    let conf_path = format!("/usr/lib/binfmt.d/qemu-{name}.conf");
+    let conf = std::fs::read_to_string(&conf_path).map_err(|e| format!("{conf_path}: {e}"))?;
+    // :name:type:offset:magic:mask:interpreter:flags
+    let fields: Vec<&str> = conf.trim().split(':').collect();
+    if fields.len() != 8 || fields[2] != "M" {
+        return Err(format!("{conf_path}: unexpected format"));
+    }
+    let ours = format!("rvenv-qemu-{name}");
+    let line = format!(
+        ":{ours}:M:{}:{}:{}:/usr/bin/{qemu}:F",
+        fields[3], fields[4], fields[5]
+    );
+    Ok((ours, line))
+}
+
+/// The magic of a binfmt_misc line (`\x7f\x45...`) as the hex that the entry's status file shows.
+fn binfmt_hex(escaped: &str) -> String {
+    escaped.replace("\\x", "").to_lowercase()
+}
+
+/// Registers `qemu` with binfmt_misc (flag F) under a name of our own, unless an enabled entry
+/// with the same magic and the F flag is already there. Idempotent; tolerates a parallel
+/// registration of the same name (EEXIST). Mounts binfmt_misc first if it is not.
+fn ensure_binfmt(qemu: &str) -> Result<(), String> {
+    let dir = Path::new("/proc/sys/fs/binfmt_misc");
+    if !dir.join("register").exists() {
+        let out = run(Command::new("mount")
+            .args(["-t", "binfmt_misc", "binfmt_misc"])
+            .arg(dir));
+        if !out.status.success() && !dir.join("register").exists() {
+            return Err(format!(
+                "mount -t binfmt_misc refused: {}",
+                stderr(&out).trim()
+            ));
+        }
+    }
+    let (ours, line) = binfmt_line(qemu)?;
+    let fields: Vec<&str> = line.split(':').collect();
+    let magic = binfmt_hex(fields[4]);
+    let equivalent = |text: &str| {
+        text.lines().next() == Some("enabled")
+            && text.lines().any(|l| l == format!("magic {magic}"))
+            && text
+                .lines()
+                .any(|l| l.strip_prefix("flags: ").is_some_and(|f| f.contains('F')))
+    };
+    let existing = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| !matches!(e.file_name().to_str(), Some("register" | "status")))
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| equivalent(&t)));
+    if existing {
+        return Ok(());
+    }
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("register"))
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    match written {
+        Ok(()) => Ok(()),
+        // Registered meanwhile by a parallel test.
+        Err(_) if dir.join(&ours).exists() => Ok(()),
+        Err(e) => Err(format!("writing {}/register: {e}", dir.display())),
+    }
+}
+
+/// Whether programs of this board root run through `chroot` + binfmt_misc here, decided once per
+/// emulator. Where binfmt_misc or chroot is refused, says so LOUDLY and gives the qemu fallback.
+pub fn board_mode(root: &Path) -> BoardMode {
+    use std::sync::Mutex;
+    static MODES: OnceLock<Mutex<BTreeMap<&'static str, bool>>> = OnceLock::new();
+    let qemu = board_qemu(root);
+    let mut modes = MODES.get_or_init(Default::default).lock().unwrap();
+    let chroot_ok = *modes.entry(qemu).or_insert_with(|| {
+        let why = if std::env::var_os("RVENV_TEST_NO_BINFMT").is_some() {
+            Err("RVENV_TEST_NO_BINFMT is set".to_string())
+        } else if !is_root() {
+            Err("not root".to_string())
+        } else {
+            ensure_binfmt(qemu).and_then(|()| {
+                let out = run(Command::new(chroot_bin()).arg(root).args([
+                    "/bin/sh",
+                    "-c",
+                    "echo board-ok",
+                ]));
+                if stdout(&out).trim() == "board-ok" {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "chroot {} /bin/sh failed ({}): {}",
+                        root.display(),
+                        out.status,
+                        stderr(&out).trim()
+                    ))
+                }
+            })
+        };
+        match why {
+            Ok(()) => true,
+            Err(why) => {
+                eprintln!(
+                    "\n*** BOARD RUNS FALL BACK TO `{qemu} -L ROOT`: binfmt_misc + chroot is not \
+                     available ({why}). The board's /bin/sh and the entry points' shell part are \
+                     NOT exercised; only the interpreter runs, under qemu. ***\n"
+                );
+                false
+            }
+        }
+    });
+    if chroot_ok {
+        BoardMode::Chroot
+    } else {
+        BoardMode::Qemu(qemu)
+    }
+}
+
+/// The host's chroot by full path (the board environment's PATH does not name the host's).
+fn chroot_bin() -> &'static str {
+    ["/usr/sbin/chroot", "/usr/bin/chroot", "/sbin/chroot"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("chroot")
+}
+
+/// Runs `script` with the board's BusyBox `/bin/sh` inside `chroot root`, with a board's clean
+/// environment (nothing sourced, PATH the system directories). Panics unless `board_mode` is
+/// `Chroot` (callers check it and take the qemu fallback otherwise).
+pub fn run_on_board(root: &Path, script: &str) -> Output {
+    assert_eq!(board_mode(root), BoardMode::Chroot, "no chroot here");
+    run(Command::new(chroot_bin())
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .env("LC_ALL", "C")
+        .arg(root)
+        .args(["/bin/sh", "-c", script]))
+}
+
+/// The fallback: the board's interpreter `python` (a path inside the root) under qemu-user
+/// with the root as its library prefix.
+pub fn run_python_qemu(root: &Path, qemu: &str, python: &str, args: &[&str]) -> Output {
+    run(Command::new(qemu)
+        .arg("-L")
+        .arg(root)
+        .arg(root.join(python.trim_start_matches('/')))
+        .args(args))
+}
