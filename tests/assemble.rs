@@ -84,22 +84,6 @@ fn e_machine(path: &Path) -> u16 {
     u16::from_le_bytes([bytes[18], bytes[19]])
 }
 
-/// A copy of the target's system libraries with no Python in it: what a board has.
-fn board_libs(arch: &str, dir: &Path) -> PathBuf {
-    let root = dir.join(format!("board-{arch}"));
-    let sysroot = fixtures().join(format!("sysroot-{arch}"));
-    run_ok(Command::new("cp").arg("-a").arg(&sysroot).arg(&root));
-    for gone in ["usr/lib/python3.11", "usr/lib/python3"] {
-        let _ = std::fs::remove_dir_all(root.join(gone));
-    }
-    for e in std::fs::read_dir(root.join("usr/bin")).unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with("python") {
-            std::fs::remove_file(e.path()).unwrap();
-        }
-    }
-    root
-}
-
 #[test]
 fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     let dir = scratch();
@@ -230,7 +214,7 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     assert_eq!(our_rows, rows(record(&reference.join(&dist).join("RECORD"))));
 
     // On the board: its libraries, no Python; the bundle's own interpreter computes with numpy.
-    let board = board_libs("arm64", d);
+    let board = board_root("arm64", d);
     let out = run(Command::new("qemu-aarch64-static")
         .arg("-L")
         .arg(&board)
@@ -280,7 +264,7 @@ fn armv7_pure_python_assembled_runs_under_qemu() {
     extract(&d.join("demo.tar.gz"), &x);
     let root = x.join("demo");
     assert_eq!(e_machine(&root.join("python/bin/python3.11")), 40);
-    let board = board_libs("armhf", d);
+    let board = board_root("armhf", d);
     let out = run(Command::new("qemu-arm-static")
         .arg("-L")
         .arg(&board)
@@ -502,7 +486,7 @@ fn missing_wheels_are_fetched_with_pip_for_the_target() {
         .expect("MarkupSafe's aarch64 wheel has _speedups");
     assert_eq!(e_machine(&speedups.path()), 183);
     assert!(site.join("six.py").is_file());
-    let board = board_libs("arm64", d);
+    let board = board_root("arm64", d);
     let root = x.join(d.file_name().unwrap());
     let out = run(Command::new("qemu-aarch64-static")
         .arg("-L")

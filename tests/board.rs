@@ -185,6 +185,70 @@ fn armv7_bundle_runs_on_an_armhf_board_without_python() {
     assert_ran_on_board(&root, &out, "armv7l");
 }
 
+/// Section 2's bundles on the same boards: assembled from the target's interpreter and pinned
+/// requirements, with no venv at all.
+fn assemble_for(arch: &str, target: &str, requirements: &str, dir: &Path) -> std::path::PathBuf {
+    let python = fixtures().join(format!("sysroot-{arch}/usr/bin/python3.11"));
+    let wheels = dir.join("wheels");
+    std::fs::create_dir_all(&wheels).unwrap();
+    for w in std::fs::read_dir(fixtures().join("wheels")).unwrap().flatten() {
+        std::fs::copy(w.path(), wheels.join(w.file_name())).unwrap();
+    }
+    let demo = demo_wheel();
+    std::fs::copy(&demo, wheels.join(demo.file_name().unwrap())).unwrap();
+    let req = dir.join("requirements.txt");
+    std::fs::write(&req, requirements).unwrap();
+    let tarball = dir.join(format!("app-{target}.tar.gz"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rvenv"))
+        .args(["bundle", "--target", target, "--arcroot", "app", "--no-index"])
+        .arg("--python")
+        .arg(&python)
+        .arg("-r")
+        .arg(&req)
+        .arg("-f")
+        .arg(&wheels)
+        .arg("-o")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    ok(out, "rvenv bundle --python -r");
+    tarball
+}
+
+#[test]
+fn assembled_aarch64_bundle_with_numpy_runs_on_an_arm64_board() {
+    let s = scratch();
+    let numpy = std::fs::read_dir(fixtures().join("wheels"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("numpy-") && n.contains("aarch64"))
+        .unwrap();
+    let version = numpy.split('-').nth(1).unwrap();
+    let tarball = assemble_for(
+        "arm64",
+        "aarch64",
+        &format!("numpy=={version}\nrvenv-demo==1.0\n"),
+        s.path(),
+    );
+    let root = board_root("arm64", s.path());
+    extract(&tarball, &root.join("opt"));
+    let out = run_bundle_on_board(&root, true);
+    assert_ran_on_board(&root, &out, "aarch64");
+    expect_line(&out, "SUM 45");
+    expect_line(&out, "DOT 14");
+}
+
+#[test]
+fn assembled_armv7_bundle_runs_on_an_armhf_board() {
+    let s = scratch();
+    let tarball = assemble_for("armhf", "armv7", "rvenv-demo==1.0\n", s.path());
+    let root = board_root("armhf", s.path());
+    extract(&tarball, &root.join("opt"));
+    let out = run_bundle_on_board(&root, false);
+    assert_ran_on_board(&root, &out, "armv7l");
+}
+
 /// `rvenv probe --root ROOT -o FILE`, read back with the same parser as `--target-file`.
 fn probe_root(root: &Path, file: &Path) -> rvenv::target::Target {
     let out = rvenv(&[
