@@ -48,6 +48,8 @@ pub enum Error {
         file: PathBuf,
         actual: String,
     },
+    #[error("interrupted; nothing was written")]
+    Interrupted,
     #[error("pip could not be run to fetch wheels ({command}): {message}")]
     Pip { command: String, message: String },
     #[error("{requirements}: the pinned set does not satisfy {} requirement(s) of its packages:\n  {}", .unmet.len(), .unmet.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
@@ -398,8 +400,16 @@ pub fn assemble(
     glibc: Option<GlibcVersion>,
     config: &AssembleConfig,
     name: &str,
+    interrupted: &std::sync::atomic::AtomicBool,
     mut progress: impl FnMut(&str),
 ) -> Result<Assembly, Error> {
+    let stop = || {
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
     let env = requirements::marker_environment(target, &interp.version);
     let reqs: Requirements = requirements::read(&config.requirements, &env)?;
     let tags = Tags::new(
@@ -439,6 +449,7 @@ pub fn assemble(
             target.name
         ));
         let said = pip_download(&pins, &tags, &interp.version, &reqs.options, config, &downloads)?;
+        stop()?;
         searched.push(match config.index_url.as_ref().or(reqs.options.index_url.as_ref()) {
             Some(url) => url.clone(),
             None => "the index (pip's configuration)".into(),
@@ -519,6 +530,7 @@ pub fn assemble(
     };
     let mut installed = Vec::new();
     for (name, path) in &chosen {
+        stop()?;
         installed.push(wheel::install(path, name, &layout)?);
     }
     if !config.no_deps_check {

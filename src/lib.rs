@@ -38,7 +38,8 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         Err(e) => {
             report::error(&e.to_string(), hint(&e));
             let interrupted = matches!(e.downcast_ref(), Some(archive::Error::Interrupted))
-                || matches!(e.downcast_ref(), Some(plan::Error::Interrupted));
+                || matches!(e.downcast_ref(), Some(plan::Error::Interrupted))
+                || matches!(e.downcast_ref(), Some(assemble::Error::Interrupted));
             if interrupted {
                 ExitCode::from(130)
             } else {
@@ -130,6 +131,7 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
                 config.target.glibc,
                 assemble,
                 &name,
+                interrupted,
                 |m| report::info(config.quiet, m),
             )?;
             for pin in &assembly.skipped {
