@@ -13,6 +13,7 @@ pub mod report;
 pub mod rewrite;
 pub mod target;
 pub mod venv;
+pub mod verify;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Bundle(args) => bundle(args),
         cli::Command::Check(args) => check(args),
         cli::Command::Targets(args) => targets(args),
+        cli::Command::Verify(args) => verify(args),
     };
     match result {
         Ok(code) => code,
@@ -46,10 +48,36 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
     if let Some(e) = e.downcast_ref::<plan::Error>() {
         return e.hint();
     }
+    if let Some(e) = e.downcast_ref::<verify::Error>() {
+        return e.hint();
+    }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {
         return Some("create the directory first, or give -o a path in an existing one");
     }
     None
+}
+
+/// `rvenv verify`: 0 when the bundle matches its manifest, 1 when something differs.
+fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let result = verify::verify(&args.path, args.strict)?;
+    let text = if args.json {
+        result.json() + "\n"
+    } else {
+        result.render()
+    };
+    // `rvenv verify ... | head` closes the pipe early: not an error (println! would panic).
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            anyhow::bail!("standard output: {e}")
+        }
+        _ => {}
+    }
+    Ok(if result.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn targets(args: cli::TargetsArgs) -> anyhow::Result<ExitCode> {
