@@ -90,6 +90,10 @@ fn require_toolchain() {
 
 /// `cargo build --target T --bin rvenv` for both boards, in a target directory of its own: a
 /// cargo nested in `cargo test` must not wait on the build lock the outer one holds.
+///
+/// Dependencies at opt-level 1 without debug info: measured on this 2-core machine, a cold
+/// build of both targets took 4.8 CPU-minutes instead of 7.7 with the dev profile's opt-level 3
+/// and debug info, and `verify` of a 157 MB bundle under qemu took 10% longer.
 fn cross_build() -> Vec<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -97,7 +101,9 @@ fn cross_build() -> Vec<PathBuf> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--locked", "--bin", "rvenv"]);
+        .args(["build", "--locked", "--bin", "rvenv"])
+        .args(["--config", "profile.dev.debug=false"])
+        .args(["--config", "profile.dev.package.\"*\".opt-level=1"]);
     for b in &BOARDS {
         cmd.args(["--target", b.triple]);
     }
