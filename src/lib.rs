@@ -18,7 +18,7 @@ pub mod verify;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted.
+/// 0 ok, 1 check failures (verify: differences), 2 usage or input errors, 130 interrupted.
 pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match cli.command {
         cli::Command::Bundle(args) => bundle(args),
