@@ -466,19 +466,8 @@ pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
         source,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut reader = std::io::BufReader::new(file);
-    let gz = {
-        use std::io::BufRead;
-        reader
-            .fill_buf()
-            .map_err(read_err)?
-            .starts_with(&[0x1f, 0x8b])
-    };
-    let stream: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
+    let reader = std::io::BufReader::new(file);
+    let (stream, _) = crate::compress::decoder(reader).map_err(read_err)?;
     let mut archive = tar::Archive::new(stream);
     let mut contents = Contents::default();
     let mut links = Vec::new();

@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const EXIT_CODES: &str = "Exit status: 0 ok, 1 check failures (a binary that will not run on the target), \
-2 usage or input errors, 130 interrupted.";
+const EXIT_CODES: &str = "Exit status: 0 ok, 1 check failures (a binary that will not run on the target) \
+or, for verify, differences from the manifest, 2 usage or input errors, 130 interrupted.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +61,22 @@ pub enum Command {
         "Exit status: 0 ok, 2 when the root cannot be read or has no recognisable userland."
     ))]
     Probe(ProbeArgs),
+    /// Compare an extracted bundle or a bundle tarball with its manifest (rvenv.json): every
+    /// changed, missing and extra file
+    #[command(after_help = concat!(
+        "rvenv.json lists every file of the bundle with its size and sha256. verify names every\n",
+        "file that is missing, whose size or content differs or that became a directory, symlink or\n",
+        "special file, and every file the manifest does not list. Symlinks are not in the manifest:\n",
+        "each must resolve inside the bundle. Bytecode that Python writes when the bundle runs\n",
+        "(__pycache__/NAME.TAG.pyc beside NAME.py) is reported as written since and not counted,\n",
+        "unless --strict. A tarball is read without extracting it. No Python is needed.\n\n",
+        "Examples:\n",
+        "  rvenv verify /opt/app                 # the directory holding rvenv.json\n",
+        "  rvenv verify app-aarch64.tar.gz --json\n\n",
+        "Exit status: 0 everything matches, 1 differences found, 2 usage or input errors (no\n",
+        "rvenv.json, not a bundle, unreadable)."
+    ))]
+    Verify(VerifyArgs),
     /// List the targets rvenv knows
     #[command(after_help = "Examples:\n  rvenv targets\n  rvenv targets --json | jq '.[].name'")]
     Targets(TargetsArgs),
@@ -100,6 +116,19 @@ pub struct ProbeArgs {
     /// Probe the root filesystem mounted at DIR instead of this machine's
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An extracted bundle (its top-level directory, holding rvenv.json) or a bundle tarball
+    pub path: PathBuf,
+    /// Count bytecode files Python wrote under __pycache__ since the bundle was made as extra
+    /// files (they are reported but not counted by default)
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the result as JSON (a stable document; see docs/verify-json.md)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -261,6 +261,20 @@ impl<W: Write> Write for Sink<W> {
     }
 }
 
+/// Reads a tarball whatever its compression, told by its first bytes: gzip (any number of
+/// members), zstd or none. Also says which, for messages ("gzip-compressed ", "zstd-compressed ",
+/// "").
+pub fn decoder<R: io::BufRead + 'static>(mut reader: R) -> io::Result<(Box<dyn io::Read>, &'static str)> {
+    let head = reader.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok((Box::new(flate2::bufread::MultiGzDecoder::new(reader)), "gzip-compressed "))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok((Box::new(zstd::Decoder::with_buffer(reader)?), "zstd-compressed "))
+    } else {
+        Ok((Box::new(reader), ""))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

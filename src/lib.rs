@@ -18,12 +18,13 @@ pub mod requirements;
 pub mod rewrite;
 pub mod target;
 pub mod venv;
+pub mod verify;
 pub mod wheel;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-/// 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted.
+/// 0 ok, 1 check failures (verify: differences), 2 usage or input errors, 130 interrupted.
 pub fn run(cli: cli::Cli) -> ExitCode {
     let result = match cli.command {
         cli::Command::Bundle(args) => bundle(args),
@@ -32,6 +33,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Probe(args) => probe::run(&args.root, args.output.as_deref())
             .map(|()| ExitCode::SUCCESS)
             .map_err(anyhow::Error::from),
+        cli::Command::Verify(args) => verify(args),
     };
     match result {
         Ok(code) => code,
@@ -59,10 +61,36 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
     if let Some(e) = e.downcast_ref::<assemble::Error>() {
         return e.hint();
     }
+    if let Some(e) = e.downcast_ref::<verify::Error>() {
+        return e.hint();
+    }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {
         return Some("create the directory first, or give -o a path in an existing one");
     }
     None
+}
+
+/// `rvenv verify`: 0 when the bundle matches its manifest, 1 when something differs.
+fn verify(args: cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let result = verify::verify(&args.path, args.strict)?;
+    let text = if args.json {
+        result.json() + "\n"
+    } else {
+        result.render()
+    };
+    // `rvenv verify ... | head` closes the pipe early: not an error (println! would panic).
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            anyhow::bail!("standard output: {e}")
+        }
+        _ => {}
+    }
+    Ok(if result.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn targets(args: cli::TargetsArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,911 @@
+//! `rvenv verify`: an extracted bundle or a bundle tarball compared with its own manifest,
+//! `rvenv.json`, which lists every file rvenv stored with its size and sha256.
+//!
+//! The manifest records regular files only (not directories, symlinks or modes), so:
+//! - a manifest file that is missing, has another size or content, or is now a directory, a
+//!   symlink or a special file is *changed* or *missing*;
+//! - a file (or special file) the manifest does not list is *extra*, except the bytecode caches
+//!   CPython writes when the bundle runs (`__pycache__/NAME.TAG[.opt-N].pyc` beside a `NAME.py`
+//!   of the bundle), which are *written since* and only count with `--strict`;
+//! - a symlink is not in the manifest, so it can be neither missing nor extra; rvenv only
+//!   stores relative symlinks that resolve inside the bundle, so one that dangles, loops or
+//!   leads out of the bundle is *broken*;
+//! - directories are not compared (an added empty directory is not reported).
+//!
+//! A directory's files are hashed in parallel; a tarball is streamed once, never extracted.
+
+use crate::report::MANIFEST;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: cannot be read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no {MANIFEST} in it: not an rvenv bundle{}", path.display(), nested_note(nested))]
+    NoManifest {
+        path: PathBuf,
+        /// A directory below `path` that holds a manifest (the user gave the parent).
+        nested: Option<PathBuf>,
+    },
+    #[error("{path}: not a manifest written by rvenv: {reason}")]
+    BadManifest { path: PathBuf, reason: String },
+    #[error("{path}: not an rvenv bundle: {reason}")]
+    NotABundle { path: PathBuf, reason: String },
+}
+
+fn nested_note(nested: &Option<PathBuf>) -> String {
+    match nested {
+        Some(n) => format!(" ({} is one)", n.display()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Some(
+                "give the path of an extracted bundle's top-level directory or of a bundle tarball",
+            ),
+            Error::Read { .. } => None,
+            Error::NoManifest {
+                nested: Some(_), ..
+            } => Some("give the bundle's own top-level directory, the one holding rvenv.json"),
+            Error::NoManifest { nested: None, .. } => Some(
+                "give an extracted bundle's top-level directory (the one holding rvenv.json) or a \
+                 bundle tarball made by `rvenv bundle`; if rvenv.json was deleted, the bundle \
+                 cannot be verified",
+            ),
+            Error::BadManifest { .. } => Some(
+                "rvenv.json itself was edited or damaged, so the bundle cannot be verified \
+                 against it; compare it with a copy of the original bundle",
+            ),
+            Error::NotABundle { .. } => Some(
+                "give an extracted bundle's top-level directory or the .tar.gz written by \
+                 `rvenv bundle` (one top-level directory holding rvenv.json)",
+            ),
+        }
+    }
+}
+
+/// The part of `rvenv.json` verify reads; other keys are ignored.
+#[derive(Debug, Deserialize)]
+struct ManifestIn {
+    rvenv_version: String,
+    target: String,
+    files: Vec<ManifestFileIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestFileIn {
+    path: String,
+    size: u64,
+    sha256: String,
+}
+
+/// What is at a path of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Found {
+    /// `sha256` is computed only when it is needed (a manifest file of the right size).
+    File {
+        size: u64,
+        sha256: Option<[u8; 32]>,
+    },
+    Dir,
+    Symlink(PathBuf),
+    /// A special file or a tar hard link: `what` names it.
+    Other(&'static str),
+}
+
+/// Every path of the bundle, relative to its top-level directory, keyed as the manifest writes
+/// paths (lossy UTF-8).
+struct Tree {
+    entries: BTreeMap<String, Found>,
+    /// Where the manifest was read from, for error messages.
+    manifest_path: PathBuf,
+    manifest: Vec<u8>,
+}
+
+/// The expected side of a difference: a manifest row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Expected {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The found side: what is at the path now.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FoundOut {
+    File {
+        size: u64,
+        /// Absent when the size already differs (not computed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
+    Directory,
+    Symlink {
+        target: String,
+    },
+    Other {
+        what: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Changed {
+    pub path: String,
+    /// `size`, `content` or `kind`.
+    pub reason: &'static str,
+    pub expected: Expected,
+    pub found: FoundOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Missing {
+    pub path: String,
+    pub expected: Expected,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Extra {
+    pub path: String,
+    pub found: FoundOut,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokenLink {
+    pub path: String,
+    pub target: String,
+    /// `dangles`, `leaves the bundle` or `loops`.
+    pub problem: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub path: String,
+    pub size: u64,
+}
+
+/// The outcome (docs/verify-json.md).
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub format: u32,
+    pub bundle: String,
+    pub manifest: ManifestInfo,
+    pub strict: bool,
+    pub ok: bool,
+    /// Files listed by the manifest (each was compared).
+    pub checked: usize,
+    /// Symlinks present; the manifest does not record them, each was checked to resolve
+    /// inside the bundle.
+    pub symlinks: usize,
+    pub changed: Vec<Changed>,
+    pub missing: Vec<Missing>,
+    pub extra: Vec<Extra>,
+    pub broken_symlinks: Vec<BrokenLink>,
+    pub written_since: Vec<Written>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManifestInfo {
+    pub path: String,
+    pub sha256: String,
+    pub rvenv_version: String,
+    pub target: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Hashes a stream in chunks (files may be larger than memory allows).
+fn sha256_of(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Verifies `path`, an extracted bundle's top-level directory or a bundle tarball.
+pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (mut tree, manifest) = if meta.is_dir() {
+        let mut tree = read_dir(path)?;
+        let manifest = parse_manifest(&tree)?;
+        hash_dir_files(path, &mut tree, &manifest)?;
+        (tree, manifest)
+    } else if meta.is_file() {
+        let tree = read_tarball(path)?;
+        let manifest = parse_manifest(&tree)?;
+        (tree, manifest)
+    } else {
+        return Err(Error::NotABundle {
+            path: path.to_path_buf(),
+            reason: "neither a directory nor a file".into(),
+        });
+    };
+    let manifest_sha = hex(&Sha256::digest(&tree.manifest));
+    let manifest_path = key(&tree.manifest_path);
+    tree.manifest.clear();
+    let info = ManifestInfo {
+        path: manifest_path,
+        sha256: manifest_sha,
+        rvenv_version: manifest.rvenv_version.clone(),
+        target: manifest.target.clone(),
+    };
+    Ok(compare(path, &tree, &manifest, info, strict))
+}
+
+/// A parsed manifest: path → expected row, in manifest order.
+struct ParsedManifest {
+    rvenv_version: String,
+    target: String,
+    files: Vec<(String, Expected, [u8; 32])>,
+}
+
+fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
+    let bad = |reason: String| Error::BadManifest {
+        path: tree.manifest_path.clone(),
+        reason,
+    };
+    let m: ManifestIn = serde_json::from_slice(&tree.manifest).map_err(|e| bad(e.to_string()))?;
+    let mut files = Vec::with_capacity(m.files.len());
+    for f in m.files {
+        let p = Path::new(&f.path);
+        let plain = !f.path.is_empty()
+            && p.components().all(|c| matches!(c, Component::Normal(_)))
+            && f.path != MANIFEST;
+        if !plain {
+            return Err(bad(format!("{:?} is not a path inside the bundle", f.path)));
+        }
+        let mut sha = [0u8; 32];
+        let digits = f.sha256.as_bytes();
+        if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad(format!("{}: {:?} is not a sha256", f.path, f.sha256)));
+        }
+        for (i, pair) in digits.chunks(2).enumerate() {
+            let s = std::str::from_utf8(pair).expect("hex digits are ASCII");
+            sha[i] = u8::from_str_radix(s, 16).expect("checked hex digits");
+        }
+        let expected = Expected {
+            size: f.size,
+            sha256: f.sha256.to_ascii_lowercase(),
+        };
+        files.push((f.path, expected, sha));
+    }
+    Ok(ParsedManifest {
+        rvenv_version: m.rvenv_version,
+        target: m.target,
+        files,
+    })
+}
+
+/// Walks an extracted bundle without following symlinks; files are not read yet.
+fn read_dir(root: &Path) -> Result<Tree, Error> {
+    let manifest_path = root.join(MANIFEST);
+    let mut entries = BTreeMap::new();
+    for item in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
+        let item = item.map_err(|e| Error::Read {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        let rel = item.path().strip_prefix(root).expect("under root");
+        let ft = item.file_type();
+        let found = if ft.is_symlink() {
+            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
+                path: item.path().to_path_buf(),
+                source,
+            })?;
+            Found::Symlink(target)
+        } else if ft.is_dir() {
+            Found::Dir
+        } else if ft.is_file() {
+            let meta = item.metadata().map_err(|e| Error::Read {
+                path: item.path().to_path_buf(),
+                source: e.into(),
+            })?;
+            Found::File {
+                size: meta.len(),
+                sha256: None,
+            }
+        } else {
+            Found::Other(special_kind(&ft))
+        };
+        entries.insert(key(rel), found);
+    }
+    let manifest = match entries.get(MANIFEST) {
+        Some(Found::File { .. }) => {
+            std::fs::read(&manifest_path).map_err(|source| Error::Read {
+                path: manifest_path.clone(),
+                source,
+            })?
+        }
+        Some(_) => {
+            return Err(Error::BadManifest {
+                path: manifest_path,
+                reason: "not a regular file".into(),
+            });
+        }
+        None => {
+            return Err(Error::NoManifest {
+                path: root.to_path_buf(),
+                nested: nested_bundle(root),
+            });
+        }
+    };
+    Ok(Tree {
+        entries,
+        manifest_path,
+        manifest,
+    })
+}
+
+/// A subdirectory of `dir` holding a manifest: the user gave the directory the bundle was
+/// extracted into rather than the bundle.
+fn nested_bundle(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.join(MANIFEST).is_file())
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+/// Hashes, in parallel, the manifest's files that are present with the expected size (a size
+/// that differs already tells).
+fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Result<(), Error> {
+    let todo: Vec<&str> = manifest
+        .files
+        .iter()
+        .filter(|(p, e, _)| {
+            matches!(tree.entries.get(p.as_str()), Some(Found::File { size, .. }) if *size == e.size)
+        })
+        .map(|(p, _, _)| p.as_str())
+        .collect();
+    let hashed: Vec<(String, [u8; 32])> = todo
+        .par_iter()
+        .map(|rel| {
+            let full = root.join(rel);
+            let read_err = |source| Error::Read {
+                path: full.clone(),
+                source,
+            };
+            let file = std::fs::File::open(&full).map_err(read_err)?;
+            let sha = sha256_of(file).map_err(read_err)?;
+            Ok((rel.to_string(), sha))
+        })
+        .collect::<Result<_, Error>>()?;
+    for (rel, sha) in hashed {
+        if let Some(Found::File { sha256, .. }) = tree.entries.get_mut(&rel) {
+            *sha256 = Some(sha);
+        }
+    }
+    Ok(())
+}
+
+/// Streams a tarball (gzip-compressed or plain) once, hashing every file; paths are taken
+/// relative to its single top-level directory. A path stored twice counts as its last copy,
+/// as `tar -x` would leave it.
+fn read_tarball(path: &Path) -> Result<Tree, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_bundle = |reason: String| Error::NotABundle {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let (stream, compression) = crate::compress::decoder(reader).map_err(read_err)?;
+    // A file that is neither gzip nor tar fails on its first header; say what it is not.
+    let as_tar = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::Other {
+            not_bundle(format!("not a {compression}tar archive ({e})"))
+        } else {
+            read_err(e)
+        }
+    };
+    let mut archive = tar::Archive::new(stream);
+    let mut root: Option<OsString> = None;
+    let mut entries = BTreeMap::new();
+    let mut manifest = None;
+    for entry in archive.entries().map_err(as_tar)? {
+        let mut entry = entry.map_err(as_tar)?;
+        let name = entry.path().map_err(as_tar)?.into_owned();
+        let mut parts = Vec::new();
+        for c in name.components() {
+            match c {
+                Component::Normal(n) => parts.push(n.to_os_string()),
+                Component::CurDir => {}
+                _ => {
+                    return Err(not_bundle(format!(
+                        "member {} leaves the archive's directory",
+                        name.display()
+                    )));
+                }
+            }
+        }
+        let Some(first) = parts.first() else { continue };
+        match &root {
+            None => root = Some(first.clone()),
+            Some(r) if r == first => {}
+            Some(r) => {
+                return Err(not_bundle(format!(
+                    "more than one top-level directory ({} and {})",
+                    r.to_string_lossy(),
+                    first.to_string_lossy()
+                )));
+            }
+        }
+        let rel: PathBuf = parts[1..].iter().collect();
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        let found = if kind.is_file() || kind == tar::EntryType::Continuous {
+            let size = entry.size();
+            if rel == Path::new(MANIFEST) {
+                let mut bytes = Vec::with_capacity(size.min(1 << 24) as usize);
+                entry.read_to_end(&mut bytes).map_err(as_tar)?;
+                let sha = Sha256::digest(&bytes).into();
+                manifest = Some(bytes);
+                Found::File {
+                    size,
+                    sha256: Some(sha),
+                }
+            } else {
+                Found::File {
+                    size,
+                    sha256: Some(sha256_of(&mut entry).map_err(as_tar)?),
+                }
+            }
+        } else if kind.is_dir() {
+            Found::Dir
+        } else if kind.is_symlink() {
+            Found::Symlink(
+                entry
+                    .link_name()
+                    .map_err(as_tar)?
+                    .unwrap_or_default()
+                    .into_owned(),
+            )
+        } else if kind.is_hard_link() {
+            Found::Other("hard link")
+        } else if kind.is_fifo() {
+            Found::Other("fifo")
+        } else if kind.is_character_special() {
+            Found::Other("character device")
+        } else if kind.is_block_special() {
+            Found::Other("block device")
+        } else {
+            Found::Other("special file")
+        };
+        entries.insert(key(&rel), found);
+    }
+    let root_name = root.map(PathBuf::from).unwrap_or_default();
+    let manifest_path = path.join(&root_name).join(MANIFEST);
+    match (manifest, entries.get(MANIFEST)) {
+        (Some(bytes), Some(Found::File { .. })) => Ok(Tree {
+            entries,
+            manifest_path,
+            manifest: bytes,
+        }),
+        (_, Some(_)) => Err(Error::BadManifest {
+            path: manifest_path,
+            reason: "not a regular file".into(),
+        }),
+        (_, None) => Err(Error::NoManifest {
+            path: path.to_path_buf(),
+            nested: None,
+        }),
+    }
+}
+
+fn found_out(found: &Found, with_sha: bool) -> FoundOut {
+    match found {
+        Found::File { size, sha256 } => FoundOut::File {
+            size: *size,
+            sha256: if with_sha {
+                sha256.map(|s| hex(&s))
+            } else {
+                None
+            },
+        },
+        Found::Dir => FoundOut::Directory,
+        Found::Symlink(t) => FoundOut::Symlink { target: key(t) },
+        Found::Other(what) => FoundOut::Other { what },
+    }
+}
+
+/// `__pycache__/NAME.TAG.pyc` or `NAME.TAG.opt-N.pyc` whose `NAME.py` is a file of the bundle:
+/// what CPython writes when it imports that module.
+fn is_written_bytecode(path: &str, entries: &BTreeMap<String, Found>) -> bool {
+    let p = Path::new(path);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    if dir.file_name() != Some("__pycache__".as_ref()) {
+        return false;
+    }
+    let Some(stem) = name.strip_suffix(".pyc") else {
+        return false;
+    };
+    let stem = stem
+        .strip_suffix(".opt-1")
+        .or_else(|| stem.strip_suffix(".opt-2"))
+        .unwrap_or(stem);
+    let Some((module, tag)) = stem.rsplit_once('.') else {
+        return false;
+    };
+    if module.is_empty() || tag.is_empty() {
+        return false;
+    }
+    let source = dir
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(format!("{module}.py"));
+    matches!(entries.get(&key(&source)), Some(Found::File { .. }))
+}
+
+/// Follows a symlink inside the tree, component by component (symlinks on the way included).
+/// `None` when it resolves to something present inside the bundle.
+fn broken_link(link: &str, entries: &BTreeMap<String, Found>) -> Option<&'static str> {
+    let Some(Found::Symlink(target)) = entries.get(link) else {
+        return None;
+    };
+    let mut at = Path::new(link)
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let mut queue: VecDeque<Component> = VecDeque::new();
+    if target.is_absolute() {
+        return Some("leaves the bundle");
+    }
+    queue.extend(target.components());
+    let mut hops = 0;
+    while let Some(c) = queue.pop_front() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !at.pop() {
+                    return Some("leaves the bundle");
+                }
+            }
+            Component::Normal(n) => {
+                let next = at.join(n);
+                match entries.get(&key(&next)) {
+                    None => return Some("dangles"),
+                    Some(Found::Symlink(t)) => {
+                        hops += 1;
+                        if hops > 40 {
+                            return Some("loops");
+                        }
+                        if t.is_absolute() {
+                            return Some("leaves the bundle");
+                        }
+                        for c in t.components().rev() {
+                            queue.push_front(c);
+                        }
+                    }
+                    Some(Found::Dir) => at = next,
+                    Some(_) => {
+                        if !queue.is_empty() {
+                            return Some("dangles");
+                        }
+                        at = next;
+                    }
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Some("leaves the bundle"),
+        }
+    }
+    None
+}
+
+fn compare(
+    bundle: &Path,
+    tree: &Tree,
+    manifest: &ParsedManifest,
+    info: ManifestInfo,
+    strict: bool,
+) -> Verification {
+    let mut changed = Vec::new();
+    let mut missing = Vec::new();
+    let mut listed = std::collections::HashSet::with_capacity(manifest.files.len());
+    for (path, expected, sha) in &manifest.files {
+        listed.insert(path.as_str());
+        let change = |reason, found: &Found, with_sha| Changed {
+            path: path.clone(),
+            reason,
+            expected: expected.clone(),
+            found: found_out(found, with_sha),
+        };
+        match tree.entries.get(path.as_str()) {
+            None => missing.push(Missing {
+                path: path.clone(),
+                expected: expected.clone(),
+            }),
+            Some(f @ Found::File { size, sha256 }) => {
+                if *size != expected.size {
+                    changed.push(change("size", f, false));
+                } else if sha256.as_ref() != Some(sha) {
+                    changed.push(change("content", f, true));
+                }
+            }
+            Some(f) => changed.push(change("kind", f, false)),
+        }
+    }
+    let mut extra = Vec::new();
+    let mut broken_symlinks = Vec::new();
+    let mut written_since = Vec::new();
+    let mut symlinks = 0;
+    for (path, found) in &tree.entries {
+        if path == MANIFEST || listed.contains(path.as_str()) {
+            continue;
+        }
+        match found {
+            Found::Dir => {}
+            Found::Symlink(target) => {
+                symlinks += 1;
+                if let Some(problem) = broken_link(path, &tree.entries) {
+                    broken_symlinks.push(BrokenLink {
+                        path: path.clone(),
+                        target: key(target),
+                        problem,
+                    });
+                }
+            }
+            Found::File { size, .. } if is_written_bytecode(path, &tree.entries) => {
+                if strict {
+                    extra.push(Extra {
+                        path: path.clone(),
+                        found: found_out(found, false),
+                    });
+                } else {
+                    written_since.push(Written {
+                        path: path.clone(),
+                        size: *size,
+                    });
+                }
+            }
+            _ => extra.push(Extra {
+                path: path.clone(),
+                found: found_out(found, false),
+            }),
+        }
+    }
+    changed.sort_by(|a, b| a.path.cmp(&b.path));
+    missing.sort_by(|a, b| a.path.cmp(&b.path));
+    let ok =
+        changed.is_empty() && missing.is_empty() && extra.is_empty() && broken_symlinks.is_empty();
+    Verification {
+        format: 1,
+        bundle: key(bundle),
+        manifest: info,
+        strict,
+        ok,
+        checked: manifest.files.len(),
+        symlinks,
+        changed,
+        missing,
+        extra,
+        broken_symlinks,
+        written_since,
+    }
+}
+
+fn describe(found: &FoundOut) -> String {
+    match found {
+        FoundOut::File { size, .. } => format!("a file of {size} bytes"),
+        FoundOut::Directory => "a directory".into(),
+        FoundOut::Symlink { target } => format!("a symlink to {target}"),
+        FoundOut::Other { what } => format!("a {what}"),
+    }
+}
+
+impl Verification {
+    /// The human report: one line per offender (all of them), then a summary line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for c in &self.changed {
+            let line = match (c.reason, &c.found) {
+                ("size", FoundOut::File { size, .. }) => format!(
+                    "changed  {}: {size} bytes, the manifest says {}",
+                    c.path, c.expected.size
+                ),
+                ("content", FoundOut::File { sha256, .. }) => format!(
+                    "changed  {}: content differs (sha256 {}, the manifest says {})",
+                    c.path,
+                    sha256.as_deref().unwrap_or("?"),
+                    c.expected.sha256
+                ),
+                (_, found) => format!(
+                    "changed  {}: now {}, the manifest lists a file",
+                    c.path,
+                    describe(found)
+                ),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for m in &self.missing {
+            out.push_str(&format!(
+                "missing  {} ({} bytes)\n",
+                m.path, m.expected.size
+            ));
+        }
+        for e in &self.extra {
+            out.push_str(&format!(
+                "extra    {}: {}, not in the manifest\n",
+                e.path,
+                describe(&e.found)
+            ));
+        }
+        for b in &self.broken_symlinks {
+            out.push_str(&format!(
+                "broken   {} -> {}: {} (rvenv stores only symlinks that resolve inside the bundle)\n",
+                b.path, b.target, b.problem
+            ));
+        }
+        if !self.written_since.is_empty() {
+            out.push_str(&format!(
+                "written since: {} bytecode file(s) under __pycache__, which Python writes when the \
+                 bundle runs (not counted; --strict counts them, --json lists them)\n",
+                self.written_since.len()
+            ));
+        }
+        let about = format!(
+            "{} (rvenv {}, target {})",
+            MANIFEST, self.manifest.rvenv_version, self.manifest.target
+        );
+        if self.ok {
+            out.push_str(&format!(
+                "{}: all {} files match {about}; {} symlink(s) resolve inside the bundle\n",
+                self.bundle, self.checked, self.symlinks
+            ));
+        } else {
+            let mut parts = Vec::new();
+            for (n, what) in [
+                (self.changed.len(), "changed"),
+                (self.missing.len(), "missing"),
+                (self.extra.len(), "extra"),
+                (self.broken_symlinks.len(), "broken symlink(s)"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            out.push_str(&format!(
+                "{}: differs from its manifest: {}; {} files listed in {about}\n",
+                self.bundle,
+                parts.join(", "),
+                self.checked
+            ));
+        }
+        out
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("verification serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(items: &[(&str, Found)]) -> BTreeMap<String, Found> {
+        items
+            .iter()
+            .map(|(p, f)| (p.to_string(), f.clone()))
+            .collect()
+    }
+
+    fn file() -> Found {
+        Found::File {
+            size: 1,
+            sha256: None,
+        }
+    }
+
+    fn link(t: &str) -> Found {
+        Found::Symlink(PathBuf::from(t))
+    }
+
+    #[test]
+    fn symlinks_resolve_through_other_symlinks_inside_the_tree() {
+        let t = tree(&[
+            ("bin", Found::Dir),
+            ("bin/python3.11", link("../python/bin/python3.11")),
+            ("bin/python3", link("python3.11")),
+            ("python", Found::Dir),
+            ("python/bin", Found::Dir),
+            ("python/bin/python3.11", file()),
+            ("lib64", link("lib")),
+            ("lib", Found::Dir),
+            ("lib/x", file()),
+            ("via", link("lib64/x")),
+            ("dangling", link("lib/nope")),
+            ("out", link("../../etc/passwd")),
+            ("abs", link("/etc/passwd")),
+            ("loop-a", link("loop-b")),
+            ("loop-b", link("loop-a")),
+            ("through-file", link("lib/x/y")),
+        ]);
+        assert_eq!(broken_link("bin/python3", &t), None);
+        assert_eq!(broken_link("bin/python3.11", &t), None);
+        assert_eq!(broken_link("lib64", &t), None);
+        assert_eq!(broken_link("via", &t), None);
+        assert_eq!(broken_link("dangling", &t), Some("dangles"));
+        assert_eq!(broken_link("out", &t), Some("leaves the bundle"));
+        assert_eq!(broken_link("abs", &t), Some("leaves the bundle"));
+        assert_eq!(broken_link("loop-a", &t), Some("loops"));
+        assert_eq!(broken_link("through-file", &t), Some("dangles"));
+    }
+
+    #[test]
+    fn bytecode_counts_as_written_only_beside_its_source() {
+        let t = tree(&[
+            ("lib/m.py", file()),
+            ("lib/__pycache__/m.cpython-311.pyc", file()),
+            ("lib/__pycache__/m.cpython-311.opt-1.pyc", file()),
+            ("lib/__pycache__/other.cpython-311.pyc", file()),
+            ("lib/m.cpython-311.pyc", file()),
+        ]);
+        assert!(is_written_bytecode("lib/__pycache__/m.cpython-311.pyc", &t));
+        assert!(is_written_bytecode(
+            "lib/__pycache__/m.cpython-311.opt-1.pyc",
+            &t
+        ));
+        assert!(!is_written_bytecode(
+            "lib/__pycache__/other.cpython-311.pyc",
+            &t
+        ));
+        assert!(!is_written_bytecode("lib/m.cpython-311.pyc", &t));
+    }
+}
