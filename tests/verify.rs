@@ -439,3 +439,47 @@ fn input_that_is_not_a_bundle_exits_2_naming_it() {
         "{help}"
     );
 }
+
+/// The zstd and plain-tar formats are read the same way by verify and check; a changed byte in
+/// a zstd bundle's file is found.
+#[test]
+fn zstd_and_plain_tar_bundles_are_verified_and_checked() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    for name in ["app.tar.zst", "app.tar"] {
+        let tarball = s.path().join(name);
+        bundle_ok(&venv, &tarball, &[]);
+        let doc = verify_json(&tarball, &[], 0);
+        assert_eq!(doc["ok"], true, "{name}: {doc}");
+        let out = Command::new(env!("CARGO_BIN_EXE_rvenv"))
+            .arg("check")
+            .arg(&tarball)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("0 problems"), "{name}: {}", stdout(&out));
+    }
+    // Re-packed with one file changed, as zstd: verify names it.
+    let tree = s.path().join("tree");
+    extract(&s.path().join("app.tar.zst"), &tree);
+    let init = tree.join("app/lib/python3.11/site-packages/rvenv_demo/__init__.py");
+    let text = std::fs::read_to_string(&init).unwrap().replace("ok", "OK");
+    std::fs::write(&init, text).unwrap();
+    let changed = s.path().join("changed.tar.zst");
+    run_ok(
+        Command::new("tar")
+            .arg("--zstd")
+            .arg("-cf")
+            .arg(&changed)
+            .arg("-C")
+            .arg(&tree)
+            .arg("app"),
+    );
+    let doc = verify_json(&changed, &[], 1);
+    assert_eq!(
+        paths(&doc, "changed"),
+        ["lib/python3.11/site-packages/rvenv_demo/__init__.py"],
+        "{doc}"
+    );
+}

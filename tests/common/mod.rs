@@ -117,11 +117,12 @@ pub fn bundle_ok(venv: &Path, out: &Path, extra: &[&str]) -> String {
     stderr
 }
 
+/// GNU tar, which tells gzip, zstd and plain tar apart by their first bytes.
 pub fn extract(tarball: &Path, dest: &Path) {
     std::fs::create_dir_all(dest).unwrap();
     run_ok(
         Command::new("tar")
-            .arg("-xzf")
+            .arg("-xf")
             .arg(tarball)
             .arg("-C")
             .arg(dest),
