@@ -7,7 +7,7 @@
 #   realistic  python3 -m venv + pinned wheels from PyPI (numpy, pandas, opencv-python-headless,
 #              flask, pillow, pyyaml, requests, paho-mqtt, pyserial and their dependencies)
 #   big        the same venv plus whole copies of its site-packages under other package names
-#              (_benchpad_NN/), up to about 2 GB (RVENV_BENCH_BIG_BYTES)
+#              (_benchpad_NN/, the last one partial) up to 2 GB (RVENV_BENCH_BIG_BYTES)
 #   small      python3 -m venv + one package of 50,000 small generated .py modules (fixed seed)
 #
 # For each venv, `rvenv bundle` writes the bundle once and it is extracted to a tree; the
@@ -15,8 +15,9 @@
 # the interpreter and standard library that rvenv adds). venv-pack packs the venv itself (it
 # leaves the interpreter out: bin/python stays a symlink to /usr/bin/python3.11).
 #
-# Usage: bench/bundle-speed.sh [--quick] [REPORT.md]
-#   --quick    2 timed runs instead of 5 (3 for the big venv), and no big venv
+# Usage: bench/bundle-speed.sh [--quick] [--build-only] [REPORT.md]
+#   --quick       2 timed runs instead of 5 (3 for the big venv), and no big venv
+#   --build-only  build (or check) the cached venvs and tools, measure nothing
 #   REPORT.md  where the Markdown report goes (default: stdout); progress goes to stderr
 # Environment:
 #   RVENV                  the rvenv binary (default: <repo>/target/release/rvenv; not built here)
@@ -37,12 +38,14 @@ rvenv="${RVENV:-$repo/target/release/rvenv}"
 big_bytes="${RVENV_BENCH_BIG_BYTES:-2000000000}"
 python=/usr/bin/python3
 quick=0
+build_only=0
 report=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
+    --build-only) build_only=1 ;;
     -h|--help) usage ;;
     -*) echo "error: unknown option $1" >&2; usage ;;
     *) [ -z "$report" ] || { echo "error: one report file only" >&2; exit 2; }; report="$1" ;;
@@ -275,23 +278,40 @@ fi
 big="$bench_dir/venvs/big"
 sp_bytes() { find "$(site "$1")" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 venv_bytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
+# The last copy is partial: the .libs folders first (so any package copied after them finds its
+# libraries), then whole top-level entries in name order until the size is reached.
+entries_in_copy_order() {
+  (cd "$1" && { find . -mindepth 1 -maxdepth 1 -name '*.libs' | sort
+                find . -mindepth 1 -maxdepth 1 ! -name '*.libs' ! -name '*.pth' | sort; })
+}
 if [ "$quick" = 0 ]; then
   real_sp=$(sp_bytes "$real")
   real_total=$(venv_bytes "$real")
-  copies=$(( (big_bytes - real_total + real_sp / 2) / real_sp ))
-  [ "$copies" -ge 1 ] || copies=1
-  big_recipe="big v1 copies=$copies of [$real_recipe]"
+  copies=$(( (big_bytes - real_total) / real_sp ))
+  [ "$copies" -ge 0 ] || copies=0
+  rest=$(( big_bytes - real_total - copies * real_sp ))
+  big_recipe="big v2 bytes=$big_bytes copies=$copies rest=$rest of [$real_recipe]"
   if ! fresh "$big" "$big_recipe"; then
-    log "building the big venv in $big ($copies copies of the realistic site-packages)"
+    log "building the big venv in $big ($copies copies of the realistic site-packages and $rest bytes more)"
     "$python" -m venv "$big"
     pip_install_pins "$big"
     src="$(site "$real")"
-    for n in $(seq -w 1 "$copies"); do
-      pad="$(site "$big")/_benchpad_$n"
+    n=0
+    while [ "$n" -lt "$copies" ]; do
+      n=$((n + 1))
+      pad="$(site "$big")/_benchpad_$(printf %02d "$n")"
       mkdir "$pad"
-      (cd "$src" && find . -mindepth 1 -maxdepth 1 ! -name '*.pth' -print0 | sort -z |
-        xargs -0 cp -a -t "$pad")
+      entries_in_copy_order "$src" | (cd "$src" && xargs -d '\n' cp -a -t "$pad")
     done
+    if [ "$rest" -gt 0 ]; then
+      pad="$(site "$big")/_benchpad_$(printf %02d $((n + 1)))"
+      mkdir "$pad"
+      done_bytes=0
+      while IFS= read -r e && [ "$done_bytes" -lt "$rest" ]; do
+        cp -a "$src/$e" "$pad/"
+        done_bytes=$(( done_bytes + $(find "$src/$e" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}') ))
+      done < <(entries_in_copy_order "$src")
+    fi
     echo "$big_recipe" >"$big.recipe"
   fi
 fi
@@ -305,6 +325,12 @@ if ! fresh "$vp_venv" "$venvpack_pin"; then
   echo "$venvpack_pin" >"$vp_venv.recipe"
 fi
 venvpack="$vp_venv/bin/venv-pack"
+if [ "$build_only" = 1 ]; then
+  for v in "$real" "$big" "$small"; do
+    [ -d "$v" ] && printf '%s: %s bytes in %s files\n' "$v" "$(venv_bytes "$v")" "$(find "$v" -type f | wc -l)" >&2
+  done
+  exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Machine and tools.
@@ -454,13 +480,13 @@ p("### Bundle speed, size and memory (`bench/bundle-speed.sh%s`)" % (" --quick" 
 p("")
 p("Machine: %s cores (%s), %s RAM, %s %s; %s. Every command runs warm: one run under "
   "`/usr/bin/time -v` (exit status, peak RSS, output size), then hyperfine with one warm-up run "
-  "and %s timed runs (%s for the big venv); the page cache is not dropped. Wall time is the median "
+  "and %s timed runs%s; the page cache is not dropped. Wall time is the median "
   "of the timed runs. The tar, pigz and zstd rows compress the tree that `rvenv bundle` wrote "
   "(extracted once), so every row packs the same bytes; venv-pack packs the venv itself, without "
   "the interpreter and standard library that rvenv adds, at its default gzip level 4. Peak RSS of "
   "a pipeline (`tar -I ...`) is that of its largest process, not the sum."
   % (meta["nproc"], meta["cpu"], meta["ram"], meta["kernel"], meta["arch"], meta["date"],
-     meta["runs"], meta["runs_big"]))
+     meta["runs"], "" if meta["quick"] == "1" else " (%s for the big venv)" % meta["runs_big"]))
 p("")
 p("Tools: %s; %s; %s; %s; venv-pack %s; %s; %s.%s" % (
     meta["rvenv"], meta["tar"], meta["pigz"], meta["zstd"], meta["venv-pack"].replace("venv-pack ", ""),

@@ -26,6 +26,11 @@ use std::process::ExitCode;
 
 /// 0 ok, 1 check failures (verify: differences), 2 usage or input errors, 130 interrupted.
 pub fn run(cli: cli::Cli) -> ExitCode {
+    // Output piped into `head` ends quietly, as for any Unix tool, instead of a panic on EPIPE.
+    // SAFETY: done first, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let result = match cli.command {
         cli::Command::Bundle(args) => bundle(args),
         cli::Command::Check(args) => check(args),

@@ -466,3 +466,20 @@ fn a_venv_named_through_dot_dot_keeps_its_name() {
     );
     drop(s);
 }
+
+/// `rvenv targets --json | head -1`: the closed pipe ends rvenv quietly (SIGPIPE), no panic.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' targets --json | head -c 1 >/dev/null; '{}' targets | head -n 1",
+            env!("CARGO_BIN_EXE_rvenv"),
+            env!("CARGO_BIN_EXE_rvenv")
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
