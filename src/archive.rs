@@ -82,7 +82,11 @@ type Item = (FileDigest, Option<elf::Inspection>, Vec<Leak>);
 /// One file, streamed: its hash, its inspection if it is a binary (ELF files are mapped, and
 /// only the pages the parser touches are read), and the build paths in it if it is text (no
 /// NUL byte anywhere).
-fn digest_entry(entry: &Entry, needles: &[memchr::memmem::Finder], build_paths: &[String]) -> Result<Item, Error> {
+fn digest_entry(
+    entry: &Entry,
+    needles: &[memchr::memmem::Finder],
+    build_paths: &[String],
+) -> Result<Item, Error> {
     use std::io::Read;
     let mut reader = entry.open().map_err(read_error(entry))?;
     let mut hasher = Sha256::new();
@@ -121,9 +125,14 @@ fn digest_entry(entry: &Entry, needles: &[memchr::memmem::Finder], build_paths: 
     }
     let inspection = match (&entry.kind, elf::is_binary_magic(&head)) {
         (_, false) => None,
-        (Kind::File { source: crate::plan::Source::Disk(p), rewrite: crate::plan::Rewrite::None, .. }, true) => {
-            elf::inspect_file(p, &entry.path).map_err(read_error(entry))?
-        }
+        (
+            Kind::File {
+                source: crate::plan::Source::Disk(p),
+                rewrite: crate::plan::Rewrite::None,
+                ..
+            },
+            true,
+        ) => elf::inspect_file(p, &entry.path).map_err(read_error(entry))?,
         (_, true) => elf::inspect(&entry.path, &read(entry)?),
     };
     let leaks = if text && inspection.is_none() {

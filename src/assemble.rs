@@ -21,7 +21,9 @@ pub enum Error {
     NoPython(PathBuf),
     #[error("{0}: not an ELF executable, so not an interpreter rvenv can bundle")]
     NotElf(PathBuf),
-    #[error("{0}: cannot tell the Python version: neither the file name (python3.X) nor a lib/python3.X/os.py above it says")]
+    #[error(
+        "{0}: cannot tell the Python version: neither the file name (python3.X) nor a lib/python3.X/os.py above it says"
+    )]
     NoVersion(PathBuf),
     #[error(transparent)]
     Venv(#[from] venv::Error),
@@ -106,7 +108,10 @@ fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) ->
     ));
     for m in missing {
         for w in &m.unfit {
-            out.push_str(&format!("\n  {}: {w} does not fit the target", m.requirement));
+            out.push_str(&format!(
+                "\n  {}: {w} does not fit the target",
+                m.requirement
+            ));
         }
     }
     out
@@ -316,7 +321,10 @@ fn pip_download(
         .arg("--dest")
         .arg(dest)
         .args(["--implementation", "cp"])
-        .args(["--python-version", &format!("{}.{}", version.major, version.minor)]);
+        .args([
+            "--python-version",
+            &format!("{}.{}", version.major, version.minor),
+        ]);
     for abi in [tags.abi.as_str(), "abi3", "none"] {
         cmd.args(["--abi", abi]);
     }
@@ -448,12 +456,25 @@ pub fn assemble(
             pins.len(),
             target.name
         ));
-        let said = pip_download(&pins, &tags, &interp.version, &reqs.options, config, &downloads)?;
+        let said = pip_download(
+            &pins,
+            &tags,
+            &interp.version,
+            &reqs.options,
+            config,
+            &downloads,
+        )?;
         stop()?;
-        searched.push(match config.index_url.as_ref().or(reqs.options.index_url.as_ref()) {
-            Some(url) => url.clone(),
-            None => "the index (pip's configuration)".into(),
-        });
+        searched.push(
+            match config
+                .index_url
+                .as_ref()
+                .or(reqs.options.index_url.as_ref())
+            {
+                Some(url) => url.clone(),
+                None => "the index (pip's configuration)".into(),
+            },
+        );
         let fetched = scan(std::slice::from_ref(&downloads))?;
         let mut still = Vec::new();
         for (pin, mut unfit) in missing {
@@ -522,9 +543,7 @@ pub fn assemble(
     let layout = wheel::Layout {
         site_packages: site_packages.clone(),
         scripts: bin.clone(),
-        headers: root
-            .join("include/site")
-            .join(version.exe_name()),
+        headers: root.join("include/site").join(version.exe_name()),
         data: root.clone(),
         python: bin.join("python").to_string_lossy().into_owned(),
     };

@@ -177,23 +177,44 @@ pub struct BundleArgs {
     /// Assemble without a venv: a target-architecture interpreter inside its installation tree
     /// (python-build-standalone, a Debian sysroot's usr/bin/python3.X, a board's mounted root).
     /// It is never run. Needs -r
-    #[arg(long, value_name = "PYTHON", requires = "requirements", conflicts_with = "venv",
-          help_heading = "Without a venv")]
+    #[arg(
+        long,
+        value_name = "PYTHON",
+        requires = "requirements",
+        conflicts_with = "venv",
+        help_heading = "Without a venv"
+    )]
     pub python: Option<PathBuf>,
     /// Frozen requirements (pip freeze output: every package pinned with ==, --hash optional);
     /// markers are evaluated for the target
-    #[arg(short = 'r', long, value_name = "FILE", requires = "python", help_heading = "Without a venv")]
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "FILE",
+        requires = "python",
+        help_heading = "Without a venv"
+    )]
     pub requirements: Option<PathBuf>,
     /// A folder of wheels to take wheels from first (repeatable)
-    #[arg(short = 'f', long = "find-links", value_name = "DIR", requires = "python",
-          help_heading = "Without a venv")]
+    #[arg(
+        short = 'f',
+        long = "find-links",
+        value_name = "DIR",
+        requires = "python",
+        help_heading = "Without a venv"
+    )]
     pub find_links: Vec<PathBuf>,
     /// Use only the --find-links folders; never run pip to fetch missing wheels
     #[arg(long, requires = "python", help_heading = "Without a venv")]
     pub no_index: bool,
     /// The index pip fetches missing wheels from [default: pip's own configuration]
-    #[arg(long, value_name = "URL", requires = "python", conflicts_with = "no_index",
-          help_heading = "Without a venv")]
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "python",
+        conflicts_with = "no_index",
+        help_heading = "Without a venv"
+    )]
     pub index_url: Option<String>,
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
     #[arg(long, requires = "python", help_heading = "Without a venv")]

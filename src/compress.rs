@@ -71,7 +71,12 @@ struct Compressed {
     crc: crc32fast::Hasher,
 }
 
-fn deflate_block(input: &[u8], dictionary: &[u8], level: u32, last: bool) -> io::Result<Compressed> {
+fn deflate_block(
+    input: &[u8],
+    dictionary: &[u8],
+    level: u32,
+    last: bool,
+) -> io::Result<Compressed> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     let mut c = Compress::new(Compression::new(level), false);
     if !dictionary.is_empty() {
@@ -264,12 +269,20 @@ impl<W: Write> Write for Sink<W> {
 /// Reads a tarball whatever its compression, told by its first bytes: gzip (any number of
 /// members), zstd or none. Also says which, for messages ("gzip-compressed ", "zstd-compressed ",
 /// "").
-pub fn decoder<R: io::BufRead + 'static>(mut reader: R) -> io::Result<(Box<dyn io::Read>, &'static str)> {
+pub fn decoder<R: io::BufRead + 'static>(
+    mut reader: R,
+) -> io::Result<(Box<dyn io::Read>, &'static str)> {
     let head = reader.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        Ok((Box::new(flate2::bufread::MultiGzDecoder::new(reader)), "gzip-compressed "))
+        Ok((
+            Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+            "gzip-compressed ",
+        ))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok((Box::new(zstd::Decoder::with_buffer(reader)?), "zstd-compressed "))
+        Ok((
+            Box::new(zstd::Decoder::with_buffer(reader)?),
+            "zstd-compressed ",
+        ))
     } else {
         Ok((Box::new(reader), ""))
     }
@@ -308,7 +321,10 @@ mod tests {
         let data = sample();
         let one = gz(&data, 6, 1, 4096);
         for (jobs, chunk) in [(2, 1000), (3, 1 << 20), (8, 77)] {
-            assert!(one == gz(&data, 6, jobs, chunk), "jobs {jobs} chunk {chunk}");
+            assert!(
+                one == gz(&data, 6, jobs, chunk),
+                "jobs {jobs} chunk {chunk}"
+            );
         }
         // flate2's single-member reader (which stops at the end of the first member) gets it all.
         let mut out = Vec::new();
@@ -320,7 +336,12 @@ mod tests {
         let mut single = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
         single.write_all(&data).unwrap();
         let single = single.finish().unwrap();
-        assert!(one.len() as f64 <= single.len() as f64 * 1.02, "{} vs {}", one.len(), single.len());
+        assert!(
+            one.len() as f64 <= single.len() as f64 * 1.02,
+            "{} vs {}",
+            one.len(),
+            single.len()
+        );
     }
 
     #[test]

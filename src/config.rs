@@ -196,16 +196,13 @@ impl BundleConfig {
     }
 
     pub fn output_for(&self, venv_name: &str, target: &Target) -> Result<PathBuf, Error> {
-        let out = self
-            .output
-            .clone()
-            .unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "{venv_name}-{}.{}",
-                    target.name,
-                    self.compression.format.extension()
-                ))
-            });
+        let out = self.output.clone().unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "{venv_name}-{}.{}",
+                target.name,
+                self.compression.format.extension()
+            ))
+        });
         check_output(&out)?;
         Ok(out)
     }

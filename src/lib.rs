@@ -170,7 +170,10 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
             for pin in &assembly.skipped {
                 report::info(
                     config.quiet,
-                    &format!("{}=={}: markers leave it out for {}", pin.name, pin.version, target.name),
+                    &format!(
+                        "{}=={}: markers leave it out for {}",
+                        pin.name, pin.version, target.name
+                    ),
                 );
             }
             report::info(

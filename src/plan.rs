@@ -159,8 +159,7 @@ impl Entry {
                 };
                 let mut head = Vec::with_capacity(16);
                 (&mut file).take(16).read_to_end(&mut head)?;
-                if let Some(header) = rewrite::pyc_header(&head, source_size, source_mtime, mtime)
-                {
+                if let Some(header) = rewrite::pyc_header(&head, source_size, source_mtime, mtime) {
                     head.copy_from_slice(&header);
                 }
                 Ok(Box::new(std::io::Cursor::new(head).chain(file)))

@@ -8,8 +8,7 @@ use std::str::FromStr;
 
 use pep508_rs::pep440_rs::{Operator, Version};
 use pep508_rs::{
-    ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, PackageName, Requirement,
-    VersionOrUrl,
+    ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, PackageName, Requirement, VersionOrUrl,
 };
 
 use crate::target::Target;
@@ -28,7 +27,9 @@ pub enum Error {
         line: usize,
         message: String,
     },
-    #[error("{path}:{line}: '{name}' is not pinned with == (a frozen list is needed: rvenv does not resolve)")]
+    #[error(
+        "{path}:{line}: '{name}' is not pinned with == (a frozen list is needed: rvenv does not resolve)"
+    )]
     NotPinned {
         path: PathBuf,
         line: usize,
@@ -143,7 +144,10 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// `--opt=value` or `--opt value` (or `-o value`) at the start of `words`.
-fn option_value<'a>(words: &mut std::iter::Peekable<std::slice::Iter<'a, &'a str>>, word: &'a str) -> Option<&'a str> {
+fn option_value<'a>(
+    words: &mut std::iter::Peekable<std::slice::Iter<'a, &'a str>>,
+    word: &'a str,
+) -> Option<&'a str> {
     match word.split_once('=') {
         Some((_, v)) => Some(v),
         None => words.next().copied(),
@@ -214,10 +218,18 @@ pub fn parse(path: &Path, text: &str, env: &MarkerEnvironment) -> Result<Require
             let value = match word.strip_prefix("--hash") {
                 Some(rest) if rest.starts_with('=') => rest[1..].to_string(),
                 Some("") => words.next().unwrap_or_default().to_string(),
-                _ => return Err(bad(line, format!("unexpected '{word}' after the requirement"))),
+                _ => {
+                    return Err(bad(
+                        line,
+                        format!("unexpected '{word}' after the requirement"),
+                    ));
+                }
             };
             if !value.contains(':') {
-                return Err(bad(line, format!("--hash needs ALGORITHM:HEX, got '{value}'")));
+                return Err(bad(
+                    line,
+                    format!("--hash needs ALGORITHM:HEX, got '{value}'"),
+                ));
             }
             pin_hashes.push(value);
         }
@@ -290,8 +302,16 @@ pub struct Unmet {
 impl std::fmt::Display for Unmet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.pinned {
-            Some(v) => write!(f, "{} needs {}, but {v} is pinned", self.package, self.requirement),
-            None => write!(f, "{} needs {}, which is not pinned", self.package, self.requirement),
+            Some(v) => write!(
+                f,
+                "{} needs {}, but {v} is pinned",
+                self.package, self.requirement
+            ),
+            None => write!(
+                f,
+                "{} needs {}, which is not pinned",
+                self.package, self.requirement
+            ),
         }
     }
 }
@@ -421,7 +441,10 @@ mod tests {
             ("numpy==1.0,<2\n", "not pinned"),
             ("-e git+https://x/y.git#egg=y\n", ":1: editable"),
             ("x @ https://h/x-1.0-py3-none-any.whl\n", "direct URL"),
-            ("a==1\nb==2\nA==3\n", "'a' is pinned twice, on lines 1 and 3"),
+            (
+                "a==1\nb==2\nA==3\n",
+                "'a' is pinned twice, on lines 1 and 3",
+            ),
             ("-r other.txt\n", "option '-r' is not supported"),
             ("a==1 extra\n", ":1:"),
         ] {

@@ -403,11 +403,9 @@ impl Target {
             .wheel_platforms
             .iter()
             .any(|p| p.starts_with("manylinux"));
-        if let (LibcKind::Glibc, Some(GlibcVersion(2, newest)), true) = (
-            self.libc.kind,
-            glibc.or(self.libc.glibc),
-            has_manylinux,
-        ) {
+        if let (LibcKind::Glibc, Some(GlibcVersion(2, newest)), true) =
+            (self.libc.kind, glibc.or(self.libc.glibc), has_manylinux)
+        {
             let x86 = matches!(arch, "x86_64" | "i686");
             let oldest = if x86 { 5 } else { 17 };
             for minor in (oldest..=newest).rev() {

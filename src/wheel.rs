@@ -19,7 +19,9 @@ pub enum Error {
     },
     #[error("{wheel}: not a readable wheel (zip): {message}")]
     Zip { wheel: PathBuf, message: String },
-    #[error("{wheel}: member '{member}' would be written outside the install (absolute, '..' or '\\' in its name)")]
+    #[error(
+        "{wheel}: member '{member}' would be written outside the install (absolute, '..' or '\\' in its name)"
+    )]
     UnsafeMember { wheel: PathBuf, member: String },
     #[error("{wheel}: {message}")]
     Malformed { wheel: PathBuf, message: String },
@@ -243,9 +245,15 @@ pub fn entry_points(text: &str) -> Result<Vec<(String, String, String)>, String>
             return Err(format!("entry point name '{name}' is not a file name"));
         }
         if !dotted(module.trim()) || (!attr.is_empty() && !dotted(attr.trim())) {
-            return Err(format!("entry point '{name} = {value}' is not module:attribute"));
+            return Err(format!(
+                "entry point '{name} = {value}' is not module:attribute"
+            ));
         }
-        out.push((name.to_string(), module.trim().to_string(), attr.trim().to_string()));
+        out.push((
+            name.to_string(),
+            module.trim().to_string(),
+            attr.trim().to_string(),
+        ));
     }
     Ok(out)
 }
@@ -271,7 +279,10 @@ fn write_file(wheel: &Path, path: &Path, bytes: &[u8], executable: bool) -> Resu
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let existing = path.symlink_metadata().ok();
-    if existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+    if existing
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_symlink())
+    {
         return Err(Error::WouldReplaceInterpreter {
             wheel: wheel.to_path_buf(),
             path: path.to_path_buf(),
@@ -351,7 +362,11 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let wheel_meta = text("WHEEL")?;
     match header_values(&wheel_meta, "Wheel-Version").first() {
         Some(v) if v.split('.').next() == Some("1") => {}
-        Some(v) => return Err(malformed(format!("Wheel-Version {v} is not supported (1.x is)"))),
+        Some(v) => {
+            return Err(malformed(format!(
+                "Wheel-Version {v} is not supported (1.x is)"
+            )));
+        }
         None => return Err(malformed("WHEEL has no Wheel-Version".into())),
     }
     let metadata = text("METADATA")?;
@@ -409,7 +424,10 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         if let Some(size) = size
             && size != bytes.len() as u64
         {
-            return Err(mismatch(format!("{} bytes, RECORD says {size}", bytes.len())));
+            return Err(mismatch(format!(
+                "{} bytes, RECORD says {size}",
+                bytes.len()
+            )));
         }
         check_hash(&hash, bytes).map_err(mismatch)?;
     }
@@ -444,7 +462,9 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
                     "headers" => (layout.headers.join(expected.to_string()).join(path), false),
                     "data" => (layout.data.join(path), false),
                     other => {
-                        return Err(malformed(format!("unknown .data scheme '{other}' in '{name}'")));
+                        return Err(malformed(format!(
+                            "unknown .data scheme '{other}' in '{name}'"
+                        )));
                     }
                 }
             }
@@ -488,7 +508,11 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         .map(|(path, bytes)| {
             let rel = crate::plan::relative(&layout.site_packages, path);
             let hash = crate::rewrite::record_hash(&sha2::Sha256::digest(bytes));
-            (rel.to_string_lossy().into_owned(), hash, bytes.len().to_string())
+            (
+                rel.to_string_lossy().into_owned(),
+                hash,
+                bytes.len().to_string(),
+            )
         })
         .collect();
     rows.push((record_name.clone(), String::new(), String::new()));
@@ -504,7 +528,12 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let record_bytes = out
         .into_inner()
         .map_err(|e| malformed(format!("RECORD: {e}")))?;
-    write_file(wheel, &layout.site_packages.join(&record_name), &record_bytes, false)?;
+    write_file(
+        wheel,
+        &layout.site_packages.join(&record_name),
+        &record_bytes,
+        false,
+    )?;
 
     Ok(Installed {
         name: expected.clone(),
@@ -581,13 +610,25 @@ mod tests {
         let musl = crate::target::find("x86_64-musl").unwrap();
         assert_eq!(
             musl.platform_tags(None),
-            ["musllinux_1_2_x86_64", "musllinux_1_1_x86_64", "linux_x86_64"]
+            [
+                "musllinux_1_2_x86_64",
+                "musllinux_1_1_x86_64",
+                "linux_x86_64"
+            ]
         );
     }
 
     #[test]
     fn member_names_that_leave_the_install_are_unsafe() {
-        for bad in ["/etc/passwd", "../x", "a/../../x", "a\\b", "C:/x", "a/./b", ""] {
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a\\b",
+            "C:/x",
+            "a/./b",
+            "",
+        ] {
             assert!(!safe_member(bad), "{bad}");
         }
         for good in ["a/b.py", "pkg-1.0.data/scripts/x", "a..b/c"] {
@@ -622,7 +663,15 @@ mod tests {
         // sha256 of "hello"
         let field = "sha256=LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ";
         assert!(check_hash(field, b"hello").is_ok());
-        assert!(check_hash(field, b"hellp").unwrap_err().contains("RECORD says"));
-        assert!(check_hash("md5=XUFAKrxLKna5cZ2REBfFkg", b"hello").unwrap_err().contains("not accepted"));
+        assert!(
+            check_hash(field, b"hellp")
+                .unwrap_err()
+                .contains("RECORD says")
+        );
+        assert!(
+            check_hash("md5=XUFAKrxLKna5cZ2REBfFkg", b"hello")
+                .unwrap_err()
+                .contains("not accepted")
+        );
     }
 }

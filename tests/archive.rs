@@ -430,11 +430,23 @@ fn formats_levels_and_threads() {
     let plain = out("a.tar", &[]);
     let forced = out("c.bin", &["--format", "tar.zst", "--level", "9"]);
     let fast = out("fast.tar.gz", &["--level", "1"]);
-    assert!(std::fs::read(&gz1).unwrap() == std::fs::read(&gz3).unwrap(), "gzip depends on -j");
-    assert!(std::fs::read(&zst1).unwrap() == std::fs::read(&zst2).unwrap(), "zstd depends on -j");
+    assert!(
+        std::fs::read(&gz1).unwrap() == std::fs::read(&gz3).unwrap(),
+        "gzip depends on -j"
+    );
+    assert!(
+        std::fs::read(&zst1).unwrap() == std::fs::read(&zst2).unwrap(),
+        "zstd depends on -j"
+    );
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
-    assert!(size(&fast) > size(&gz1), "level 1 should be larger than level 6");
-    assert!(size(&forced) < size(&zst1), "zstd -9 should be smaller than -3");
+    assert!(
+        size(&fast) > size(&gz1),
+        "level 1 should be larger than level 6"
+    );
+    assert!(
+        size(&forced) < size(&zst1),
+        "zstd -9 should be smaller than -3"
+    );
     assert_eq!(&std::fs::read(&zst1).unwrap()[..4], b"\x28\xb5\x2f\xfd");
     assert_eq!(&std::fs::read(&forced).unwrap()[..4], b"\x28\xb5\x2f\xfd");
     assert_eq!(&std::fs::read(&gz1).unwrap()[..2], b"\x1f\x8b");
@@ -449,7 +461,13 @@ fn formats_levels_and_threads() {
 
     let reference = s.path().join("ref");
     std::fs::create_dir_all(&reference).unwrap();
-    run_ok(Command::new("tar").arg("-xf").arg(&plain).arg("-C").arg(&reference));
+    run_ok(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&plain)
+            .arg("-C")
+            .arg(&reference),
+    );
     let want = snapshot(&reference);
     for (archive, how) in [
         (&gz1, "gnu"),
@@ -459,18 +477,44 @@ fn formats_levels_and_threads() {
         (&zst1, "bsd"),
         (&forced, "bsd"),
     ] {
-        let dest = s.path().join(format!("x-{how}-{}", archive.file_name().unwrap().to_string_lossy()));
+        let dest = s.path().join(format!(
+            "x-{how}-{}",
+            archive.file_name().unwrap().to_string_lossy()
+        ));
         std::fs::create_dir_all(&dest).unwrap();
         match how {
-            "gnu" => run_ok(Command::new("tar").arg("-xzf").arg(archive).arg("-C").arg(&dest)),
-            "gnu-zstd" => run_ok(Command::new("tar").arg("--zstd").arg("-xf").arg(archive).arg("-C").arg(&dest)),
-            "bsd" => run_ok(Command::new("bsdtar").arg("-xf").arg(archive).arg("-C").arg(&dest)),
+            "gnu" => run_ok(
+                Command::new("tar")
+                    .arg("-xzf")
+                    .arg(archive)
+                    .arg("-C")
+                    .arg(&dest),
+            ),
+            "gnu-zstd" => run_ok(
+                Command::new("tar")
+                    .arg("--zstd")
+                    .arg("-xf")
+                    .arg(archive)
+                    .arg("-C")
+                    .arg(&dest),
+            ),
+            "bsd" => run_ok(
+                Command::new("bsdtar")
+                    .arg("-xf")
+                    .arg(archive)
+                    .arg("-C")
+                    .arg(&dest),
+            ),
             _ => python_tar(
                 "import sys, tarfile\ntarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')",
                 &[archive, &dest],
             ),
         };
-        assert_same_tree(&want, &snapshot(&dest), &format!("{how} {}", archive.display()));
+        assert_same_tree(
+            &want,
+            &snapshot(&dest),
+            &format!("{how} {}", archive.display()),
+        );
     }
 }
 
@@ -480,12 +524,27 @@ fn format_level_and_jobs_are_checked_before_any_work() {
     let venv = s.path().join("v");
     make_bare_venv(&venv);
     for (args, words) in [
-        (vec!["-o", "x.tar.gz", "--format", "tar.zst"], "x.tar.gz: the name says tar.gz, but --format is tar.zst"),
-        (vec!["-o", "x.tar.gz", "--level", "12"], "--level 12: tar.gz takes 1 to 9"),
-        (vec!["-o", "x.tar.zst", "--level", "0"], "--level 0: tar.zst takes 1 to 19"),
-        (vec!["-o", "x.tar", "--level", "3"], "--level 3: tar takes 0 to 0"),
+        (
+            vec!["-o", "x.tar.gz", "--format", "tar.zst"],
+            "x.tar.gz: the name says tar.gz, but --format is tar.zst",
+        ),
+        (
+            vec!["-o", "x.tar.gz", "--level", "12"],
+            "--level 12: tar.gz takes 1 to 9",
+        ),
+        (
+            vec!["-o", "x.tar.zst", "--level", "0"],
+            "--level 0: tar.zst takes 1 to 19",
+        ),
+        (
+            vec!["-o", "x.tar", "--level", "3"],
+            "--level 3: tar takes 0 to 0",
+        ),
         (vec!["-o", "x.tar.gz", "-j", "0"], "--jobs 0"),
-        (vec!["-o", "x.tar.gz", "--format", "zip"], "invalid value 'zip'"),
+        (
+            vec!["-o", "x.tar.gz", "--format", "zip"],
+            "invalid value 'zip'",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_rvenv"))
             .arg("bundle")

@@ -121,9 +121,18 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("colorama==0.4.6: markers leave it out for aarch64"), "{err}");
-    assert!(err.contains("uvloop==0.19.0: markers leave it out"), "{err}");
-    assert!(err.contains("installed 2 wheel(s) (0 fetched) for Python 3.11."), "{err}");
+    assert!(
+        err.contains("colorama==0.4.6: markers leave it out for aarch64"),
+        "{err}"
+    );
+    assert!(
+        err.contains("uvloop==0.19.0: markers leave it out"),
+        "{err}"
+    );
+    assert!(
+        err.contains("installed 2 wheel(s) (0 fetched) for Python 3.11."),
+        "{err}"
+    );
     // The default name is the project directory's; nothing is left in TMPDIR.
     let tarball = d.join("myapp-aarch64.tar.gz");
     assert!(tarball.is_file());
@@ -151,7 +160,10 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     for script in ["rvenv-demo", "demo-data-script", "f2py"] {
         let text = std::fs::read_to_string(root.join("bin").join(script)).unwrap();
         assert!(text.starts_with("#!/bin/sh\n"), "{script}: {text}");
-        assert!(!text.contains(d.to_str().unwrap()), "{script} names the build machine");
+        assert!(
+            !text.contains(d.to_str().unwrap()),
+            "{script} names the build machine"
+        );
     }
     let activate = std::fs::read_to_string(root.join("bin/activate")).unwrap();
     assert!(activate.contains("_rvenv_root"), "{activate}");
@@ -163,8 +175,17 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     run_ok(
         Command::new("python3")
             .args(["-m", "pip", "install", "-q", "--no-index", "--no-deps"])
-            .args(["--disable-pip-version-check", "--no-compile", "--only-binary=:all:"])
-            .args(["--platform", "manylinux2014_aarch64", "--python-version", "3.11"])
+            .args([
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--only-binary=:all:",
+            ])
+            .args([
+                "--platform",
+                "manylinux2014_aarch64",
+                "--python-version",
+                "3.11",
+            ])
             .args(["--implementation", "cp", "--abi", "cp311", "--target"])
             .arg(&reference)
             .arg(&numpy)
@@ -175,7 +196,12 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
             .into_iter()
             .flatten()
             .filter(|e| e.file_type().is_file())
-            .map(|e| (e.path().strip_prefix(top).unwrap().to_path_buf(), e.path().to_path_buf()))
+            .map(|e| {
+                (
+                    e.path().strip_prefix(top).unwrap().to_path_buf(),
+                    e.path().to_path_buf(),
+                )
+            })
             .filter(|(rel, _)| {
                 let s = rel.to_string_lossy();
                 !s.starts_with("bin/")
@@ -195,7 +221,11 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
         "installed file sets differ"
     );
     for (path, bytes) in &ours {
-        assert!(bytes == &pips[path], "{} differs from pip's", path.display());
+        assert!(
+            bytes == &pips[path],
+            "{} differs from pip's",
+            path.display()
+        );
     }
     let dist = format!("numpy-{version}.dist-info");
     let rows = |r: BTreeMap<String, (String, String)>| -> BTreeMap<String, (String, String)> {
@@ -211,7 +241,10 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
     };
     let our_rows = rows(record(&site.join(&dist).join("RECORD")));
     assert!(our_rows.len() > 500, "{} rows", our_rows.len());
-    assert_eq!(our_rows, rows(record(&reference.join(&dist).join("RECORD"))));
+    assert_eq!(
+        our_rows,
+        rows(record(&reference.join(&dist).join("RECORD")))
+    );
 
     // On the board: its libraries, no Python; the bundle's own interpreter computes with numpy.
     let board = board_root("arm64", d);
@@ -312,7 +345,10 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             "unpinned",
             "numpy>=1.0\n".into(),
             demo_dir.clone(),
-            vec!["requirements.txt:1: 'numpy' is not pinned with ==".into(), "hint: run `pip freeze`".into()],
+            vec![
+                "requirements.txt:1: 'numpy' is not pinned with ==".into(),
+                "hint: run `pip freeze`".into(),
+            ],
         ),
         (
             "foreign wheel only",
@@ -321,7 +357,10 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             vec![
                 format!("no wheel for the target for 1 requirement(s): numpy=={version}"),
                 "cp311-cp311-manylinux_2_36_aarch64".into(),
-                format!("{} does not fit the target", x86.file_name().unwrap().to_string_lossy()),
+                format!(
+                    "{} does not fit the target",
+                    x86.file_name().unwrap().to_string_lossy()
+                ),
                 "hint: put a wheel built for the target".into(),
             ],
         ),
@@ -329,7 +368,9 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             "hash mismatch",
             format!("rvenv-demo==1.0 --hash=sha256:{}\n", "0".repeat(64)),
             demo_dir.clone(),
-            vec![format!("its sha256 {demo_sha} is not among the --hash pins")],
+            vec![format!(
+                "its sha256 {demo_sha} is not among the --hash pins"
+            )],
         ),
         (
             "tampered",
@@ -359,7 +400,10 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             "interpreter",
             "rvenv-demo==1.0\n".into(),
             variant("interpreter"),
-            vec!["would replace".into(), "bin/python3, the environment's own interpreter link".into()],
+            vec![
+                "would replace".into(),
+                "bin/python3, the environment's own interpreter link".into(),
+            ],
         ),
         (
             "requires",
@@ -397,7 +441,10 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
         for w in &words {
             assert!(err.contains(w.as_str()), "{what}: wanted {w:?} in {err}");
         }
-        assert!(!err.contains("pywin32") && !err.contains("extra-only"), "{what}: {err}");
+        assert!(
+            !err.contains("pywin32") && !err.contains("extra-only"),
+            "{what}: {err}"
+        );
         assert!(!d.join("out.tar.gz").exists(), "{what}: output left behind");
         assert_eq!(
             std::fs::read_dir(d.join("tmp")).unwrap().count(),
@@ -406,18 +453,50 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
         );
     }
     assert!(!d.join("escaped.py").exists() && !Path::new("/tmp/rvenv-absolute.py").exists());
-    assert!(std::fs::read(&python).unwrap() == python_before, "the target interpreter was written to");
+    assert!(
+        std::fs::read(&python).unwrap() == python_before,
+        "the target interpreter was written to"
+    );
 
     // The same inputs made right pass: the pinned hash, and --no-deps-check.
-    std::fs::write(d.join("requirements.txt"), format!("rvenv-demo==1.0 --hash=sha256:{demo_sha}\n")).unwrap();
-    let ok = ["-t", "aarch64", "--python", python.to_str().unwrap(), "-r", "requirements.txt", "--no-index"];
-    let out = assemble(d, &[&ok[..], &["-f", demo_dir.to_str().unwrap(), "-o", "a.tar.gz"]].concat());
+    std::fs::write(
+        d.join("requirements.txt"),
+        format!("rvenv-demo==1.0 --hash=sha256:{demo_sha}\n"),
+    )
+    .unwrap();
+    let ok = [
+        "-t",
+        "aarch64",
+        "--python",
+        python.to_str().unwrap(),
+        "-r",
+        "requirements.txt",
+        "--no-index",
+    ];
+    let out = assemble(
+        d,
+        &[
+            &ok[..],
+            &["-f", demo_dir.to_str().unwrap(), "-o", "a.tar.gz"],
+        ]
+        .concat(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::write(d.join("requirements.txt"), "rvenv-demo==1.0\n").unwrap();
     let requires = d.join("wheels-requires");
     let out = assemble(
         d,
-        &[&ok[..], &["-f", requires.to_str().unwrap(), "--no-deps-check", "-o", "b.tar.gz"]].concat(),
+        &[
+            &ok[..],
+            &[
+                "-f",
+                requires.to_str().unwrap(),
+                "--no-deps-check",
+                "-o",
+                "b.tar.gz",
+            ],
+        ]
+        .concat(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -429,10 +508,19 @@ fn usage_errors_and_a_python_that_is_not_one() {
     std::fs::write(d.join("requirements.txt"), "six==1.16.0\n").unwrap();
     let python = sysroot_python("arm64");
     for (args, words) in [
-        (vec!["--python", python.to_str().unwrap()], "--requirements <FILE>"),
+        (
+            vec!["--python", python.to_str().unwrap()],
+            "--requirements <FILE>",
+        ),
         (vec!["-r", "requirements.txt"], "--python <PYTHON>"),
         (
-            vec!["somevenv", "--python", python.to_str().unwrap(), "-r", "requirements.txt"],
+            vec![
+                "somevenv",
+                "--python",
+                python.to_str().unwrap(),
+                "-r",
+                "requirements.txt",
+            ],
             "cannot be used with",
         ),
         (vec!["-f", "wheels"], "--python <PYTHON>"),
@@ -444,22 +532,44 @@ fn usage_errors_and_a_python_that_is_not_one() {
     let script = d.join("python3.11");
     std::fs::write(&script, "#!/bin/sh\n").unwrap();
     for (python, words) in [
-        (script.clone(), format!("{}: not an ELF executable", script.display())),
-        (d.join("nope/python3"), format!("{}: no such file", d.join("nope/python3").display())),
+        (
+            script.clone(),
+            format!("{}: not an ELF executable", script.display()),
+        ),
+        (
+            d.join("nope/python3"),
+            format!("{}: no such file", d.join("nope/python3").display()),
+        ),
     ] {
         let out = assemble(
             d,
-            &["--python", python.to_str().unwrap(), "-r", "requirements.txt", "--no-index"],
+            &[
+                "--python",
+                python.to_str().unwrap(),
+                "-r",
+                "requirements.txt",
+                "--no-index",
+            ],
         );
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains(&words), "{}", stderr(&out));
     }
     let out = assemble(
         d,
-        &["--python", python.to_str().unwrap(), "-r", "missing.txt", "--no-index"],
+        &[
+            "--python",
+            python.to_str().unwrap(),
+            "-r",
+            "missing.txt",
+            "--no-index",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("missing.txt: No such file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.txt: No such file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Without --no-index, missing wheels come from PyPI through the host's pip, with the target's
@@ -468,17 +578,36 @@ fn usage_errors_and_a_python_that_is_not_one() {
 fn missing_wheels_are_fetched_with_pip_for_the_target() {
     let dir = scratch();
     let d = dir.path();
-    std::fs::write(d.join("requirements.txt"), "MarkupSafe==2.1.5\nsix==1.16.0\n").unwrap();
+    std::fs::write(
+        d.join("requirements.txt"),
+        "MarkupSafe==2.1.5\nsix==1.16.0\n",
+    )
+    .unwrap();
     let python = sysroot_python("arm64");
     let out = assemble(
         d,
-        &["-t", "aarch64", "--python", python.to_str().unwrap(), "-r", "requirements.txt", "-o", "m.tar.gz"],
+        &[
+            "-t",
+            "aarch64",
+            "--python",
+            python.to_str().unwrap(),
+            "-r",
+            "requirements.txt",
+            "-o",
+            "m.tar.gz",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("installed 2 wheel(s) (2 fetched)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("installed 2 wheel(s) (2 fetched)"),
+        "{}",
+        stderr(&out)
+    );
     let x = d.join("x");
     extract(&d.join("m.tar.gz"), &x);
-    let site = x.join(d.file_name().unwrap()).join("lib/python3.11/site-packages");
+    let site = x
+        .join(d.file_name().unwrap())
+        .join("lib/python3.11/site-packages");
     let speedups = std::fs::read_dir(site.join("markupsafe"))
         .unwrap()
         .flatten()
@@ -492,6 +621,9 @@ fn missing_wheels_are_fetched_with_pip_for_the_target() {
         .arg("-L")
         .arg(&board)
         .arg(root.join("bin/python3"))
-        .args(["-c", "import markupsafe, markupsafe._speedups, six; print(markupsafe.escape('<a>'))"]));
+        .args([
+            "-c",
+            "import markupsafe, markupsafe._speedups, six; print(markupsafe.escape('<a>'))",
+        ]));
     assert_eq!(stdout(&out).trim(), "&lt;a&gt;", "{}", stderr(&out));
 }

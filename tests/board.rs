@@ -191,7 +191,10 @@ fn assemble_for(arch: &str, target: &str, requirements: &str, dir: &Path) -> std
     let python = fixtures().join(format!("sysroot-{arch}/usr/bin/python3.11"));
     let wheels = dir.join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();
-    for w in std::fs::read_dir(fixtures().join("wheels")).unwrap().flatten() {
+    for w in std::fs::read_dir(fixtures().join("wheels"))
+        .unwrap()
+        .flatten()
+    {
         std::fs::copy(w.path(), wheels.join(w.file_name())).unwrap();
     }
     let demo = demo_wheel();
@@ -200,7 +203,14 @@ fn assemble_for(arch: &str, target: &str, requirements: &str, dir: &Path) -> std
     std::fs::write(&req, requirements).unwrap();
     let tarball = dir.join(format!("app-{target}.tar.gz"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rvenv"))
-        .args(["bundle", "--target", target, "--arcroot", "app", "--no-index"])
+        .args([
+            "bundle",
+            "--target",
+            target,
+            "--arcroot",
+            "app",
+            "--no-index",
+        ])
         .arg("--python")
         .arg(&python)
         .arg("-r")

@@ -458,7 +458,11 @@ fn zstd_and_plain_tar_bundles_are_verified_and_checked() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
-        assert!(stdout(&out).contains("0 problems"), "{name}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("0 problems"),
+            "{name}: {}",
+            stdout(&out)
+        );
     }
     // Re-packed with one file changed, as zstd: verify names it.
     let tree = s.path().join("tree");
