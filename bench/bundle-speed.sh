@@ -12,13 +12,15 @@
 #
 # For each venv, `rvenv bundle` writes the bundle once and it is extracted to a tree; the
 # tar/pigz/zstd commands compress that tree, so every tool packs the same bytes (the venv plus
-# the interpreter and standard library that rvenv adds). venv-pack packs the venv itself (it
-# leaves the interpreter out: bin/python stays a symlink to /usr/bin/python3.11).
+# the interpreter and standard library that rvenv adds). venv-pack packs the venv itself: it
+# leaves the interpreter and standard library out (bin/python3 stays a symlink to
+# /usr/bin/python3), needs no `venv --copies`, and refuses only a venv without pyvenv.cfg, with
+# several lib/python*, or with editable installs; its refusal would be reported as a failure.
 #
 # Usage: bench/bundle-speed.sh [--quick] [--build-only] [REPORT.md]
 #   --quick       2 timed runs instead of 5 (3 for the big venv), and no big venv
 #   --build-only  build (or check) the cached venvs and tools, measure nothing
-#   REPORT.md  where the Markdown report goes (default: stdout); progress goes to stderr
+#   REPORT.md     where the Markdown report goes (default: stdout); progress goes to stderr
 # Environment:
 #   RVENV                  the rvenv binary (default: <repo>/target/release/rvenv; not built here)
 #   RVENV_ARGS             extra arguments for every `rvenv bundle` (for example "-j 2")
@@ -506,7 +508,15 @@ for key in order:
         fmt_int(int(meta["tree_%s_files" % key])) if tb else "n/a"))
 p("")
 p("Venv bytes and files count regular files (symlinks not followed); the bundle tree is what "
-  "`rvenv bundle` writes (the venv, the interpreter and the standard library), extracted.")
+  "`rvenv bundle` writes (the venv, the interpreter and the standard library), extracted. "
+  "The realistic venv is `python3 -m venv` plus the pinned wheels. The big venv is the same plus "
+  "copies of its site-packages under other names (`site-packages/_benchpad_NN/`, the last copy "
+  "partial): real files keep the real mix of ELF, .py and .pyc sizes and their compressibility, "
+  "and a copy lies hundreds of MB from the next, far outside the window of gzip (32 KB) or "
+  "zstd -3, so no compressor gains from the repetition; each copy keeps its `.libs` folders, so "
+  "rvenv's ELF check passes. The small-file venv is `python3 -m venv` plus one package of "
+  "50,000 generated modules (valid Python from a fixed vocabulary and seed, log-normal sizes with "
+  "a median of about 3 KB, 100 per subpackage), about as compressible as real source.")
 
 notes = []
 for key in order:
