@@ -913,47 +913,73 @@ impl Report {
         // loader matches the sonames of loaded objects first), or, for a file without RUNPATH,
         // through the DT_RPATH of the objects that load it (RPATH is inherited). Vendored
         // libraries rely on both: scipy.libs/libgfortran needs libquadmath and has neither.
-        let mut parents: HashMap<&Path, Vec<&Path>> = HashMap::new();
-        for (file, (_, _, resolutions)) in &loaded {
-            for (_, found) in resolutions {
-                if let Some(Found::At(child)) = found {
-                    parents
-                        .entry(child.as_path())
-                        .or_default()
-                        .push(file.as_path());
+        // A library found that way is loaded from there, and its own needs are then resolved
+        // the same way, so this repeats until nothing more is found (libavformat, found through
+        // cv2's path, needs libssl, which needs libcrypto: none of the three has a path).
+        loop {
+            let mut parents: HashMap<&Path, Vec<&Path>> = HashMap::new();
+            for (file, (_, _, resolutions)) in &loaded {
+                for (_, found) in resolutions {
+                    if let Some(Found::At(child)) = found {
+                        parents
+                            .entry(child.as_path())
+                            .or_default()
+                            .push(file.as_path());
+                    }
+                }
+            }
+            let through_loaders = |file: &Path, needed: &str, inherits_rpath: bool| {
+                let mut seen: HashSet<&Path> = HashSet::new();
+                let mut queue: Vec<&Path> = parents.get(file).cloned().unwrap_or_default();
+                while let Some(ancestor) = queue.pop() {
+                    if !seen.insert(ancestor) {
+                        continue;
+                    }
+                    let Some((search, runpath, rs)) = loaded.get(ancestor) else {
+                        continue;
+                    };
+                    if let Some((_, Some(found))) =
+                        rs.iter().find(|(n, f)| n == needed && f.is_some())
+                    {
+                        return Some(found.clone());
+                    }
+                    let dir = ancestor.parent().unwrap_or(Path::new(""));
+                    if inherits_rpath && !runpath {
+                        let by_rpath = search
+                            .iter()
+                            .filter_map(|e| expand_origin(e, dir))
+                            .map(|d| d.join(needed))
+                            .find(|p| present.contains(p));
+                        if let Some(p) = by_rpath {
+                            return Some(Found::At(p));
+                        }
+                    }
+                    queue.extend(parents.get(ancestor).into_iter().flatten());
+                }
+                None
+            };
+            let mut newly: Vec<(PathBuf, usize, Found)> = Vec::new();
+            for (path, (_, runpath, resolutions)) in &loaded {
+                for (i, (needed, found)) in resolutions.iter().enumerate() {
+                    if found.is_none()
+                        && let Some(f) = through_loaders(path, needed, !runpath)
+                    {
+                        newly.push((path.clone(), i, f));
+                    }
+                }
+            }
+            if newly.is_empty() {
+                break;
+            }
+            for (path, i, found) in newly {
+                if let Some((_, _, rs)) = loaded.get_mut(&path) {
+                    rs[i].1 = Some(found);
                 }
             }
         }
-        let loaded_by_ancestor = |file: &Path, needed: &str, inherits_rpath: bool| {
-            let mut seen: HashSet<&Path> = HashSet::new();
-            let mut queue: Vec<&Path> = parents.get(file).cloned().unwrap_or_default();
-            while let Some(ancestor) = queue.pop() {
-                if !seen.insert(ancestor) {
-                    continue;
-                }
-                let Some((search, runpath, rs)) = loaded.get(ancestor) else {
-                    continue;
-                };
-                if rs.iter().any(|(n, f)| n == needed && f.is_some()) {
-                    return true;
-                }
-                let dir = ancestor.parent().unwrap_or(Path::new(""));
-                let by_rpath = inherits_rpath
-                    && !runpath
-                    && search
-                        .iter()
-                        .filter_map(|e| expand_origin(e, dir))
-                        .any(|d| present.contains(&d.join(needed)));
-                if by_rpath {
-                    return true;
-                }
-                queue.extend(parents.get(ancestor).into_iter().flatten());
-            }
-            false
-        };
-        for (path, (search_path, runpath, resolutions)) in &loaded {
+        for (path, (search_path, _, resolutions)) in &loaded {
             for (needed, found) in resolutions {
-                if found.is_some() || loaded_by_ancestor(path, needed, !runpath) {
+                if found.is_some() {
                     continue;
                 }
                 let dir = path.parent().unwrap_or(Path::new(""));

@@ -2,7 +2,7 @@
 //! into a venv layout with every member checked against `RECORD`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -180,26 +180,6 @@ fn safe_member(name: &str) -> bool {
         && !(name.len() > 1 && name.as_bytes()[1] == b':')
 }
 
-/// `sha256=<urlsafe-b64>` against the bytes; `Err(detail)` when it does not match.
-fn check_hash(field: &str, bytes: &[u8]) -> Result<(), String> {
-    use base64::Engine;
-    let (algorithm, expected) = field
-        .split_once('=')
-        .ok_or_else(|| format!("hash field '{field}' is not ALGORITHM=VALUE"))?;
-    let actual = match algorithm {
-        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
-        "sha384" => sha2::Sha384::digest(bytes).to_vec(),
-        "sha512" => sha2::Sha512::digest(bytes).to_vec(),
-        other => return Err(format!("hash algorithm '{other}' is not accepted")),
-    };
-    let actual = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(actual);
-    if actual == expected.trim_end_matches('=') {
-        Ok(())
-    } else {
-        Err(format!("{algorithm} is {actual}, RECORD says {expected}"))
-    }
-}
-
 fn header_values<'a>(metadata: &'a str, key: &str) -> Vec<&'a str> {
     metadata
         .lines()
@@ -271,10 +251,10 @@ pub fn entry_point_script(python: &str, module: &str, attr: &str) -> String {
     )
 }
 
-/// Writes a file of the install. The only symlinks in the environment are `bin/python*`, which
+/// Creates a file of the install. The only symlinks in the environment are `bin/python*`, which
 /// point at the target's interpreter: writing through one would overwrite the user's Python.
-fn write_file(wheel: &Path, path: &Path, bytes: &[u8], executable: bool) -> Result<bool, Error> {
-    use std::os::unix::fs::PermissionsExt;
+fn open_new(wheel: &Path, path: &Path, executable: bool) -> Result<(std::fs::File, bool), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
@@ -288,62 +268,100 @@ fn write_file(wheel: &Path, path: &Path, bytes: &[u8], executable: bool) -> Resu
             path: path.to_path_buf(),
         });
     }
-    let existed = existing.is_some();
-    std::fs::write(path, bytes).map_err(io(path))?;
-    let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
-    Ok(existed)
+    if existing.is_some() {
+        // pip overwrites too; a new file gets the mode below rather than the old one's.
+        std::fs::remove_file(path).map_err(io(path))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(if executable { 0o755 } else { 0o644 })
+        .open(path)
+        .map_err(io(path))?;
+    Ok((file, existing.is_some()))
 }
 
-/// Installs a wheel whose name says it is `expected`. Every member is checked against RECORD
-/// before anything is written, so a refused wheel leaves nothing behind in the layout.
+/// The hashers RECORD may name; sha256 is always computed (the new RECORD uses it).
+struct Hashers {
+    sha256: sha2::Sha256,
+    other: Option<(String, Box<dyn sha2::digest::DynDigest>)>,
+}
+
+impl Hashers {
+    fn new(field: &str) -> Result<Hashers, String> {
+        let algorithm = field.split_once('=').map_or(field, |(a, _)| a);
+        let other: Option<Box<dyn sha2::digest::DynDigest>> = match algorithm {
+            "sha256" => None,
+            "sha384" => Some(Box::new(sha2::Sha384::new())),
+            "sha512" => Some(Box::new(sha2::Sha512::new())),
+            other => return Err(format!("hash algorithm '{other}' is not accepted")),
+        };
+        Ok(Hashers {
+            sha256: sha2::Sha256::new(),
+            other: other.map(|h| (algorithm.to_string(), h)),
+        })
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        if let Some((_, h)) = &mut self.other {
+            h.update(bytes);
+        }
+    }
+
+    /// Checks `field` (`ALGORITHM=urlsafe-b64`); returns the sha256 either way.
+    fn check(self, field: &str) -> (Result<(), String>, Vec<u8>) {
+        use base64::Engine;
+        let sha256 = self.sha256.finalize().to_vec();
+        let (algorithm, actual) = match self.other {
+            Some((name, h)) => (name, h.finalize().to_vec()),
+            None => ("sha256".to_string(), sha256.clone()),
+        };
+        let expected = field.split_once('=').map_or("", |(_, v)| v);
+        let actual = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(actual);
+        let result = if actual == expected.trim_end_matches('=') {
+            Ok(())
+        } else {
+            Err(format!("{algorithm} is {actual}, RECORD says {expected}"))
+        };
+        (result, sha256)
+    }
+}
+
+/// Installs a wheel whose name says it is `expected`. Member names, RECORD's coverage and the
+/// `.data` schemes are checked before anything is written; each member is then streamed to its
+/// place (memory stays small for any wheel) and its hash and size checked against RECORD. A
+/// refused wheel fails the whole assembly, whose temporary directory is then removed.
 pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<Installed, Error> {
     let malformed = |message: String| Error::Malformed {
         wheel: wheel.to_path_buf(),
         message,
     };
-    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| Error::Zip {
+    let zip_err = |e: zip::result::ZipError| Error::Zip {
         wheel: wheel.to_path_buf(),
         message: e.to_string(),
-    })?;
+    };
+    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
 
-    // Read every member once: wheels are small next to memory, and checking all of them
-    // first means a bad wheel writes nothing.
-    let mut members: BTreeMap<String, (Vec<u8>, bool)> = BTreeMap::new();
+    // Names first: every one must stay inside, and directories are not installed.
+    let mut members: Vec<(usize, String)> = Vec::new();
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| Error::Zip {
-            wheel: wheel.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let name = entry
-            .name()
-            .map_err(|e| Error::Zip {
-                wheel: wheel.to_path_buf(),
-                message: e.to_string(),
-            })?
-            .to_string();
+        let entry = zip.by_index_raw(i).map_err(zip_err)?;
+        let name = entry.name().map_err(zip_err)?.to_string();
         if !safe_member(name.trim_end_matches('/')) {
             return Err(Error::UnsafeMember {
                 wheel: wheel.to_path_buf(),
                 member: name,
             });
         }
-        if entry.is_dir() {
-            continue;
+        if !entry.is_dir() {
+            members.push((i, name));
         }
-        let executable = entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| Error::Zip {
-            wheel: wheel.to_path_buf(),
-            message: format!("{name}: {e}"),
-        })?;
-        members.insert(name, (bytes, executable));
     }
-
     let dist_info = members
-        .keys()
-        .filter_map(|m| m.split('/').next().filter(|d| d.ends_with(".dist-info")))
+        .iter()
+        .filter_map(|(_, m)| m.split('/').next().filter(|d| d.ends_with(".dist-info")))
         .find(|d| {
             d.strip_suffix(".dist-info")
                 .and_then(|s| s.rsplit_once('-'))
@@ -352,14 +370,26 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         })
         .map(str::to_string)
         .ok_or_else(|| malformed(format!("no {expected}-<version>.dist-info directory")))?;
-    let text = |member: &str| -> Result<String, Error> {
-        let (bytes, _) = members
-            .get(&format!("{dist_info}/{member}"))
-            .ok_or_else(|| malformed(format!("{dist_info}/{member} is missing")))?;
-        String::from_utf8(bytes.clone())
-            .map_err(|_| malformed(format!("{dist_info}/{member} is not UTF-8")))
+    let mut text = |member: &str| -> Result<Option<String>, Error> {
+        let name = format!("{dist_info}/{member}");
+        let mut entry = match zip.by_name(&name) {
+            Ok(e) => e,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(zip_err(e)),
+        };
+        let mut out = String::new();
+        entry
+            .read_to_string(&mut out)
+            .map_err(|e| malformed(format!("{name}: {e}")))?;
+        Ok(Some(out))
     };
-    let wheel_meta = text("WHEEL")?;
+    let need = |t: Option<String>, member: &str| {
+        t.ok_or_else(|| malformed(format!("{dist_info}/{member} is missing")))
+    };
+    let wheel_meta = need(text("WHEEL")?, "WHEEL")?;
+    let metadata = need(text("METADATA")?, "METADATA")?;
+    let record = need(text("RECORD")?, "RECORD")?;
+    let entry_points_txt = text("entry_points.txt")?;
     match header_values(&wheel_meta, "Wheel-Version").first() {
         Some(v) if v.split('.').next() == Some("1") => {}
         Some(v) => {
@@ -369,7 +399,6 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         }
         None => return Err(malformed("WHEEL has no Wheel-Version".into())),
     }
-    let metadata = text("METADATA")?;
     let version = header_values(&metadata, "Version")
         .first()
         .and_then(|v| Version::from_str(v).ok())
@@ -379,8 +408,13 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         .map(str::to_string)
         .collect();
 
+    // RECORD covers every member but itself (and its signatures), and names nothing absent.
     let record_name = format!("{dist_info}/RECORD");
-    let record = text("RECORD")?;
+    let unsigned = |name: &str| {
+        name == record_name
+            || name == format!("{record_name}.jws")
+            || name == format!("{record_name}.p7s")
+    };
     let mut rows: BTreeMap<String, (String, Option<u64>)> = BTreeMap::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -402,53 +436,33 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         let size = row.get(2).and_then(|s| s.parse().ok());
         rows.insert(path, (hash, size));
     }
-    for (name, (bytes, _)) in &members {
-        // RECORD cannot hash itself; signatures of it are not covered either (PEP 427).
-        if *name == record_name
-            || *name == format!("{record_name}.jws")
-            || *name == format!("{record_name}.p7s")
-        {
-            continue;
-        }
-        let Some((hash, size)) = rows.remove(name).filter(|(h, _)| !h.is_empty()) else {
+    for (_, name) in &members {
+        if !unsigned(name) && rows.get(name).is_none_or(|(h, _)| h.is_empty()) {
             return Err(Error::NotInRecord {
                 wheel: wheel.to_path_buf(),
                 member: name.clone(),
             });
-        };
-        let mismatch = |detail: String| Error::RecordMismatch {
-            wheel: wheel.to_path_buf(),
-            member: name.clone(),
-            detail,
-        };
-        if let Some(size) = size
-            && size != bytes.len() as u64
-        {
-            return Err(mismatch(format!(
-                "{} bytes, RECORD says {size}",
-                bytes.len()
-            )));
         }
-        check_hash(&hash, bytes).map_err(mismatch)?;
     }
-    rows.remove(&record_name);
-    if let Some(member) = rows.into_keys().next() {
+    if let Some(member) = rows
+        .keys()
+        .find(|r| !unsigned(r) && !members.iter().any(|(_, m)| m == *r))
+    {
         return Err(Error::MissingMember {
             wheel: wheel.to_path_buf(),
-            member,
+            member: member.clone(),
         });
     }
-    let scripts = match members.get(&format!("{dist_info}/entry_points.txt")) {
-        Some((bytes, _)) => entry_points(&String::from_utf8_lossy(bytes)).map_err(malformed)?,
+    let scripts = match &entry_points_txt {
+        Some(t) => entry_points(t).map_err(malformed)?,
         None => Vec::new(),
     };
 
-    // Everything checked: write.
+    // Where each member goes, all decided before anything is written.
     let data_prefix = format!("{}.data/", dist_info.trim_end_matches(".dist-info"));
-    let mut written: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    let mut overwritten = Vec::new();
-    for (name, (bytes, executable)) in &members {
-        if *name == record_name {
+    let mut places: Vec<(usize, String, PathBuf, bool)> = Vec::new();
+    for (index, name) in &members {
+        if unsigned(name) {
             continue;
         }
         let (dest, is_script) = match name.strip_prefix(&data_prefix) {
@@ -470,48 +484,108 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
             }
             None => (layout.site_packages.join(name), false),
         };
-        // pip's rule: `#!python` (or `#!pythonw`) is replaced by the environment's interpreter.
-        let bytes = if is_script && bytes.starts_with(b"#!python") {
-            let rest = bytes
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(&[][..], |i| &bytes[i + 1..]);
-            let mut out = format!("#!{}\n", layout.python).into_bytes();
-            out.extend_from_slice(rest);
-            out
-        } else {
-            bytes.clone()
+        places.push((*index, name.clone(), dest, is_script));
+    }
+
+    let mut written: Vec<(PathBuf, Vec<u8>, u64)> = Vec::new();
+    let mut overwritten = Vec::new();
+    for (index, name, dest, is_script) in places {
+        let mut entry = zip.by_index(index).map_err(zip_err)?;
+        let executable = is_script || entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
+        let (field, size) = rows[&name].clone();
+        let mismatch = |detail: String| Error::RecordMismatch {
+            wheel: wheel.to_path_buf(),
+            member: name.clone(),
+            detail,
         };
-        if write_file(wheel, &dest, &bytes, *executable || is_script)? {
+        let mut hashers = Hashers::new(&field).map_err(&mismatch)?;
+        let mut out = open_new(wheel, &dest, executable)?;
+        if out.1 {
             overwritten.push(dest.clone());
         }
-        written.push((dest, bytes));
+        let mut count = 0u64;
+        let mut sha_written = None;
+        let mut buf = vec![0u8; 256 * 1024];
+        // pip's rule: `#!python` (or `#!pythonw`) is replaced by the environment's interpreter.
+        // Scripts are small; they are read whole to replace their first line.
+        if is_script {
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| malformed(format!("{name}: {e}")))?;
+            hashers.update(&bytes);
+            count = bytes.len() as u64;
+            if bytes.starts_with(b"#!python") {
+                let rest = bytes
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(&[][..], |i| &bytes[i + 1..]);
+                let mut new = format!("#!{}\n", layout.python).into_bytes();
+                new.extend_from_slice(rest);
+                bytes = new;
+                sha_written = Some((sha2::Sha256::digest(&bytes).to_vec(), bytes.len() as u64));
+            }
+            out.0.write_all(&bytes).map_err(io(&dest))?;
+        } else {
+            loop {
+                let n = entry
+                    .read(&mut buf)
+                    .map_err(|e| malformed(format!("{name}: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                hashers.update(&buf[..n]);
+                count += n as u64;
+                out.0.write_all(&buf[..n]).map_err(io(&dest))?;
+            }
+        }
+        if let Some(size) = size
+            && size != count
+        {
+            return Err(mismatch(format!("{count} bytes, RECORD says {size}")));
+        }
+        let (checked, sha256) = hashers.check(&field);
+        checked.map_err(&mismatch)?;
+        let (sha, len) = sha_written.unwrap_or((sha256, count));
+        written.push((dest, sha, len));
     }
     for (name, module, attr) in &scripts {
         let dest = layout.scripts.join(name);
         let bytes = entry_point_script(&layout.python, module, attr).into_bytes();
-        if write_file(wheel, &dest, &bytes, true)? {
+        let mut out = open_new(wheel, &dest, true)?;
+        if out.1 {
             overwritten.push(dest.clone());
         }
-        written.push((dest, bytes));
+        out.0.write_all(&bytes).map_err(io(&dest))?;
+        written.push((
+            dest,
+            sha2::Sha256::digest(&bytes).to_vec(),
+            bytes.len() as u64,
+        ));
     }
     let dist_dir = layout.site_packages.join(&dist_info);
     for (name, bytes) in [("INSTALLER", &b"rvenv\n"[..]), ("REQUESTED", &b""[..])] {
         let dest = dist_dir.join(name);
-        write_file(wheel, &dest, bytes, false)?;
-        written.push((dest, bytes.to_vec()));
+        open_new(wheel, &dest, false)?
+            .0
+            .write_all(bytes)
+            .map_err(io(&dest))?;
+        written.push((
+            dest,
+            sha2::Sha256::digest(bytes).to_vec(),
+            bytes.len() as u64,
+        ));
     }
 
     // RECORD of the installed files, paths relative to site-packages as pip writes them.
     let mut rows: Vec<(String, String, String)> = written
         .iter()
-        .map(|(path, bytes)| {
+        .map(|(path, sha, len)| {
             let rel = crate::plan::relative(&layout.site_packages, path);
-            let hash = crate::rewrite::record_hash(&sha2::Sha256::digest(bytes));
             (
                 rel.to_string_lossy().into_owned(),
-                hash,
-                bytes.len().to_string(),
+                crate::rewrite::record_hash(sha),
+                len.to_string(),
             )
         })
         .collect();
@@ -528,12 +602,11 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let record_bytes = out
         .into_inner()
         .map_err(|e| malformed(format!("RECORD: {e}")))?;
-    write_file(
-        wheel,
-        &layout.site_packages.join(&record_name),
-        &record_bytes,
-        false,
-    )?;
+    let record_path = layout.site_packages.join(&record_name);
+    open_new(wheel, &record_path, false)?
+        .0
+        .write_all(&record_bytes)
+        .map_err(io(&record_path))?;
 
     Ok(Installed {
         name: expected.clone(),
@@ -660,16 +733,19 @@ mod tests {
 
     #[test]
     fn hashes() {
-        // sha256 of "hello"
+        let check = |field: &str, bytes: &[u8]| -> Result<(), String> {
+            let mut h = Hashers::new(field)?;
+            h.update(bytes);
+            h.check(field).0
+        };
+        // sha256 and sha512 of "hello"
         let field = "sha256=LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ";
-        assert!(check_hash(field, b"hello").is_ok());
+        assert!(check(field, b"hello").is_ok());
+        assert!(check(field, b"hellp").unwrap_err().contains("RECORD says"));
+        let sha512 = "sha512=m3HSJL1i83hdltRq0-o9czGb-8KJDKra4t_3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw";
+        assert!(check(sha512, b"hello").is_ok());
         assert!(
-            check_hash(field, b"hellp")
-                .unwrap_err()
-                .contains("RECORD says")
-        );
-        assert!(
-            check_hash("md5=XUFAKrxLKna5cZ2REBfFkg", b"hello")
+            check("md5=XUFAKrxLKna5cZ2REBfFkg", b"hello")
                 .unwrap_err()
                 .contains("not accepted")
         );

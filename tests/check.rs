@@ -509,3 +509,31 @@ fn cxx_runtime_versions_are_checked() {
     );
     assert!(!line.contains("GLIBCXX_3.4.20"), "{line}");
 }
+
+/// Pillow's vendored libraries load each other with no search path of their own: the loader
+/// finds libbrotlidec through what loaded libfreetype, and libbrotlicommon through that in
+/// turn. A chain of such finds passes; a deleted link in it is named.
+#[test]
+fn chains_of_vendored_libraries_found_through_their_loaders() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let site = venv.join("lib/python3.11/site-packages");
+    pip_target(&site, "manylinux_2_28_x86_64", &["pillow==12.0.0"]);
+    passes(&venv, &["--target", "x86_64"]);
+    let common: Vec<PathBuf> = site
+        .join("pillow.libs")
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("libbrotlicommon"))
+        .collect();
+    assert_eq!(common.len(), 1, "{common:?}");
+    std::fs::remove_file(&common[0]).unwrap();
+    fails(
+        &venv,
+        &["--target", "x86_64"],
+        "lib/python3.11/site-packages/pillow.libs/libbrotlidec",
+        &["needs libbrotlicommon"],
+    );
+}
