@@ -718,6 +718,41 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Option<Inspection> {
     None
 }
 
+/// The highest `PREFIX<version>` version *definition* of a shared library (`GLIBC_2.36` in
+/// libc.so.6, `GLIBCXX_3.4.30` in libstdc++.so.6): what it provides, not what it needs.
+pub fn highest_version_definition<V: Ord>(
+    bytes: &[u8],
+    prefix: &str,
+    parse_version: impl Fn(&str) -> Option<V>,
+) -> Result<Option<V>, String> {
+    let elf = goblin::elf::Elf::parse(bytes).map_err(|e| e.to_string())?;
+    let mut best = None;
+    if let Some(verdef) = &elf.verdef {
+        for def in verdef.iter() {
+            // The first auxiliary entry names the version; later ones name its parents.
+            if let Some(aux) = def.iter().next()
+                && let Some(v) = elf
+                    .dynstrtab
+                    .get_at(aux.vda_name)
+                    .and_then(|n| n.strip_prefix(prefix))
+                    .and_then(&parse_version)
+                && best.as_ref().is_none_or(|b| v > *b)
+            {
+                best = Some(v);
+            }
+        }
+    }
+    Ok(best)
+}
+
+/// `DT_SONAME` of a shared library.
+pub fn soname(bytes: &[u8]) -> Option<String> {
+    goblin::elf::Elf::parse(bytes)
+        .ok()?
+        .soname
+        .map(str::to_string)
+}
+
 /// ELF, Mach-O or PE by the first bytes: worth inspecting.
 pub fn is_binary_magic(head: &[u8]) -> bool {
     let head = &head[..head.len().min(4)];

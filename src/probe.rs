@@ -322,43 +322,19 @@ fn find_in_dirs(
     found
 }
 
-/// The highest `PREFIX<version>` version *definition* of a shared library (`GLIBC_2.36` in
-/// libc.so.6, `GLIBCXX_3.4.30` in libstdc++.so.6).
+/// The highest `PREFIX<version>` version definition of a shared library, or an error naming it.
 fn highest_definition<V: Ord>(
     path: &Path,
     bytes: &[u8],
     prefix: &str,
     parse_version: impl Fn(&str) -> Option<V>,
 ) -> Result<Option<V>, Error> {
-    let elf = goblin::elf::Elf::parse(bytes).map_err(|e| Error::Elf {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let mut best = None;
-    if let Some(verdef) = &elf.verdef {
-        for def in verdef.iter() {
-            // The first auxiliary entry names the version; later ones name its parents.
-            if let Some(aux) = def.iter().next()
-                && let Some(v) = elf
-                    .dynstrtab
-                    .get_at(aux.vda_name)
-                    .and_then(|n| n.strip_prefix(prefix))
-                    .and_then(&parse_version)
-                && best.as_ref().is_none_or(|b| v > *b)
-            {
-                best = Some(v);
-            }
+    crate::elf::highest_version_definition(bytes, prefix, parse_version).map_err(|message| {
+        Error::Elf {
+            path: path.to_path_buf(),
+            message,
         }
-    }
-    Ok(best)
-}
-
-/// `DT_SONAME` of a shared library.
-fn soname(bytes: &[u8]) -> Option<String> {
-    goblin::elf::Elf::parse(bytes)
-        .ok()?
-        .soname
-        .map(str::to_string)
+    })
 }
 
 /// `Tag_CPU_arch` values whose code a CPU of architecture `v` runs (ARM IHI 0045: 6 v6,
@@ -550,7 +526,7 @@ pub fn probe(root: &Path) -> Result<Probe, Error> {
         let Some(bytes) = map_elf(&host) else {
             continue;
         };
-        match soname(&bytes) {
+        match crate::elf::soname(&bytes) {
             Some(s) if s == name => {
                 system_libs.insert(name);
             }
