@@ -27,6 +27,8 @@ pub enum Command {
         "  rvenv bundle                       # $VIRTUAL_ENV or ./.venv, target from its interpreter\n",
         "  rvenv bundle ~/app/.venv -o app.tar.gz --arcroot app\n",
         "  rvenv bundle .venv --target rpios-bookworm-aarch64   # refused if a binary will not run there\n",
+        "  rvenv bundle .venv -o app.tar.zst -j 4               # zstd, on 4 threads\n",
+        "  rvenv bundle --target aarch64 --python sysroot/usr/bin/python3.11 -r requirements.txt -f wheels/\n",
         "  tar -xzf app.tar.gz -C /opt && /opt/app/bin/python3 -c 'import sys; print(sys.prefix)'\n\n",
         "SOURCE_DATE_EPOCH, when set, is the time of every entry (reproducible builds).\n\n",
         "Exit status: 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted."
