@@ -165,7 +165,6 @@ pub struct Installed {
     pub version: Version,
     /// `Requires-Dist` values from METADATA.
     pub requires_dist: Vec<String>,
-    pub files: usize,
     /// Files another wheel had already written (pip overwrites them too).
     pub overwritten: Vec<PathBuf>,
 }
@@ -612,7 +611,6 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         name: expected.clone(),
         version,
         requires_dist,
-        files: written.len(),
         overwritten,
     })
 }
