@@ -1,15 +1,20 @@
-//! The deterministic tarball: a digest pass (hashes, ELF checks, leak scan) over the plan, then
-//! the tar.gz written to a temporary file next to the output and renamed into place.
+//! The deterministic tarball, written in one pass: files are read, hashed, recognised as
+//! binaries and scanned for build paths ahead of the writer, on the thread pool, and stored as
+//! they were read. The tarball goes to a temporary file beside the output; it is renamed into
+//! place by `Writer::finish` only, once the checks passed and the manifest (its last member)
+//! is written. A `Writer` dropped unfinished removes its temporary file.
 
+use crate::compress::Sink;
 use crate::elf;
-use crate::plan::{Entry, Kind, Plan};
+use crate::plan::{Entry, Kind, Plan, Rewrite, Source};
 use crate::target::{GlibcVersion, Target};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,7 +34,7 @@ pub enum Error {
     Interrupted,
 }
 
-/// One file of the bundle as it will be stored.
+/// One file of the bundle as it was stored.
 #[derive(Debug, Clone)]
 pub struct FileDigest {
     /// The entry's path inside the bundle.
@@ -45,22 +50,12 @@ pub struct Leak {
     pub build_path: String,
 }
 
+/// What was stored: every file's hash, the check of every binary, the build paths left.
 #[derive(Debug, Default)]
 pub struct Digest {
     pub files: Vec<FileDigest>,
     pub elf: elf::Report,
     pub leaks: Vec<Leak>,
-}
-
-impl Digest {
-    /// Records a file rvenv generated after the digest pass (the manifest).
-    pub fn add_generated(&mut self, path: &str, bytes: &[u8]) {
-        self.files.push(FileDigest {
-            path: PathBuf::from(path),
-            size: bytes.len() as u64,
-            sha256: Sha256::digest(bytes).into(),
-        });
-    }
 }
 
 fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
@@ -74,131 +69,236 @@ fn read_error(entry: &Entry) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Bytes read at a time: files stream through this, however large.
-const CHUNK: usize = 256 * 1024;
-
-type Item = (FileDigest, Option<elf::Inspection>, Vec<Leak>);
-
-/// One file, streamed: its hash, its inspection if it is a binary (ELF files are mapped, and
-/// only the pages the parser touches are read), and the build paths in it if it is text (no
-/// NUL byte anywhere).
-fn digest_entry(
-    entry: &Entry,
-    needles: &[memchr::memmem::Finder],
-    build_paths: &[String],
-) -> Result<Item, Error> {
-    use std::io::Read;
-    let mut reader = entry.open().map_err(read_error(entry))?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let longest = build_paths.iter().map(String::len).max().unwrap_or(0);
-    let mut text = true;
-    let mut found = vec![false; needles.len()];
-    // The end of the previous chunk, so a build path split across two chunks is still found.
-    let mut carry: Vec<u8> = Vec::new();
-    let mut head = Vec::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(entry)(e)),
-        };
-        let chunk = &buf[..n];
-        if head.len() < 64 {
-            head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
-        }
-        hasher.update(chunk);
-        size += n as u64;
-        if text && memchr::memchr(0, chunk).is_some() {
-            text = false;
-        }
-        if text && !needles.is_empty() {
-            carry.extend_from_slice(chunk);
-            for (i, needle) in needles.iter().enumerate() {
-                found[i] |= needle.find(&carry).is_some();
-            }
-            let keep = longest.saturating_sub(1).min(carry.len());
-            carry.drain(..carry.len() - keep);
-        }
+fn changed(entry: &Entry) -> Error {
+    Error::Changed {
+        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
     }
-    let inspection = match (&entry.kind, elf::is_binary_magic(&head)) {
-        (_, false) => None,
-        (
-            Kind::File {
-                source: crate::plan::Source::Disk(p),
-                rewrite: crate::plan::Rewrite::None,
-                ..
-            },
-            true,
-        ) => elf::inspect_file(p, &entry.path).map_err(read_error(entry))?,
-        (_, true) => elf::inspect(&entry.path, &read(entry)?),
-    };
-    let leaks = if text && inspection.is_none() {
-        found
-            .iter()
-            .zip(build_paths)
-            .filter(|(f, _)| **f)
-            .map(|(_, build_path)| Leak {
-                path: entry.path.clone(),
-                build_path: build_path.clone(),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let file = FileDigest {
-        path: entry.path.clone(),
-        size,
-        sha256: hasher.finalize().into(),
-    };
-    Ok((file, inspection, leaks))
 }
 
-/// Reads every file of the plan (in parallel), hashing it, recognising binaries and scanning
-/// text files for build paths; then checks every binary against the target, resolving needed
-/// libraries over the whole bundle.
-pub fn digest(
-    plan: &Plan,
-    target: &Target,
-    glibc: Option<GlibcVersion>,
-    interrupted: &AtomicBool,
-) -> Result<Digest, Error> {
-    let needles: Vec<memchr::memmem::Finder> = plan
-        .build_paths
-        .iter()
-        .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
-        .collect();
-    let results: Vec<Item> = plan
-        .entries
-        .par_iter()
-        .filter(|e| matches!(e.kind, Kind::File { .. }))
-        .map(|entry| {
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
-            }
-            digest_entry(entry, &needles, &plan.build_paths)
-        })
-        .collect::<Result<_, Error>>()?;
-    let mut digest = Digest::default();
-    let mut binaries = Vec::new();
-    for (file, inspection, leaks) in results {
-        if let Some(i) = inspection {
-            binaries.push((file.path.clone(), i));
+/// Files up to this size are read whole ahead of the writer; larger ones stream through it.
+const WHOLE_MAX: u64 = 1 << 20;
+/// At most this many bytes of whole files are read ahead and not yet written, whatever the
+/// venv's size; past it, files stream through the writer instead of waiting in memory.
+const READ_AHEAD: u64 = 16 << 20;
+/// Files prepared together on the thread pool while the writer stores the previous batch.
+const BATCH: usize = 64;
+
+/// What is learnt from a file's bytes as they pass: hash, size, first bytes, and whether it is
+/// text (no NUL byte) holding a build path.
+struct Scan<'a> {
+    needles: &'a [memchr::memmem::Finder<'static>],
+    longest: usize,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+    text: bool,
+    found: Vec<bool>,
+    /// The end of the previous chunk, so a build path split across two chunks is still found.
+    carry: Vec<u8>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(needles: &'a [memchr::memmem::Finder<'static>], longest: usize) -> Scan<'a> {
+        Scan {
+            needles,
+            longest,
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::new(),
+            text: true,
+            found: vec![false; needles.len()],
+            carry: Vec::new(),
         }
-        digest.files.push(file);
-        digest.leaks.extend(leaks);
     }
-    let present: HashSet<PathBuf> = plan.entries.iter().map(|e| e.path.clone()).collect();
-    digest.elf = elf::Report::build(
-        target,
-        glibc,
-        binaries,
-        &present,
-        &[Path::new(BUNDLE_LIB_DIR)],
-    );
-    Ok(digest)
+
+    fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < 64 {
+            let take = chunk.len().min(64 - self.head.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        if self.text && memchr::memchr(0, chunk).is_some() {
+            self.text = false;
+        }
+        if !self.text || self.needles.is_empty() {
+            return;
+        }
+        let keep = self.longest.saturating_sub(1);
+        let mut seam = std::mem::take(&mut self.carry);
+        let had_carry = !seam.is_empty();
+        seam.extend_from_slice(&chunk[..chunk.len().min(keep)]);
+        if had_carry {
+            self.search(&seam);
+        }
+        self.search(chunk);
+        // The last `keep` bytes seen (`seam` is the old carry and all of a short chunk).
+        self.carry = if chunk.len() >= keep {
+            chunk[chunk.len() - keep..].to_vec()
+        } else {
+            seam[seam.len().saturating_sub(keep)..].to_vec()
+        };
+    }
+
+    fn search(&mut self, bytes: &[u8]) {
+        for (found, needle) in self.found.iter_mut().zip(self.needles) {
+            *found |= needle.find(bytes).is_some();
+        }
+    }
+
+    fn is_binary(&self) -> bool {
+        elf::is_binary_magic(&self.head)
+    }
+
+    /// The file's digest, and its leaks if it is text and not a binary.
+    fn finish(self, entry: &Entry, build_paths: &[String]) -> (FileDigest, Vec<Leak>) {
+        let leaks = if self.text && !self.is_binary() {
+            self.found
+                .iter()
+                .zip(build_paths)
+                .filter(|(f, _)| **f)
+                .map(|(_, build_path)| Leak {
+                    path: entry.path.clone(),
+                    build_path: build_path.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let file = FileDigest {
+            path: entry.path.clone(),
+            size: self.size,
+            sha256: self.hasher.finalize().into(),
+        };
+        (file, leaks)
+    }
+}
+
+/// A reader that scans what passes through it and remembers whether reading failed (so a
+/// source error is not reported as a write error).
+struct Scanning<'s, 'n, R> {
+    inner: R,
+    scan: &'s mut Scan<'n>,
+    failed: bool,
+}
+
+impl<R: Read> Read for Scanning<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.scan.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = e.kind() != std::io::ErrorKind::Interrupted;
+                Err(e)
+            }
+        }
+    }
+}
+
+enum Content<'a> {
+    /// Read whole (small files, and generated ones), stored from memory; `budget` is what it
+    /// holds of `READ_AHEAD`.
+    Whole {
+        bytes: Cow<'a, [u8]>,
+        file: FileDigest,
+        leaks: Vec<Leak>,
+        budget: u64,
+    },
+    /// Streamed through the writer, which hashes and scans it: large files.
+    Stream {
+        reader: Box<dyn Read + Send + 'a>,
+        size: u64,
+    },
+}
+
+/// A file made ready for the writer.
+struct Prepared<'a> {
+    entry: &'a Entry,
+    content: Content<'a>,
+    inspection: Option<elf::Inspection>,
+}
+
+struct Scanner<'a> {
+    needles: &'a [memchr::memmem::Finder<'static>],
+    longest: usize,
+    build_paths: &'a [String],
+}
+
+impl Scanner<'_> {
+    fn scan(&self) -> Scan<'_> {
+        Scan::new(self.needles, self.longest)
+    }
+}
+
+/// Reads a small file whole (its bytes must be the length it had when opened), or opens a
+/// large one for streaming; binaries are inspected either way.
+fn prepare<'a>(
+    entry: &'a Entry,
+    scanner: &Scanner<'_>,
+    in_flight: &AtomicU64,
+) -> Result<Prepared<'a>, Error> {
+    let Kind::File {
+        source, rewrite, ..
+    } = &entry.kind
+    else {
+        unreachable!("only files are prepared")
+    };
+    let whole = |bytes: Cow<'a, [u8]>, budget: u64| {
+        let mut scan = scanner.scan();
+        scan.update(&bytes);
+        let inspection = if scan.is_binary() {
+            elf::inspect(&entry.path, &bytes)
+        } else {
+            None
+        };
+        let (file, leaks) = scan.finish(entry, scanner.build_paths);
+        Prepared {
+            entry,
+            content: Content::Whole {
+                bytes,
+                file,
+                leaks,
+                budget,
+            },
+            inspection,
+        }
+    };
+    if let Source::Bytes(bytes) = source {
+        return Ok(whole(Cow::Borrowed(bytes), 0));
+    }
+    let (mut reader, size) = entry.open().map_err(read_error(entry))?;
+    let fits = size <= WHOLE_MAX
+        && in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                (f + size <= READ_AHEAD).then_some(f + size)
+            })
+            .is_ok();
+    if fits {
+        let mut bytes = Vec::with_capacity(size as usize);
+        (&mut reader)
+            .take(size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error(entry))?;
+        if bytes.len() as u64 != size {
+            return Err(changed(entry));
+        }
+        return Ok(whole(Cow::Owned(bytes), size));
+    }
+    // Binaries are mapped and only the pages the parser touches are read; a large pyc is not
+    // a binary.
+    let inspection = match (source, rewrite) {
+        (Source::Disk(disk), Rewrite::None) => {
+            elf::inspect_file(disk, &entry.path).map_err(read_error(entry))?
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        entry,
+        content: Content::Stream { reader, size },
+        inspection,
+    })
 }
 
 /// Where the bundle keeps the interpreter's own shared libraries (libpython).
@@ -221,101 +321,6 @@ fn temp_file(output: &Path) -> Result<tempfile::NamedTempFile, Error> {
         })
 }
 
-/// Writes the plan as a gzip-compressed tar. Entries go in plan order with uid/gid 0, no
-/// owner names, normalised modes and the plan's mtimes; the gzip header carries no time or
-/// name. Each file is hashed again as it is written and must match `digest`, so the manifest
-/// never describes content other than what was stored.
-pub fn write(
-    plan: &Plan,
-    digest: &Digest,
-    output: &Path,
-    compression: &Compression,
-    interrupted: &AtomicBool,
-) -> Result<(), Error> {
-    let temp = temp_file(output)?;
-    let write_err = |source| Error::Write {
-        path: output.to_path_buf(),
-        source,
-    };
-    let buffered = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-    let sink = crate::compress::Sink::new(
-        buffered,
-        compression.format,
-        compression.level,
-        compression.jobs,
-    )
-    .map_err(write_err)?;
-    let mut tar = tar::Builder::new(sink);
-    let expected: std::collections::HashMap<&Path, &FileDigest> =
-        digest.files.iter().map(|f| (f.path.as_path(), f)).collect();
-    let root = PathBuf::from(&plan.arcroot);
-
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_mode(0o755);
-    header.set_mtime(plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
-    header.set_size(0);
-    tar.append_data(&mut header, &root, std::io::empty())
-        .map_err(write_err)?;
-
-    for entry in &plan.entries {
-        if interrupted.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
-        }
-        let path = root.join(&entry.path);
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(entry.mode());
-        header.set_mtime(entry.mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        match &entry.kind {
-            Kind::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_size(0);
-                tar.append_data(&mut header, &path, std::io::empty())
-                    .map_err(write_err)?;
-            }
-            Kind::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_size(0);
-                tar.append_link(&mut header, &path, target)
-                    .map_err(write_err)?;
-            }
-            Kind::File { .. } => {
-                let changed = || Error::Changed {
-                    path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
-                };
-                let want = expected.get(entry.path.as_path()).ok_or_else(changed)?;
-                // Streamed in, hashed on the way: the stored bytes must be the digested ones.
-                let mut reader = Hashing {
-                    inner: std::io::Read::take(entry.open().map_err(read_error(entry))?, want.size),
-                    hasher: Sha256::new(),
-                    read: 0,
-                };
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(want.size);
-                tar.append_data(&mut header, &path, &mut reader)
-                    .map_err(write_err)?;
-                let sha: [u8; 32] = reader.hasher.finalize().into();
-                if sha != want.sha256 || reader.read != want.size {
-                    return Err(changed());
-                }
-            }
-        }
-    }
-    let sink = tar.into_inner().map_err(write_err)?;
-    let buffered = sink.finish().map_err(write_err)?;
-    let file = buffered
-        .into_inner()
-        .map_err(|e| write_err(e.into_error()))?;
-    file.sync_all().map_err(write_err)?;
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(write_err)?;
-    temp.persist(output).map_err(|e| write_err(e.error))?;
-    Ok(())
-}
-
 /// How the tar stream is compressed.
 #[derive(Debug, Clone)]
 pub struct Compression {
@@ -324,19 +329,262 @@ pub struct Compression {
     pub jobs: usize,
 }
 
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    read: u64,
+/// A bundle being written. Entries go in plan order with uid/gid 0, no owner names,
+/// normalised modes and the plan's mtimes; the compressed stream carries no time or name.
+pub struct Writer {
+    temp: tempfile::NamedTempFile,
+    tar: tar::Builder<Sink<BufWriter<std::fs::File>>>,
+    output: PathBuf,
+    root: PathBuf,
 }
 
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
+impl Writer {
+    /// Starts the bundle of `plan` in a temporary file beside `output`, with its root directory.
+    pub fn create(output: &Path, plan: &Plan, compression: &Compression) -> Result<Writer, Error> {
+        let temp = temp_file(output)?;
+        let write_err = |source| Error::Write {
+            path: output.to_path_buf(),
+            source,
+        };
+        let file = temp.as_file().try_clone().map_err(write_err)?;
+        let sink = Sink::new(
+            BufWriter::with_capacity(1 << 20, file),
+            compression.format,
+            compression.level,
+            compression.jobs,
+        )
+        .map_err(write_err)?;
+        let mut writer = Writer {
+            temp,
+            tar: tar::Builder::new(sink),
+            output: output.to_path_buf(),
+            root: PathBuf::from(&plan.arcroot),
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_mtime(plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
+        header.set_size(0);
+        let root = writer.root.clone();
+        writer
+            .tar
+            .append_data(&mut header, &root, std::io::empty())
+            .map_err(write_err)?;
+        Ok(writer)
+    }
+
+    fn write_err(&self) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        |source| Error::Write {
+            path: self.output.clone(),
+            source,
+        }
+    }
+
+    /// Stores every entry of the plan, in order, each file read once; returns what was stored
+    /// and the check of every binary against the target (needed libraries are resolved over
+    /// the whole bundle). `stored` is called with each file's size once it is written.
+    pub fn append_plan(
+        &mut self,
+        plan: &Plan,
+        target: &Target,
+        glibc: Option<GlibcVersion>,
+        interrupted: &AtomicBool,
+        stored: &dyn Fn(u64),
+    ) -> Result<Digest, Error> {
+        let needles: Vec<memchr::memmem::Finder<'static>> = plan
+            .build_paths
+            .iter()
+            .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
+            .collect();
+        let scanner = Scanner {
+            needles: &needles,
+            longest: plan.build_paths.iter().map(String::len).max().unwrap_or(0),
+            build_paths: &plan.build_paths,
+        };
+        let files: Vec<&Entry> = plan
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::File { .. }))
+            .collect();
+        let in_flight = AtomicU64::new(0);
+        let mut digest = Digest::default();
+        let mut binaries = Vec::new();
+        std::thread::scope(|s| -> Result<(), Error> {
+            // One batch is read while the writer stores the one before; the channel holds one
+            // more, so at most three batches (and READ_AHEAD bytes of whole files) exist.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Prepared>, Error>>(1);
+            let (files, scanner, in_flight) = (&files, &scanner, &in_flight);
+            s.spawn(move || {
+                for batch in files.chunks(BATCH) {
+                    let prepared = if interrupted.load(Ordering::Relaxed) {
+                        Err(Error::Interrupted)
+                    } else {
+                        batch
+                            .par_iter()
+                            .map(|entry| prepare(entry, scanner, in_flight))
+                            .collect()
+                    };
+                    let failed = prepared.is_err();
+                    if tx.send(prepared).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut ready = Vec::new().into_iter();
+            for entry in &plan.entries {
+                if interrupted.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+                if !matches!(entry.kind, Kind::File { .. }) {
+                    self.append_other(entry)?;
+                    continue;
+                }
+                let prepared = match ready.next() {
+                    Some(p) => p,
+                    None => {
+                        let batch = rx.recv().map_err(|_| Error::Interrupted)??;
+                        ready = batch.into_iter();
+                        ready.next().expect("batches are never empty")
+                    }
+                };
+                debug_assert!(std::ptr::eq(prepared.entry, entry));
+                let budget = match &prepared.content {
+                    Content::Whole { budget, .. } => *budget,
+                    Content::Stream { .. } => 0,
+                };
+                let Prepared {
+                    content,
+                    inspection,
+                    ..
+                } = prepared;
+                let (file, leaks) = self.append_file(entry, content, scanner)?;
+                in_flight.fetch_sub(budget, Ordering::AcqRel);
+                stored(file.size);
+                if let Some(i) = inspection {
+                    binaries.push((entry.path.clone(), i));
+                }
+                digest.files.push(file);
+                digest.leaks.extend(leaks);
+            }
+            Ok(())
+        })?;
+        let present: HashSet<PathBuf> = plan.entries.iter().map(|e| e.path.clone()).collect();
+        digest.elf = elf::Report::build(
+            target,
+            glibc,
+            binaries,
+            &present,
+            &[Path::new(BUNDLE_LIB_DIR)],
+        );
+        Ok(digest)
+    }
+
+    fn header(entry: &Entry) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.mode());
+        header.set_mtime(entry.mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header
+    }
+
+    fn append_other(&mut self, entry: &Entry) -> Result<(), Error> {
+        let path = self.root.join(&entry.path);
+        let mut header = Self::header(entry);
+        header.set_size(0);
+        let result = match &entry.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                self.tar.append_data(&mut header, &path, std::io::empty())
+            }
+            Kind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                self.tar.append_link(&mut header, &path, target)
+            }
+            Kind::File { .. } => unreachable!("files are appended by append_file"),
+        };
+        result.map_err(self.write_err())
+    }
+
+    fn append_file(
+        &mut self,
+        entry: &Entry,
+        content: Content<'_>,
+        scanner: &Scanner<'_>,
+    ) -> Result<(FileDigest, Vec<Leak>), Error> {
+        let path = self.root.join(&entry.path);
+        let mut header = Self::header(entry);
+        header.set_entry_type(tar::EntryType::Regular);
+        match content {
+            Content::Whole {
+                bytes, file, leaks, ..
+            } => {
+                header.set_size(bytes.len() as u64);
+                self.tar
+                    .append_data(&mut header, &path, &*bytes)
+                    .map_err(self.write_err())?;
+                Ok((file, leaks))
+            }
+            Content::Stream { reader, size } => {
+                let mut scan = scanner.scan();
+                let mut scanning = Scanning {
+                    inner: reader.take(size),
+                    scan: &mut scan,
+                    failed: false,
+                };
+                header.set_size(size);
+                let result = self.tar.append_data(&mut header, &path, &mut scanning);
+                let failed = scanning.failed;
+                let mut rest = scanning.inner.into_inner();
+                match result {
+                    Err(e) if failed => return Err(read_error(entry)(e)),
+                    Err(e) => return Err(self.write_err()(e)),
+                    Ok(()) => {}
+                }
+                // Shorter than its header says, or grown since it was opened: the stored bytes
+                // would not be the file.
+                let mut one = [0u8; 1];
+                let grew = rest.read(&mut one).map_err(read_error(entry))? != 0;
+                if scan.size != size || grew {
+                    return Err(changed(entry));
+                }
+                Ok(scan.finish(entry, scanner.build_paths))
+            }
+        }
+    }
+
+    /// Appends the manifest (the last member), then makes the bundle whole: the stream is
+    /// finished, synced to disk and renamed over `output`.
+    pub fn finish(mut self, name: &str, manifest: &[u8], mtime: u64) -> Result<(), Error> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(manifest.len() as u64);
+        let path = self.root.join(name);
+        self.tar
+            .append_data(&mut header, &path, manifest)
+            .map_err(self.write_err())?;
+        let Writer {
+            temp, tar, output, ..
+        } = self;
+        let write_err = |source| Error::Write {
+            path: output.clone(),
+            source,
+        };
+        let sink = tar.into_inner().map_err(write_err)?;
+        let buffered = sink.finish().map_err(write_err)?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)?;
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(write_err)?;
+        temp.persist(&output).map_err(|e| write_err(e.error))?;
+        Ok(())
     }
 }
 

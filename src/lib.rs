@@ -203,17 +203,21 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let arcroot = config.arcroot_for(&name)?;
     let output = config.output_for(&name, &target)?;
 
-    let mut plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
+    let plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
     for w in &plan.warnings {
         report::warning(w);
     }
-    let mut digest = archive::digest(&plan, &target, config.target.glibc, interrupted)?;
+    // One pass: every file is read once, hashed, checked and stored; the bundle is renamed
+    // into place only if the checks pass.
+    let mut writer = archive::Writer::create(&output, &plan, &config.compression)?;
+    let digest = writer.append_plan(&plan, &target, config.target.glibc, interrupted, &|_| {})?;
     report::leaks(&digest);
     if digest.elf.offenders.is_empty() {
         report::offenders(&digest.elf, false);
     } else {
         report::offenders(&digest.elf, !config.no_check);
         if !config.no_check {
+            drop(writer);
             report::error(
                 &format!(
                     "{} problem(s) in {} ELF files for {}; {} was not written",
@@ -233,16 +237,14 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
         .source_date_epoch
         .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
     let manifest = report::manifest(&plan, &digest, &venv, &target);
-    digest.add_generated(report::MANIFEST, &manifest);
-    plan.add_generated(report::MANIFEST, manifest, mtime);
-    archive::write(&plan, &digest, &output, &config.compression, interrupted)?;
+    writer.finish(report::MANIFEST, &manifest, mtime)?;
     report::info(config.quiet, &digest.elf.summary());
     report::info(
         config.quiet,
         &format!(
             "wrote {} ({} entries, {} files rewritten)",
             output.display(),
-            plan.entries.len() + 1,
+            plan.entries.len() + 2,
             plan.rewritten.len()
         ),
     );

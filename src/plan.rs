@@ -135,34 +135,36 @@ impl Entry {
         }
     }
 
-    /// The file's bytes as they go into the archive, as a stream: large files are never held
-    /// whole in memory. A timestamp pyc gets its header patched on the way.
-    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+    /// The file's bytes as they go into the archive, as a stream, with their size when opened
+    /// (the file's length then): large files are never held whole in memory. A timestamp pyc
+    /// gets its header patched on the way.
+    pub fn open(&self) -> std::io::Result<(Box<dyn std::io::Read + Send + '_>, u64)> {
         use std::io::Read;
         let Kind::File {
             source, rewrite, ..
         } = &self.kind
         else {
-            return Ok(Box::new(std::io::empty()));
+            return Ok((Box::new(std::io::empty()), 0));
         };
         match source {
-            Source::Bytes(b) => Ok(Box::new(b.as_slice())),
+            Source::Bytes(b) => Ok((Box::new(b.as_slice()), b.len() as u64)),
             Source::Disk(p) => {
                 let mut file = std::fs::File::open(p)?;
+                let size = file.metadata()?.len();
                 let Rewrite::PycHeader {
                     source_size,
                     source_mtime,
                     mtime,
                 } = *rewrite
                 else {
-                    return Ok(Box::new(file));
+                    return Ok((Box::new(file), size));
                 };
                 let mut head = Vec::with_capacity(16);
                 (&mut file).take(16).read_to_end(&mut head)?;
                 if let Some(header) = rewrite::pyc_header(&head, source_size, source_mtime, mtime) {
                     head.copy_from_slice(&header);
                 }
-                Ok(Box::new(std::io::Cursor::new(head).chain(file)))
+                Ok((Box::new(std::io::Cursor::new(head).chain(file)), size))
             }
         }
     }
@@ -170,7 +172,7 @@ impl Entry {
     /// The whole file as it goes into the archive (for small files and tests).
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.open()?.read_to_end(&mut out)?;
+        self.open()?.0.read_to_end(&mut out)?;
         Ok(out)
     }
 
