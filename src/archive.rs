@@ -37,8 +37,8 @@ pub enum Error {
 /// One file of the bundle as it was stored.
 #[derive(Debug, Clone)]
 pub struct FileDigest {
-    /// The entry's path inside the bundle.
-    pub path: PathBuf,
+    /// Its entry's index in the plan.
+    pub entry: usize,
     pub size: u64,
     pub sha256: [u8; 32],
 }
@@ -79,7 +79,7 @@ fn changed(entry: &Entry) -> Error {
 const WHOLE_MAX: u64 = 1 << 20;
 /// At most this many bytes of whole files are read ahead and not yet written, whatever the
 /// venv's size; past it, files stream through the writer instead of waiting in memory.
-const READ_AHEAD: u64 = 16 << 20;
+const READ_AHEAD: u64 = 8 << 20;
 /// Files prepared together on the thread pool while the writer stores the previous batch.
 const BATCH: usize = 64;
 
@@ -151,7 +151,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The file's digest, and its leaks if it is text and not a binary.
-    fn finish(self, entry: &Entry, build_paths: &[String]) -> (FileDigest, Vec<Leak>) {
+    fn finish(self, index: usize, entry: &Entry, build_paths: &[String]) -> (FileDigest, Vec<Leak>) {
         let leaks = if self.text && !self.is_binary() {
             self.found
                 .iter()
@@ -166,7 +166,7 @@ impl<'a> Scan<'a> {
             Vec::new()
         };
         let file = FileDigest {
-            path: entry.path.clone(),
+            entry: index,
             size: self.size,
             sha256: self.hasher.finalize().into(),
         };
@@ -215,6 +215,7 @@ enum Content<'a> {
 
 /// A file made ready for the writer.
 struct Prepared<'a> {
+    index: usize,
     entry: &'a Entry,
     content: Content<'a>,
     inspection: Option<elf::Inspection>,
@@ -235,6 +236,7 @@ impl Scanner<'_> {
 /// Reads a small file whole (its bytes must be the length it had when opened), or opens a
 /// large one for streaming; binaries are inspected either way.
 fn prepare<'a>(
+    index: usize,
     entry: &'a Entry,
     scanner: &Scanner<'_>,
     in_flight: &AtomicU64,
@@ -253,8 +255,9 @@ fn prepare<'a>(
         } else {
             None
         };
-        let (file, leaks) = scan.finish(entry, scanner.build_paths);
+        let (file, leaks) = scan.finish(index, entry, scanner.build_paths);
         Prepared {
+            index,
             entry,
             content: Content::Whole {
                 bytes,
@@ -295,6 +298,7 @@ fn prepare<'a>(
         _ => None,
     };
     Ok(Prepared {
+        index,
         entry,
         content: Content::Stream { reader, size },
         inspection,
@@ -401,13 +405,17 @@ impl Writer {
             longest: plan.build_paths.iter().map(String::len).max().unwrap_or(0),
             build_paths: &plan.build_paths,
         };
-        let files: Vec<&Entry> = plan
+        let files: Vec<(usize, &Entry)> = plan
             .entries
             .iter()
-            .filter(|e| matches!(e.kind, Kind::File { .. }))
+            .enumerate()
+            .filter(|(_, e)| matches!(e.kind, Kind::File { .. }))
             .collect();
         let in_flight = AtomicU64::new(0);
-        let mut digest = Digest::default();
+        let mut digest = Digest {
+            files: Vec::with_capacity(files.len()),
+            ..Digest::default()
+        };
         let mut binaries = Vec::new();
         std::thread::scope(|s| -> Result<(), Error> {
             // One batch is read while the writer stores the one before; the channel holds one
@@ -421,7 +429,7 @@ impl Writer {
                     } else {
                         batch
                             .par_iter()
-                            .map(|entry| prepare(entry, scanner, in_flight))
+                            .map(|&(index, entry)| prepare(index, entry, scanner, in_flight))
                             .collect()
                     };
                     let failed = prepared.is_err();
@@ -453,11 +461,12 @@ impl Writer {
                     Content::Stream { .. } => 0,
                 };
                 let Prepared {
+                    index,
                     content,
                     inspection,
                     ..
                 } = prepared;
-                let (file, leaks) = self.append_file(entry, content, scanner)?;
+                let (file, leaks) = self.append_file(index, entry, content, scanner)?;
                 in_flight.fetch_sub(budget, Ordering::AcqRel);
                 stored(file.size);
                 if let Some(i) = inspection {
@@ -508,6 +517,7 @@ impl Writer {
 
     fn append_file(
         &mut self,
+        index: usize,
         entry: &Entry,
         content: Content<'_>,
         scanner: &Scanner<'_>,
@@ -548,21 +558,27 @@ impl Writer {
                 if scan.size != size || grew {
                     return Err(changed(entry));
                 }
-                Ok(scan.finish(entry, scanner.build_paths))
+                Ok(scan.finish(index, entry, scanner.build_paths))
             }
         }
     }
 
-    /// Appends the manifest (the last member), then makes the bundle whole: the stream is
-    /// finished, synced to disk and renamed over `output`.
-    pub fn finish(mut self, name: &str, manifest: &[u8], mtime: u64) -> Result<(), Error> {
+    /// Appends the manifest (`len` bytes, the last member), then makes the bundle whole: the
+    /// stream is finished, synced to disk and renamed over `output`.
+    pub fn finish(
+        mut self,
+        name: &str,
+        len: u64,
+        manifest: impl Read,
+        mtime: u64,
+    ) -> Result<(), Error> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(0o644);
         header.set_mtime(mtime);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_size(manifest.len() as u64);
+        header.set_size(len);
         let path = self.root.join(name);
         self.tar
             .append_data(&mut header, &path, manifest)

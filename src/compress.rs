@@ -64,7 +64,8 @@ const BLOCK: usize = 1 << 20;
 const WINDOW: usize = 32 * 1024;
 
 /// Bytes per zstd job (one worker compresses one job at a time).
-const ZSTD_JOB: u32 = 4 << 20;
+const ZSTD_JOB: u32 = 2 << 20;
+const ZSTD_OVERLAP: u32 = 7;
 
 struct Compressed {
     bytes: Vec<u8>,
@@ -229,6 +230,7 @@ impl<W: Write> Sink<W> {
                 // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and
                 // so peak memory, small; the ratio barely changes.
                 z.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
+                z.set_parameter(zstd::stream::raw::CParameter::OverlapSizeLog(ZSTD_OVERLAP))?;
                 z.include_checksum(true)?;
                 Sink::Zst(z)
             }

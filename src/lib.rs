@@ -24,6 +24,19 @@ pub mod wheel;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// glibc's allocator keeps what a thread frees in that thread's arena, and raises its mmap
+/// threshold after the first large free, so the buffers of files read ahead on the thread pool
+/// (up to 1 MiB each) would stay in the heap: about 30 MiB more peak memory on a venv of 50,000
+/// files. A fixed threshold returns them to the system when freed, and two arenas are enough.
+fn bounded_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: called first, before any other thread exists; mallopt only tunes the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// 0 ok, 1 check failures (verify: differences), 2 usage or input errors, 130 interrupted.
 pub fn run(cli: cli::Cli) -> ExitCode {
     // Output piped into `head` ends quietly, as for any Unix tool, instead of a panic on EPIPE.
@@ -31,6 +44,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    bounded_heap();
     let result = match cli.command {
         cli::Command::Bundle(args) => bundle(args),
         cli::Command::Check(args) => check(args),
@@ -236,8 +250,8 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let mtime = config
         .source_date_epoch
         .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
-    let manifest = report::manifest(&plan, &digest, &venv, &target);
-    writer.finish(report::MANIFEST, &manifest, mtime)?;
+    let manifest = report::Manifest::new(&plan, &digest, &venv, &target);
+    writer.finish(report::MANIFEST, manifest.len(), manifest.reader(), mtime)?;
     report::info(config.quiet, &digest.elf.summary());
     report::info(
         config.quiet,

@@ -206,6 +206,8 @@ impl Plan {
     pub fn add_generated(&mut self, path: &str, bytes: Vec<u8>, mtime: u64) {
         let path = PathBuf::from(path);
         self.entries.retain(|e| e.path != path);
+        // One more, not double: plans of many files are large.
+        self.entries.reserve_exact(1);
         let at = self.entries.partition_point(|e| e.path < path);
         self.entries.insert(
             at,
