@@ -64,14 +64,14 @@ fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
 
 fn read_error(entry: &Entry) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Read {
-        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
+        path: entry.origin_or_path(),
         source,
     }
 }
 
 fn changed(entry: &Entry) -> Error {
     Error::Changed {
-        path: entry.origin().unwrap_or(&entry.path).to_path_buf(),
+        path: entry.origin_or_path(),
     }
 }
 
@@ -291,9 +291,9 @@ fn prepare<'a>(
     }
     // Binaries are mapped and only the pages the parser touches are read; a large pyc is not
     // a binary.
-    let inspection = match (source, rewrite) {
-        (Source::Disk(disk), Rewrite::None) => {
-            elf::inspect_file(disk, &entry.path).map_err(read_error(entry))?
+    let inspection = match (source, rewrite, entry.origin()) {
+        (Source::Disk(_) | Source::Tree { .. }, Rewrite::None, Some(disk)) => {
+            elf::inspect_file(&disk, &entry.path).map_err(read_error(entry))?
         }
         _ => None,
     };
@@ -477,7 +477,11 @@ impl Writer {
             }
             Ok(())
         })?;
-        let present: HashSet<PathBuf> = plan.entries.iter().map(|e| e.path.clone()).collect();
+        let present = |p: &Path| {
+            plan.entries
+                .binary_search_by(|e| crate::plan::path_order(&e.path, p))
+                .is_ok()
+        };
         digest.elf = elf::Report::build(
             target,
             glibc,
@@ -629,16 +633,17 @@ pub fn read_plan(plan: &Plan, interrupted: &AtomicBool) -> Result<Contents, Erro
             if interrupted.load(Ordering::Relaxed) {
                 return Some(Err(Error::Interrupted));
             }
-            let inspection = match &entry.kind {
-                Kind::File {
-                    source: crate::plan::Source::Disk(disk),
-                    rewrite: crate::plan::Rewrite::None | crate::plan::Rewrite::PycHeader { .. },
-                    ..
-                } => elf::inspect_file(disk, &entry.path).map_err(|source| Error::Read {
-                    path: disk.clone(),
-                    source,
-                }),
-                Kind::File { .. } => read(entry).map(|bytes| elf::inspect(&entry.path, &bytes)),
+            let inspection = match (&entry.kind, entry.origin()) {
+                (
+                    Kind::File {
+                        rewrite: Rewrite::None | Rewrite::PycHeader { .. },
+                        ..
+                    },
+                    Some(disk),
+                ) => elf::inspect_file(&disk, &entry.path).map_err(read_error(entry)),
+                (Kind::File { .. }, _) => {
+                    read(entry).map(|bytes| elf::inspect(&entry.path, &bytes))
+                }
                 _ => Ok(None),
             };
             inspection

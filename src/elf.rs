@@ -836,13 +836,13 @@ fn expand_origin(entry: &str, dir: &Path) -> Option<PathBuf> {
 
 impl Report {
     /// Builds the report for `files` (path inside the environment → what it is). `present`
-    /// holds every path of the environment (files and symlinks), to resolve `DT_NEEDED` through
+    /// tells every path of the environment (files and symlinks), to resolve `DT_NEEDED` through
     /// `$ORIGIN` RUNPATHs and the bundle's own `lib_dirs`.
     pub fn build(
         target: &Target,
         glibc: Option<GlibcVersion>,
         files: Vec<(PathBuf, Inspection)>,
-        present: &HashSet<PathBuf>,
+        present: &dyn Fn(&Path) -> bool,
         lib_dirs: &[&Path],
     ) -> Report {
         let mut report = Report {
@@ -930,7 +930,7 @@ impl Report {
                                     .filter_map(|e| expand_origin(e, dir))
                                     .chain(lib_dirs.iter().map(|d| d.to_path_buf()))
                                     .map(|d| d.join(needed))
-                                    .find(|p| present.contains(p))
+                                    .find(|p| present(p))
                                     .map(Found::At)
                             };
                             (needed.clone(), found)
@@ -984,7 +984,7 @@ impl Report {
                             .iter()
                             .filter_map(|e| expand_origin(e, dir))
                             .map(|d| d.join(needed))
-                            .find(|p| present.contains(p));
+                            .find(|p| present(p));
                         if let Some(p) = by_rpath {
                             return Some(Found::At(p));
                         }

@@ -323,7 +323,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
         &target,
         choice.glibc,
         contents.binaries,
-        &contents.present,
+        &|p| contents.present.contains(p),
         &lib_dirs,
     );
     if args.json {

@@ -6,7 +6,10 @@ use crate::config::BundleConfig;
 use crate::venv::Venv;
 use crate::{dist, elf, rewrite};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -81,6 +84,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 #[derive(Debug, Clone)]
 pub enum Source {
     Disk(PathBuf),
+    /// The file at the entry's own path, less its first `skip` components, under `root`: a
+    /// copied tree's files share one root instead of each holding its whole path.
+    Tree {
+        root: Arc<Path>,
+        skip: usize,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -148,8 +157,9 @@ impl Entry {
         };
         match source {
             Source::Bytes(b) => Ok((Box::new(b.as_slice()), b.len() as u64)),
-            Source::Disk(p) => {
-                let mut file = std::fs::File::open(p)?;
+            Source::Disk(_) | Source::Tree { .. } => {
+                let path = self.origin().expect("a file on disk");
+                let mut file = std::fs::File::open(&path)?;
                 let size = file.metadata()?.len();
                 let Rewrite::PycHeader {
                     source_size,
@@ -176,15 +186,39 @@ impl Entry {
         Ok(out)
     }
 
-    /// Where the content comes from on disk, for messages.
-    pub fn origin(&self) -> Option<&Path> {
+    /// Where the content is read from on disk.
+    pub fn origin(&self) -> Option<Cow<'_, Path>> {
         match &self.kind {
             Kind::File {
                 source: Source::Disk(p),
                 ..
-            } => Some(p),
+            } => Some(Cow::Borrowed(p)),
+            Kind::File {
+                source: Source::Tree { root, skip },
+                ..
+            } => Some(Cow::Owned(
+                root.join(self.path.components().skip(*skip).collect::<PathBuf>()),
+            )),
             _ => None,
         }
+    }
+
+    /// The origin on disk, or the path inside the bundle for generated content: for messages.
+    pub fn origin_or_path(&self) -> PathBuf {
+        self.origin()
+            .map_or_else(|| self.path.clone(), Cow::into_owned)
+    }
+}
+
+/// Path order, component by component (parents before their children), as `Path`'s own `Ord`,
+/// but comparing bytes with the separator before every other byte: the two agree on the
+/// normalised relative paths of a plan, and this one is several times faster on 50,000 paths.
+pub fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let key = |c: u8| if c == b'/' { 0 } else { c };
+    let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => key(a[i]).cmp(&key(b[i])),
+        None => a.len().cmp(&b.len()),
     }
 }
 
@@ -291,7 +325,8 @@ enum LinkPolicy {
 struct Builder<'a> {
     venv: &'a Venv,
     config: &'a BundleConfig,
-    entries: BTreeMap<PathBuf, Entry>,
+    /// In insertion order until `sort`; a later entry replaces an earlier one of the same path.
+    entries: Vec<Entry>,
     warnings: Vec<String>,
     rewritten: Vec<(PathBuf, Rewrite)>,
     /// bin/ scripts rewritten, by venv-relative path → (RECORD hash, size).
@@ -320,8 +355,29 @@ impl Builder<'_> {
         {
             self.rewritten.push((path.clone(), *rewrite));
         }
-        self.entries
-            .insert(path.clone(), Entry { path, kind, mtime });
+        self.entries.push(Entry { path, kind, mtime });
+    }
+
+    /// Sorts the entries by `path_order`; of several with one path, the last inserted stays.
+    /// The venv's own root ("") is not an entry.
+    fn sort(&mut self) {
+        self.entries.sort_by(|a, b| path_order(&a.path, &b.path));
+        self.entries.dedup_by(|later, kept| {
+            let same = later.path == kept.path;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        self.entries.retain(|e| !e.path.as_os_str().is_empty());
+    }
+
+    fn find_mut(&mut self, path: &Path) -> Option<&mut Entry> {
+        let at = self
+            .entries
+            .binary_search_by(|e| path_order(&e.path, path))
+            .ok()?;
+        Some(&mut self.entries[at])
     }
 
     fn file(&mut self, dest: PathBuf, src: &Path, meta: &std::fs::Metadata) {
@@ -373,6 +429,8 @@ impl Builder<'_> {
                     .strip_prefix(src)
                     .map_or(true, |rel| rel.as_os_str().is_empty() || !skip(rel))
             });
+        let root: Arc<Path> = Arc::from(src);
+        let skip = dest.components().count();
         for item in walk {
             if self.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(Error::Interrupted);
@@ -395,7 +453,16 @@ impl Builder<'_> {
             if ft.is_dir() {
                 self.insert(out, Kind::Dir, self.mtime(&meta));
             } else if ft.is_file() {
-                self.file(out, path, &meta);
+                let rewrite = self.pyc_rewrite(path).unwrap_or(Rewrite::None);
+                let kind = Kind::File {
+                    source: Source::Tree {
+                        root: root.clone(),
+                        skip,
+                    },
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                    rewrite,
+                };
+                self.insert(out, kind, self.mtime(&meta));
             } else if ft.is_symlink() {
                 self.symlink(path, link_root, out, policy, &meta)?;
             } else {
@@ -623,14 +690,14 @@ impl Builder<'_> {
     fn records(&mut self) -> Result<(), Error> {
         let records: Vec<(PathBuf, PathBuf)> = self
             .entries
-            .values()
+            .iter()
             .filter(|e| e.path.ends_with("RECORD"))
             .filter(|e| {
                 e.path
                     .parent()
                     .is_some_and(|p| p.extension().is_some_and(|x| x == "dist-info"))
             })
-            .filter_map(|e| e.origin().map(|o| (e.path.clone(), o.to_path_buf())))
+            .filter_map(|e| e.origin().map(|o| (e.path.clone(), o.into_owned())))
             .collect();
         for (dest, src) in records {
             let site = dest
@@ -706,23 +773,29 @@ impl Builder<'_> {
         )
     }
 
-    /// Directories the bundle creates itself (python/, python/bin, ...).
+    /// Directories the bundle creates itself (python/, python/bin, ...); the entries are sorted.
     fn parents(&mut self) {
         let mtime = self.generated_mtime();
-        let missing: Vec<PathBuf> = self
+        let present = |p: &Path| {
+            self.entries
+                .binary_search_by(|e| path_order(&e.path, p))
+                .is_ok()
+        };
+        let mut missing: Vec<PathBuf> = self
             .entries
-            .keys()
-            .flat_map(|p| p.ancestors().skip(1))
-            .filter(|a| !a.as_os_str().is_empty() && !self.entries.contains_key(*a))
+            .iter()
+            .flat_map(|e| e.path.ancestors().skip(1))
+            .filter(|a| !a.as_os_str().is_empty() && !present(a))
             .map(Path::to_path_buf)
             .collect();
-        for dir in missing {
-            self.entries.entry(dir.clone()).or_insert(Entry {
-                path: dir,
-                kind: Kind::Dir,
-                mtime,
-            });
-        }
+        missing.sort_by(|a, b| path_order(a, b));
+        missing.dedup();
+        self.entries.extend(missing.into_iter().map(|dir| Entry {
+            path: dir,
+            kind: Kind::Dir,
+            mtime,
+        }));
+        self.entries.sort_by(|a, b| path_order(&a.path, &b.path));
     }
 }
 
@@ -773,7 +846,7 @@ pub fn build(
     let mut b = Builder {
         venv,
         config,
-        entries: BTreeMap::new(),
+        entries: Vec::new(),
         warnings: Vec::new(),
         rewritten: Vec::new(),
         new_hashes: BTreeMap::new(),
@@ -810,7 +883,6 @@ pub fn build(
         LinkPolicy::Strict,
         &skip,
     )?;
-    b.entries.remove(Path::new(""));
     b.bin()?;
     b.records()?;
     b.base()?;
@@ -822,12 +894,13 @@ pub fn build(
     };
     let mtime = b.mtime(&cfg_meta);
     b.insert(PathBuf::from("pyvenv.cfg"), kind, mtime);
+    b.sort();
     // Writing the output changes its directory's time: directories holding it get the
     // generated time, so the next run packs the same bytes.
     if let Some(rel) = &out_rel {
         let mtime = b.generated_mtime();
         for dir in rel.ancestors().skip(1) {
-            if let Some(entry) = b.entries.get_mut(dir) {
+            if let Some(entry) = b.find_mut(dir) {
                 entry.mtime = mtime;
             }
         }
@@ -836,7 +909,7 @@ pub fn build(
 
     let mut plan = Plan {
         arcroot: arcroot.to_string(),
-        entries: b.entries.into_values().collect(),
+        entries: b.entries,
         warnings: b.warnings,
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
