@@ -151,7 +151,12 @@ impl<'a> Scan<'a> {
     }
 
     /// The file's digest, and its leaks if it is text and not a binary.
-    fn finish(self, index: usize, entry: &Entry, build_paths: &[String]) -> (FileDigest, Vec<Leak>) {
+    fn finish(
+        self,
+        index: usize,
+        entry: &Entry,
+        build_paths: &[String],
+    ) -> (FileDigest, Vec<Leak>) {
         let leaks = if self.text && !self.is_binary() {
             self.found
                 .iter()
@@ -625,7 +630,11 @@ pub fn interrupt_flag() -> &'static AtomicBool {
 
 /// The binaries of a plan (a venv as it would be bundled), read as `inspect_file` reads them,
 /// in parallel; nothing is hashed.
-pub fn read_plan(plan: &Plan, interrupted: &AtomicBool) -> Result<Contents, Error> {
+pub fn read_plan(
+    plan: &Plan,
+    interrupted: &AtomicBool,
+    done: &(dyn Fn(u64) + Sync),
+) -> Result<Contents, Error> {
     let binaries = plan
         .entries
         .par_iter()
@@ -646,6 +655,14 @@ pub fn read_plan(plan: &Plan, interrupted: &AtomicBool) -> Result<Contents, Erro
                 }
                 _ => Ok(None),
             };
+            if matches!(entry.kind, Kind::File { .. }) {
+                done(
+                    entry
+                        .origin()
+                        .and_then(|p| p.metadata().ok())
+                        .map_or(0, |m| m.len()),
+                );
+            }
             inspection
                 .map(|i| i.map(|i| (entry.path.clone(), i)))
                 .transpose()

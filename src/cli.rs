@@ -163,9 +163,12 @@ pub struct BundleArgs {
     /// Bundle editable installs anyway (their code stays on this machine: they will not import)
     #[arg(long)]
     pub allow_editable: bool,
-    /// Print only warnings and errors
+    /// Print only warnings and errors (and no progress bar)
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also print what is rewritten and how long each stage took
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Archive format [default: from the output's name (.tar.gz, .tgz, .tar.zst, .tzst, .tar),
     /// else tar.gz]
     #[arg(long, value_enum, value_name = "FORMAT")]

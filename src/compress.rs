@@ -301,7 +301,7 @@ mod tests {
         let mut x: u32 = 12345;
         while data.len() < 3 * BLOCK + 777 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 data.extend_from_slice(b"def function_name(argument):\n    return argument * 2\n");
             } else {
                 data.extend_from_slice(&x.to_le_bytes());

@@ -20,6 +20,8 @@ pub enum Error {
     OutputDirNotADirectory(PathBuf),
     #[error("{0}: the output path is a directory")]
     OutputIsADirectory(PathBuf),
+    #[error("{0}: the output exists and is not a regular file (a device, FIFO or socket)")]
+    OutputNotAFile(PathBuf),
     #[error("{output}: the name says {named}, but --format is {format}")]
     FormatMismatch {
         output: PathBuf,
@@ -73,6 +75,7 @@ pub struct BundleConfig {
     pub keep_stdlib_tests: bool,
     pub allow_editable: bool,
     pub quiet: bool,
+    pub verbose: bool,
     /// Every entry's mtime when set.
     pub source_date_epoch: Option<u64>,
     pub compression: crate::archive::Compression,
@@ -91,6 +94,13 @@ fn check_arcroot(name: &str) -> Result<(), Error> {
 pub fn check_output(out: &Path) -> Result<(), Error> {
     if out.is_dir() {
         return Err(Error::OutputIsADirectory(out.to_path_buf()));
+    }
+    // The bundle is renamed over the output: a device or FIFO there (-o /dev/null) would be
+    // replaced by a regular file.
+    if let Ok(m) = std::fs::metadata(out)
+        && !m.is_file()
+    {
+        return Err(Error::OutputNotAFile(out.to_path_buf()));
     }
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -181,6 +191,7 @@ impl BundleConfig {
             keep_stdlib_tests: args.keep_stdlib_tests,
             allow_editable: args.allow_editable,
             quiet: args.quiet,
+            verbose: args.verbose,
             source_date_epoch,
         })
     }
@@ -230,6 +241,10 @@ mod tests {
         assert!(matches!(
             check_output(Path::new("/")),
             Err(Error::OutputIsADirectory(_))
+        ));
+        assert!(matches!(
+            check_output(Path::new("/dev/null")),
+            Err(Error::OutputNotAFile(_))
         ));
     }
 }

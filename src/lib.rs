@@ -217,14 +217,46 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let arcroot = config.arcroot_for(&name)?;
     let output = config.output_for(&name, &target)?;
 
+    let started = std::time::Instant::now();
     let plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
+    if config.verbose {
+        report::info(
+            false,
+            &format!(
+                "planned {} entries in {:.2} s",
+                plan.entries.len(),
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        for (path, rewrite) in &plan.rewritten {
+            report::info(false, &format!("rewrites {} ({rewrite:?})", path.display()));
+        }
+    }
     for w in &plan.warnings {
         report::warning(w);
     }
     // One pass: every file is read once, hashed, checked and stored; the bundle is renamed
     // into place only if the checks pass.
     let mut writer = archive::Writer::create(&output, &plan, &config.compression)?;
-    let digest = writer.append_plan(&plan, &target, config.target.glibc, interrupted, &|_| {})?;
+    let progress = report::Progress::new(config.quiet, "bundling", || plan.file_totals());
+    let started = std::time::Instant::now();
+    let digest =
+        writer.append_plan(&plan, &target, config.target.glibc, interrupted, &|bytes| {
+            progress.file_done(bytes)
+        })?;
+    progress.finish();
+    if config.verbose {
+        let bytes: u64 = digest.files.iter().map(|f| f.size).sum();
+        report::info(
+            false,
+            &format!(
+                "read, checked and compressed {} files ({} bytes) in {:.2} s",
+                digest.files.len(),
+                bytes,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+    }
     report::leaks(&digest);
     if digest.elf.offenders.is_empty() {
         report::offenders(&digest.elf, false);
@@ -285,6 +317,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
             keep_stdlib_tests: false,
             allow_editable: true,
             quiet: true,
+            verbose: false,
             source_date_epoch: None,
             assemble: None,
             compression: archive::Compression {
@@ -295,7 +328,10 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
         };
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;
-        (target, archive::read_plan(&plan, interrupted)?)
+        let progress = report::Progress::new(args.json, "checking", || plan.file_totals());
+        let contents = archive::read_plan(&plan, interrupted, &|bytes| progress.file_done(bytes))?;
+        progress.finish();
+        (target, contents)
     } else {
         let contents = if meta.is_dir() {
             archive::read_dir_tree(path)?

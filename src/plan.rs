@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::Arc;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -255,6 +255,28 @@ impl Plan {
                 mtime,
             },
         );
+    }
+}
+
+impl Plan {
+    /// The files and their bytes as they will be stored (one stat per file on disk), for
+    /// progress.
+    pub fn file_totals(&self) -> (u64, u64) {
+        let mut totals = (0, 0);
+        for entry in &self.entries {
+            let Kind::File { source, .. } = &entry.kind else {
+                continue;
+            };
+            totals.0 += 1;
+            totals.1 += match source {
+                Source::Bytes(b) => b.len() as u64,
+                _ => entry
+                    .origin()
+                    .and_then(|p| std::fs::metadata(p).ok())
+                    .map_or(0, |m| m.len()),
+            };
+        }
+        totals
     }
 }
 

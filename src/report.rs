@@ -173,6 +173,66 @@ pub fn info(quiet: bool, message: &str) {
     }
 }
 
+/// A progress bar on stderr (files and bytes, rate, time left) for long work; drawn only when
+/// stderr is a terminal, so pipes and CI logs never see it.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    files: std::sync::atomic::AtomicU64,
+    total_files: u64,
+}
+
+impl Progress {
+    /// `totals` gives the files and their bytes (asked only when the bar is drawn); `verb`
+    /// says what is done to them ("bundling").
+    pub fn new(quiet: bool, verb: &'static str, totals: impl FnOnce() -> (u64, u64)) -> Progress {
+        use std::io::IsTerminal;
+        let show = !quiet && std::io::stderr().is_terminal();
+        let (total_files, total_bytes) = if show { totals() } else { (0, 0) };
+        let bar = show.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total_bytes),
+                indicatif::ProgressDrawTarget::stderr_with_hz(10),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(verb);
+            // An error ends the run with the bar cleared, not frozen above the message.
+            let bar = bar.with_finish(indicatif::ProgressFinish::AndClear);
+            bar.set_message(format!("0/{total_files} files"));
+            bar
+        });
+        Progress {
+            bar,
+            files: Default::default(),
+            total_files,
+        }
+    }
+
+    /// One more file of `bytes` done.
+    pub fn file_done(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            let n = self
+                .files
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            bar.set_message(format!("{n}/{} files", self.total_files));
+            bar.inc(bytes);
+        }
+    }
+
+    /// Removes the bar before the summary lines.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Leaks are grouped per file: one warning names the file and the paths it still holds.
 pub fn leaks(digest: &Digest) {
     let mut by_file: std::collections::BTreeMap<_, Vec<&str>> = Default::default();
