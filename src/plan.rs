@@ -38,6 +38,8 @@ pub enum Error {
         "{0}: the venv has its own top-level '{1}', where the bundle keeps the base installation"
     )]
     Conflict(PathBuf, &'static str),
+    #[error(transparent)]
+    Trim(#[from] crate::trim::Error),
     #[error("interrupted; nothing was written")]
     Interrupted,
     #[error(transparent)]
@@ -66,6 +68,7 @@ impl Error {
             Error::SymlinkLeaves { .. } => {
                 Some("replace the link with a copy of the file, or move its target into the venv")
             }
+            Error::Trim(e) => e.hint(),
             _ => None,
         }
     }
@@ -121,6 +124,9 @@ pub struct Entry {
     pub path: PathBuf,
     pub kind: Kind,
     pub mtime: u64,
+    /// For content rvenv made from a file (a stripped copy, compiled bytecode, a rewritten
+    /// interpreter): that file, named in messages instead of the temporary copy.
+    pub derived_from: Option<PathBuf>,
 }
 
 impl Entry {
@@ -176,6 +182,9 @@ impl Entry {
 
     /// Where the content comes from on disk, for messages.
     pub fn origin(&self) -> Option<&Path> {
+        if let Some(from) = &self.derived_from {
+            return Some(from);
+        }
         match &self.kind {
             Kind::File {
                 source: Source::Disk(p),
@@ -196,6 +205,10 @@ pub struct Plan {
     pub build_paths: Vec<String>,
     /// Paths (inside the bundle) of files whose content rvenv changed, with the rewrite.
     pub rewritten: Vec<(PathBuf, Rewrite)>,
+    /// One line per size-trimming option given: what it left out or changed, in bytes.
+    pub trimmed: Vec<String>,
+    /// Stripped copies and compiled bytecode the entries point at; removed with the plan.
+    pub scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Plan {
@@ -215,6 +228,7 @@ impl Plan {
                     rewrite: Rewrite::Generated,
                 },
                 mtime,
+                derived_from: None,
             },
         );
     }
@@ -316,8 +330,15 @@ impl Builder<'_> {
         {
             self.rewritten.push((path.clone(), *rewrite));
         }
-        self.entries
-            .insert(path.clone(), Entry { path, kind, mtime });
+        self.entries.insert(
+            path.clone(),
+            Entry {
+                path,
+                kind,
+                mtime,
+                derived_from: None,
+            },
+        );
     }
 
     fn file(&mut self, dest: PathBuf, src: &Path, meta: &std::fs::Metadata) {
@@ -674,7 +695,10 @@ impl Builder<'_> {
                 executable: true,
                 rewrite: Rewrite::Runpath,
             };
-            self.insert(dest, kind, self.mtime(&meta));
+            self.insert(dest.clone(), kind, self.mtime(&meta));
+            if let Some(entry) = self.entries.get_mut(&dest) {
+                entry.derived_from = Some(interp.clone());
+            }
             let lib_meta = std::fs::metadata(&lib.path).map_err(io(&lib.path))?;
             self.file(
                 Path::new("python/lib").join(&lib.needed),
@@ -717,6 +741,7 @@ impl Builder<'_> {
                 path: dir,
                 kind: Kind::Dir,
                 mtime,
+                derived_from: None,
             });
         }
     }
@@ -836,6 +861,8 @@ pub fn build(
         warnings: b.warnings,
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
+        trimmed: Vec::new(),
+        scratch: None,
     };
     for generated in ["requirements.txt", crate::report::MANIFEST] {
         if plan.entries.iter().any(|e| e.path == Path::new(generated)) {
@@ -849,6 +876,9 @@ pub fn build(
     let requirements = dist::freeze(&dists, venv.version.minor);
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
+    // Last, so the options see the bundle as it would otherwise be (rewritten files,
+    // requirements.txt) and nothing later brings back what they left out.
+    crate::trim::apply(&mut plan, venv, &config.trim, interrupted)?;
     Ok(plan)
 }
 
