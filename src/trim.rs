@@ -125,16 +125,14 @@ impl Exclude {
     }
 }
 
-/// The glob error without the crate's own prefix.
+/// What is wrong with a glob, without the crate's wrapping (the pattern is named already).
 fn glob_message(e: &ignore::Error) -> String {
-    let text = e.to_string();
-    match text.split_once("error parsing glob") {
-        Some((_, rest)) => rest
-            .split_once(':')
-            .map_or(rest, |(_, m)| m)
-            .trim()
-            .to_string(),
-        None => text,
+    match e {
+        ignore::Error::Glob { err, .. } => err.clone(),
+        ignore::Error::WithLineNumber { err, .. }
+        | ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. } => glob_message(err),
+        other => other.to_string(),
     }
 }
 
@@ -540,16 +538,23 @@ fn imported_tests(
     if candidates.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let tops: BTreeSet<PathBuf> = candidates
+    let dotted: HashMap<String, &PathBuf> = candidates
         .iter()
-        .filter_map(|c| c.strip_prefix(site).ok()?.components().next())
-        .map(|top| site.join(top))
+        .filter_map(|c| {
+            let parts: Vec<String> = c
+                .strip_prefix(site)
+                .ok()?
+                .components()
+                .map(|p| p.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            Some((parts.join("."), c))
+        })
         .collect();
-    // Module → the test folders it imports, for every .py of the packages concerned.
+    // Module → the test folders it imports, for every module of site-packages.
     let mut imports: Vec<(PathBuf, Option<PathBuf>, BTreeSet<PathBuf>)> = Vec::new();
     for entry in tree.entries.values() {
         if entry.path.extension().is_none_or(|x| x != "py")
-            || !tops.iter().any(|t| entry.path.starts_with(t))
+            || !entry.path.starts_with(site)
             || is_pytest_file(&entry.path)
         {
             continue;
@@ -563,7 +568,7 @@ fn imported_tests(
             _ => std::fs::read(disk).map_err(io(disk))?,
         };
         let text = String::from_utf8_lossy(&text);
-        let found = references(&entry.path, &text, site, candidates);
+        let found = references(&entry.path, &text, &dotted, candidates);
         if !found.is_empty() {
             let container = candidates
                 .iter()
@@ -597,17 +602,14 @@ fn is_pytest_file(path: &Path) -> bool {
     name == "conftest.py" || name.starts_with("test_") || name.ends_with("_test.py")
 }
 
-fn ident_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
 /// The candidate test folders that the module at `path` (inside the bundle) imports, by
 /// absolute dotted name anywhere in its text (also in strings, as for `import_module`), or
-/// by a relative `from .tests import ...` / `from .. import tests`.
+/// by a relative `from .tests import ...` / `from .. import tests`. `dotted` maps each
+/// candidate's dotted name (`numpy._core.tests`) to it.
 fn references(
     path: &Path,
     text: &str,
-    site: &Path,
+    dotted: &HashMap<String, &PathBuf>,
     candidates: &BTreeSet<PathBuf>,
 ) -> BTreeSet<PathBuf> {
     static RELATIVE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -618,30 +620,28 @@ fn references(
         .expect("valid regex")
     });
     let mut found = BTreeSet::new();
-    for candidate in candidates {
-        if path.starts_with(candidate) {
+    // Every `.test` or `.tests` word ends a dotted name: the whole name, read backwards, is
+    // looked up, so the text is scanned once whatever the number of candidates.
+    let bytes = text.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    for at in memchr::memmem::find_iter(bytes, b".test") {
+        let mut end = at + ".test".len();
+        if bytes.get(end) == Some(&b's') {
+            end += 1;
+        }
+        if bytes.get(end).is_some_and(|b| ident(*b)) {
             continue;
         }
-        let Ok(rel) = candidate.strip_prefix(site) else {
-            continue;
-        };
-        let dotted: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        let dotted = dotted.join(".");
-        let mut from = 0;
-        while let Some(at) = text[from..].find(&dotted) {
-            let start = from + at;
-            let end = start + dotted.len();
-            let before = text[..start].chars().next_back();
-            let after = text[end..].chars().next();
-            if !before.is_some_and(|c| ident_char(c) || c == '.') && !after.is_some_and(ident_char)
-            {
-                found.insert(candidate.clone());
-                break;
-            }
-            from = end;
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !(ident(*b) || *b == b'.'))
+            .map_or(0, |i| i + 1);
+        if let Some(c) = text
+            .get(start..end)
+            .and_then(|name| dotted.get(name.trim_start_matches('.')))
+            && !path.starts_with(c)
+        {
+            found.insert((*c).clone());
         }
     }
     let package = path.parent().unwrap_or(Path::new(""));
@@ -780,7 +780,7 @@ fn find_python(venv: &Venv) -> Result<PathBuf, Error> {
 }
 
 /// Compiles the files listed on stdin (NUL-separated source, cfile, dfile triples) as
-/// unchecked-hash pycs; each failure is written to stdout as `source NUL message NUL`.
+/// unchecked-hash pycs; each failure is written to stdout as `dfile NUL message NUL`.
 const COMPILE_SCRIPT: &str = r#"
 import os, sys, py_compile
 mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
@@ -792,7 +792,7 @@ for i in range(0, len(items) - 2, 3):
         py_compile.compile(src, cfile=cfile, dfile=dfile, doraise=True, invalidation_mode=mode)
     except Exception as e:
         lines = str(e).strip().splitlines() or [type(e).__name__]
-        out.write(items[i] + b"\0" + lines[-1].strip().encode("utf-8", "replace") + b"\0")
+        out.write(items[i + 2] + b"\0" + lines[-1].strip().encode("utf-8", "replace") + b"\0")
 "#;
 
 /// Files per compiler process: a fixed number, so the output never depends on the machine.
@@ -875,12 +875,13 @@ fn compile(
         .into_iter()
         .flatten()
         .collect();
+    // Failures come back by their path inside the bundle (the dfile).
     let failed: HashSet<&Path> = failures.iter().map(|(p, _)| p.as_path()).collect();
     let mut written = 0usize;
     let mut added = 0u64;
     let mut replaced = 0u64;
     for item in &work {
-        if failed.contains(item.source.as_path()) {
+        if failed.contains(item.path.as_path()) {
             continue;
         }
         let disk = out_root.join(&item.pyc);
@@ -919,17 +920,10 @@ fn compile(
         added += size;
     }
     if !failures.is_empty() {
-        let inside: HashMap<&Path, &Path> = work
-            .iter()
-            .map(|w| (w.source.as_path(), w.path.as_path()))
-            .collect();
         let shown: Vec<String> = failures
             .iter()
             .take(5)
-            .map(|(source, message)| {
-                let path = inside.get(source.as_path()).copied().unwrap_or(source);
-                format!("{} ({message})", path.display())
-            })
+            .map(|(path, message)| format!("{} ({message})", path.display()))
             .collect();
         let more = match failures.len() {
             n if n > 5 => format!(", and {} more", n - 5),
@@ -982,8 +976,8 @@ fn compile_chunk(
         python: python.to_path_buf(),
         message,
     };
-    // A clean environment with a fixed hash seed: set iteration (frozenset constants) and
-    // so the bytes do not vary from run to run. -E would ignore PYTHONHASHSEED.
+    // A clean environment and a fixed hash seed, so frozenset constants (ordered by string
+    // hashes) come out the same on every run; -E would ignore PYTHONHASHSEED.
     let mut child = Command::new(python)
         .args(["-S", "-B", "-X", "utf8", "-c", COMPILE_SCRIPT])
         .env_clear()
@@ -1404,14 +1398,21 @@ mod tests {
     #[test]
     fn imports_of_test_folders_are_found() {
         let site = Path::new("lib/python3.11/site-packages");
-        let candidates: BTreeSet<PathBuf> = [
+        let site_paths = [
             site.join("django/test"),
             site.join("pkg/sub/tests"),
             site.join("numpy/tests"),
+        ];
+        let candidates: BTreeSet<PathBuf> = site_paths.iter().cloned().collect();
+        let dotted: HashMap<String, &PathBuf> = [
+            ("django.test".to_string(), &site_paths[0]),
+            ("pkg.sub.tests".to_string(), &site_paths[1]),
+            ("numpy.tests".to_string(), &site_paths[2]),
         ]
         .into_iter()
         .collect();
-        let found = |path: &str, text: &str| references(&site.join(path), text, site, &candidates);
+        let found =
+            |path: &str, text: &str| references(&site.join(path), text, &dotted, &candidates);
         assert_eq!(
             found(
                 "django/contrib/staticfiles/testing.py",
@@ -1441,5 +1442,19 @@ mod tests {
         );
         assert!(found("numpy/tests/test_a.py", "import numpy.tests.helpers\n").is_empty());
         assert!(found("pkg/sub/a.py", "from .testsuite import x\n").is_empty());
+        assert_eq!(
+            found(
+                "other/x.py",
+                "m = importlib.import_module('pkg.sub.tests')\n"
+            ),
+            [site.join("pkg/sub/tests")].into()
+        );
+        assert!(
+            found(
+                "other/x.py",
+                "import numpy.testsuite, xnumpy.tests, a.numpy.tests\n"
+            )
+            .is_empty()
+        );
     }
 }
