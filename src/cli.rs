@@ -234,9 +234,10 @@ pub struct BundleArgs {
     #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
     pub exclude: Vec<String>,
     /// Leave out packages' own test folders: directories named exactly 'tests' or 'test' inside
-    /// a package (a directory with __init__.py) in site-packages, unless other modules of the
-    /// package import them. 'testing' and top-level 'tests' are kept; the standard library's
-    /// test/ is left out anyway (--keep-stdlib-tests)
+    /// a package (a directory with __init__.py) in site-packages, unless other modules of
+    /// site-packages import them (numpy.testing imports numpy._core.tests). 'testing' and
+    /// top-level 'tests' are kept; the standard library's test/ is left out anyway
+    /// (--keep-stdlib-tests)
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub strip_tests: bool,
     /// Leave out every __pycache__/*.pyc: a smaller bundle, a slower first start on the board
@@ -250,12 +251,13 @@ pub struct BundleArgs {
     /// Compile every .py under lib/ and python/lib/ into __pycache__ here, as unchecked-hash
     /// pycs (valid whatever the file times after extraction, so the board never writes any; an
     /// edited .py on the board is then not recompiled). Needs a CPython of the venv's X.Y on
-    /// this machine: the venv's own interpreter when it runs here, else pythonX.Y on PATH, in
-    /// pyenv or /usr/bin
+    /// this machine: the venv's own interpreter when it is for this machine, else pyenv's,
+    /// pythonX.Y on PATH, in /usr/local/bin or /usr/bin
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub compile: bool,
-    /// Remove debug sections (strip --strip-debug) from the bundle's ELF files; the symbol
-    /// tables and everything the loader reads stay. Needs a strip for the target:
+    /// Remove debug sections (strip --strip-debug) from the bundle's ELF files, in copies; the
+    /// symbol tables and everything the loader reads stay, and a copy that would load
+    /// differently (libraries patchelf rewrote) is not used. Needs a strip for the target:
     /// <triple>-strip (binutils-aarch64-linux-gnu, ...), this machine's strip for its own
     /// architecture, or llvm-strip
     #[arg(long, help_heading = "Making the bundle smaller")]
