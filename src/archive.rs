@@ -296,7 +296,7 @@ fn prepare<'a>(
     }
     // Binaries are mapped and only the pages the parser touches are read; a large pyc is not
     // a binary.
-    let inspection = match (source, rewrite, entry.origin()) {
+    let inspection = match (source, rewrite, entry.source_path()) {
         (Source::Disk(_) | Source::Tree { .. }, Rewrite::None, Some(disk)) => {
             elf::inspect_file(&disk, &entry.path).map_err(read_error(entry))?
         }
@@ -642,7 +642,7 @@ pub fn read_plan(
             if interrupted.load(Ordering::Relaxed) {
                 return Some(Err(Error::Interrupted));
             }
-            let inspection = match (&entry.kind, entry.origin()) {
+            let inspection = match (&entry.kind, entry.source_path()) {
                 (
                     Kind::File {
                         rewrite: Rewrite::None | Rewrite::PycHeader { .. },

@@ -28,6 +28,8 @@ pub enum Command {
         "  rvenv bundle ~/app/.venv -o app.tar.gz --arcroot app\n",
         "  rvenv bundle .venv --target rpios-bookworm-aarch64   # refused if a binary will not run there\n",
         "  rvenv bundle .venv -o app.tar.zst -j 4               # zstd, on 4 threads\n",
+        "  rvenv bundle .venv --target aarch64 --strip-tests --strip-debug --no-pycache   # smaller\n",
+        "  rvenv bundle .venv --exclude '*.pyi' --exclude 'lib/python3.11/site-packages/*/docs/' --compile\n",
         "  rvenv bundle --target aarch64 --python sysroot/usr/bin/python3.11 -r requirements.txt -f wheels/\n",
         "  tar -xzf app.tar.gz -C /opt && /opt/app/bin/python3 -c 'import sys; print(sys.prefix)'\n\n",
         "SOURCE_DATE_EPOCH, when set, is the time of every entry (reproducible builds).\n\n",
@@ -224,4 +226,43 @@ pub struct BundleArgs {
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
     #[arg(long, requires = "python", help_heading = "Without a venv")]
     pub no_deps_check: bool,
+    /// Leave out what GLOB matches (repeatable). .gitignore rules, matched against the path
+    /// inside the bundle without its top directory: a '/' at the start or in the middle anchors
+    /// the pattern at the bundle's root ('lib/python3.11/site-packages/*/tests/'), a pattern
+    /// without one matches that name in any directory ('*.pyi'), a trailing '/' matches only
+    /// directories; '*' stays within one directory, '**' crosses them, a matched directory goes
+    /// with everything in it, and '!GLOB' brings back what an earlier pattern left out (not
+    /// inside a left-out directory). The interpreter, pyvenv.cfg, the standard library's startup
+    /// modules (os.py, encodings/, ...) and rvenv.json cannot be left out
+    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
+    pub exclude: Vec<String>,
+    /// Leave out packages' own test folders: directories named exactly 'tests' or 'test' inside
+    /// a package (a directory with __init__.py) in site-packages, unless other modules of
+    /// site-packages import them (numpy.testing imports numpy._core.tests). 'testing' and
+    /// top-level 'tests' are kept; the standard library's test/ is left out anyway
+    /// (--keep-stdlib-tests)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub strip_tests: bool,
+    /// Leave out every __pycache__/*.pyc: a smaller bundle, a slower first start on the board
+    /// (which then writes its own bytecode where it can)
+    #[arg(
+        long,
+        conflicts_with = "compile",
+        help_heading = "Making the bundle smaller"
+    )]
+    pub no_pycache: bool,
+    /// Compile every .py under lib/ and python/lib/ into __pycache__ here, as unchecked-hash
+    /// pycs (valid whatever the file times after extraction, so the board never writes any; an
+    /// edited .py on the board is then not recompiled). Needs a CPython of the venv's X.Y on
+    /// this machine: the venv's own interpreter when it is for this machine, else pyenv's,
+    /// pythonX.Y on PATH, in /usr/local/bin or /usr/bin
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub compile: bool,
+    /// Remove debug sections (strip --strip-debug) from the bundle's ELF files, in copies; the
+    /// symbol tables and everything the loader reads stay, and a copy that would load
+    /// differently (libraries patchelf rewrote) is not used. Needs a strip for the target:
+    /// <triple>-strip (binutils-aarch64-linux-gnu, ...), this machine's strip for its own
+    /// architecture, or llvm-strip
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub strip_debug: bool,
 }

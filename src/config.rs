@@ -37,6 +37,8 @@ pub enum Error {
     },
     #[error("--jobs 0: at least one thread is needed")]
     NoJobs,
+    #[error(transparent)]
+    Trim(#[from] crate::trim::Error),
 }
 
 /// The target to check against: chosen, or `None` to detect it from the interpreter.
@@ -81,6 +83,47 @@ pub struct BundleConfig {
     pub compression: crate::archive::Compression,
     /// `--python` and `-r`: no venv; one is assembled from wheels.
     pub assemble: Option<crate::assemble::AssembleConfig>,
+    /// What to leave out or shrink; nothing by default.
+    pub trim: TrimConfig,
+}
+
+/// What happens to `__pycache__/*.pyc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pycache {
+    /// Stored as they are in the venv (the default).
+    #[default]
+    Keep,
+    /// `--no-pycache`: left out; the board compiles on first import.
+    Drop,
+    /// `--compile`: every .py compiled here, as unchecked-hash pycs.
+    Compile,
+}
+
+/// The size-trimming options of `rvenv bundle`, each off by default.
+#[derive(Debug, Clone, Default)]
+pub struct TrimConfig {
+    /// `--exclude`, compiled; `None` without patterns.
+    pub exclude: Option<crate::trim::Exclude>,
+    pub strip_tests: bool,
+    pub pycache: Pycache,
+    pub strip_debug: bool,
+}
+
+impl TrimConfig {
+    pub fn from_args(args: &BundleArgs) -> Result<TrimConfig, Error> {
+        let pycache = match (args.no_pycache, args.compile) {
+            (true, _) => Pycache::Drop,
+            (false, true) => Pycache::Compile,
+            // clap's `conflicts_with` keeps the two apart.
+            (false, false) => Pycache::Keep,
+        };
+        Ok(TrimConfig {
+            exclude: crate::trim::Exclude::new(&args.exclude)?,
+            strip_tests: args.strip_tests,
+            pycache,
+            strip_debug: args.strip_debug,
+        })
+    }
 }
 
 fn check_arcroot(name: &str) -> Result<(), Error> {
@@ -168,6 +211,7 @@ impl BundleConfig {
             _ => None,
         };
         let compression = compression(&args)?;
+        let trim = TrimConfig::from_args(&args)?;
         let assemble = match (args.python, args.requirements) {
             (Some(python), Some(requirements)) => Some(crate::assemble::AssembleConfig {
                 python,
@@ -183,6 +227,7 @@ impl BundleConfig {
         Ok(BundleConfig {
             compression,
             assemble,
+            trim,
             venv: crate::venv::default_path(args.venv),
             target,
             no_check: args.no_check,

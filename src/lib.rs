@@ -17,6 +17,7 @@ pub mod report;
 pub mod requirements;
 pub mod rewrite;
 pub mod target;
+pub mod trim;
 pub mod venv;
 pub mod verify;
 pub mod wheel;
@@ -81,6 +82,9 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         return e.hint();
     }
     if let Some(e) = e.downcast_ref::<verify::Error>() {
+        return e.hint();
+    }
+    if let Some(config::Error::Trim(e)) = e.downcast_ref::<config::Error>() {
         return e.hint();
     }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {
@@ -235,6 +239,9 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     for w in &plan.warnings {
         report::warning(w);
     }
+    for line in &plan.trimmed {
+        report::info(config.quiet, line);
+    }
     // One pass: every file is read once, hashed, checked and stored; the bundle is renamed
     // into place only if the checks pass.
     let mut writer = archive::Writer::create(&output, &plan, &config.compression)?;
@@ -320,6 +327,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
             verbose: false,
             source_date_epoch: None,
             assemble: None,
+            trim: config::TrimConfig::default(),
             compression: archive::Compression {
                 format: compress::Format::Tar,
                 level: 0,

@@ -41,6 +41,8 @@ pub enum Error {
         "{0}: the venv has its own top-level '{1}', where the bundle keeps the base installation"
     )]
     Conflict(PathBuf, &'static str),
+    #[error(transparent)]
+    Trim(#[from] crate::trim::Error),
     #[error("interrupted; nothing was written")]
     Interrupted,
     #[error(transparent)]
@@ -69,6 +71,7 @@ impl Error {
             Error::SymlinkLeaves { .. } => {
                 Some("replace the link with a copy of the file, or move its target into the venv")
             }
+            Error::Trim(e) => e.hint(),
             _ => None,
         }
     }
@@ -130,6 +133,9 @@ pub struct Entry {
     pub path: PathBuf,
     pub kind: Kind,
     pub mtime: u64,
+    /// For content rvenv made from a file (a stripped copy, compiled bytecode, a rewritten
+    /// interpreter): that file, named in messages instead of the temporary copy.
+    pub derived_from: Option<PathBuf>,
 }
 
 impl Entry {
@@ -158,7 +164,7 @@ impl Entry {
         match source {
             Source::Bytes(b) => Ok((Box::new(b.as_slice()), b.len() as u64)),
             Source::Disk(_) | Source::Tree { .. } => {
-                let path = self.origin().expect("a file on disk");
+                let path = self.source_path().expect("a file on disk");
                 let mut file = std::fs::File::open(&path)?;
                 let size = file.metadata()?.len();
                 let Rewrite::PycHeader {
@@ -187,7 +193,7 @@ impl Entry {
     }
 
     /// Where the content is read from on disk.
-    pub fn origin(&self) -> Option<Cow<'_, Path>> {
+    pub fn source_path(&self) -> Option<Cow<'_, Path>> {
         match &self.kind {
             Kind::File {
                 source: Source::Disk(p),
@@ -200,6 +206,15 @@ impl Entry {
                 root.join(self.path.components().skip(*skip).collect::<PathBuf>()),
             )),
             _ => None,
+        }
+    }
+
+    /// The venv's file the content comes from (for a stripped copy, its original), for
+    /// messages.
+    pub fn origin(&self) -> Option<Cow<'_, Path>> {
+        match &self.derived_from {
+            Some(from) => Some(Cow::Borrowed(from)),
+            None => self.source_path(),
         }
     }
 
@@ -232,6 +247,10 @@ pub struct Plan {
     pub build_paths: Vec<String>,
     /// Paths (inside the bundle) of files whose content rvenv changed, with the rewrite.
     pub rewritten: Vec<(PathBuf, Rewrite)>,
+    /// One line per size-trimming option given: what it left out or changed, in bytes.
+    pub trimmed: Vec<String>,
+    /// Stripped copies and compiled bytecode the entries point at; removed with the plan.
+    pub scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Plan {
@@ -253,6 +272,7 @@ impl Plan {
                     rewrite: Rewrite::Generated,
                 },
                 mtime,
+                derived_from: None,
             },
         );
     }
@@ -271,7 +291,7 @@ impl Plan {
             totals.1 += match source {
                 Source::Bytes(b) => b.len() as u64,
                 _ => entry
-                    .origin()
+                    .source_path()
                     .and_then(|p| std::fs::metadata(p).ok())
                     .map_or(0, |m| m.len()),
             };
@@ -377,7 +397,12 @@ impl Builder<'_> {
         {
             self.rewritten.push((path.clone(), *rewrite));
         }
-        self.entries.push(Entry { path, kind, mtime });
+        self.entries.push(Entry {
+            path,
+            kind,
+            mtime,
+            derived_from: None,
+        });
     }
 
     /// Sorts the entries by `path_order`; of several with one path, the last inserted stays.
@@ -719,7 +744,7 @@ impl Builder<'_> {
                     .parent()
                     .is_some_and(|p| p.extension().is_some_and(|x| x == "dist-info"))
             })
-            .filter_map(|e| e.origin().map(|o| (e.path.clone(), o.into_owned())))
+            .filter_map(|e| e.source_path().map(|o| (e.path.clone(), o.into_owned())))
             .collect();
         for (dest, src) in records {
             let site = dest
@@ -768,6 +793,9 @@ impl Builder<'_> {
                 rewrite: Rewrite::Runpath,
             };
             self.insert(dest, kind, self.mtime(&meta));
+            if let Some(entry) = self.entries.last_mut() {
+                entry.derived_from = Some(interp.clone());
+            }
             let lib_meta = std::fs::metadata(&lib.path).map_err(io(&lib.path))?;
             self.file(
                 Path::new("python/lib").join(&lib.needed),
@@ -816,6 +844,7 @@ impl Builder<'_> {
             path: dir,
             kind: Kind::Dir,
             mtime,
+            derived_from: None,
         }));
         self.entries.sort_by(|a, b| path_order(&a.path, &b.path));
     }
@@ -935,6 +964,8 @@ pub fn build(
         warnings: b.warnings,
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
+        trimmed: Vec::new(),
+        scratch: None,
     };
     for generated in ["requirements.txt", crate::report::MANIFEST] {
         if plan.entries.iter().any(|e| e.path == Path::new(generated)) {
@@ -948,6 +979,9 @@ pub fn build(
     let requirements = dist::freeze(&dists, venv.version.minor);
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
+    // Last, so the options see the bundle as it would otherwise be (rewritten files,
+    // requirements.txt) and nothing later brings back what they left out.
+    crate::trim::apply(&mut plan, venv, &config.trim, interrupted)?;
     Ok(plan)
 }
 

@@ -1,0 +1,1469 @@
+//! Making the bundle smaller, each option off by default: `--exclude`, `--strip-tests`,
+//! `--no-pycache` or `--compile`, and `--strip-debug`. They work on the finished plan, in that
+//! order, and each reports what it saved in bytes (before compression). The venv is never
+//! modified: stripped copies and compiled bytecode go to a temporary directory the plan owns.
+
+use crate::config::{Pycache, TrimConfig};
+use crate::elf;
+use crate::plan::{Entry, Kind, Plan, Source, normalize};
+use crate::venv::Venv;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--exclude '{pattern}': {message}")]
+    BadPattern { pattern: String, message: String },
+    #[error("--exclude '{pattern}': would leave out {path}, which the bundle needs to run")]
+    Protected { pattern: String, path: PathBuf },
+    #[error("--strip-debug: no strip for {machine} here (looked for {tried} on PATH)")]
+    NoStrip {
+        machine: String,
+        tried: String,
+        hint: &'static str,
+    },
+    #[error("--compile: no CPython {version} runs on this machine (tried {tried})")]
+    NoPython { version: String, tried: String },
+    #[error("{python}: compiling bytecode failed: {message}")]
+    CompileFailed { python: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("interrupted; nothing was written")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Protected { .. } => Some(
+                "narrow the pattern: the interpreter, pyvenv.cfg, the standard library's startup modules (os.py, encodings/, ...) and rvenv.json must stay",
+            ),
+            Error::BadPattern { .. } => Some(
+                "patterns follow .gitignore rules against paths inside the bundle, e.g. 'lib/python3.11/site-packages/*/docs/' or '*.pyi'",
+            ),
+            Error::NoStrip { hint, .. } => Some(hint),
+            Error::NoPython { .. } => Some(
+                "install CPython of the venv's X.Y here (apt-get install pythonX.Y, pyenv install X.Y, uv python install X.Y), or leave --compile out: the board then compiles on first import",
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `--exclude` patterns, compiled once (bad ones are refused before any work is done).
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    patterns: Vec<String>,
+    matcher: ignore::gitignore::Gitignore,
+}
+
+impl Exclude {
+    /// `None` when there is no pattern.
+    pub fn new(patterns: &[String]) -> Result<Option<Exclude>, Error> {
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        // Paths given to the matcher are relative to the bundle's root; "." is the root the
+        // matcher never strips from them.
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(".");
+        builder.allow_unclosed_class(false);
+        for pattern in patterns {
+            let bad = |message: &str| Error::BadPattern {
+                pattern: pattern.clone(),
+                message: message.to_string(),
+            };
+            if pattern.trim().is_empty() {
+                return Err(bad("an empty pattern matches nothing"));
+            }
+            // In a .gitignore these would be a comment and a no-op: say so rather than match
+            // nothing.
+            if pattern.starts_with('#') {
+                return Err(bad(
+                    "a pattern starting with '#' is a comment in .gitignore syntax; write '\\#' for a name starting with '#'",
+                ));
+            }
+            builder
+                .add_line(None, pattern)
+                .map_err(|e| bad(&glob_message(&e)))?;
+        }
+        let matcher = builder.build().map_err(|e| Error::BadPattern {
+            pattern: patterns.join("' '"),
+            message: glob_message(&e),
+        })?;
+        Ok(Some(Exclude {
+            patterns: patterns.to_vec(),
+            matcher,
+        }))
+    }
+
+    /// The pattern that leaves `path` out on its own (not through a parent directory).
+    fn matched(&self, path: &Path, is_dir: bool) -> Option<String> {
+        match self.matcher.matched(path, is_dir) {
+            ignore::Match::Ignore(glob) => Some(glob.original().to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether `path` or a directory above it is left out.
+    fn excludes(&self, path: &Path, is_dir: bool) -> bool {
+        self.matcher
+            .matched_path_or_any_parents(path, is_dir)
+            .is_ignore()
+    }
+}
+
+/// What is wrong with a glob, without the crate's wrapping (the pattern is named already).
+fn glob_message(e: &ignore::Error) -> String {
+    match e {
+        ignore::Error::Glob { err, .. } => err.clone(),
+        ignore::Error::WithLineNumber { err, .. }
+        | ignore::Error::WithPath { err, .. }
+        | ignore::Error::WithDepth { err, .. } => glob_message(err),
+        other => other.to_string(),
+    }
+}
+
+/// 38.2 MiB
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The content size of an entry as it goes into the archive.
+fn entry_size(entry: &Entry) -> u64 {
+    match &entry.kind {
+        Kind::File {
+            source: Source::Bytes(b),
+            ..
+        } => b.len() as u64,
+        Kind::File { .. } => entry
+            .source_path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len()),
+        _ => 0,
+    }
+}
+
+/// What a removal took out: files and symlinks (directories are not counted) and their bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Removed {
+    files: usize,
+    bytes: u64,
+}
+
+/// The plan's entries by path, while the options add and remove some.
+struct Tree {
+    entries: BTreeMap<PathBuf, Entry>,
+}
+
+impl Tree {
+    /// Removes `roots` and everything under them; then the symlinks that no longer resolve
+    /// inside the bundle (named in `warnings`), and the directories this left empty.
+    fn remove(&mut self, roots: &BTreeSet<PathBuf>, warnings: &mut Vec<String>) -> Removed {
+        let had_children: HashSet<PathBuf> = self
+            .entries
+            .keys()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .collect();
+        let mut gone = Removed::default();
+        let mut take = |tree: &mut Tree, path: &Path| {
+            if let Some(e) = tree.entries.remove(path)
+                && !matches!(e.kind, Kind::Dir)
+            {
+                gone.files += 1;
+                gone.bytes += entry_size(&e);
+            }
+        };
+        for root in roots {
+            let under: Vec<PathBuf> = self
+                .entries
+                .range(root.clone()..)
+                .map(|(p, _)| p)
+                .take_while(|p| p.starts_with(root))
+                .cloned()
+                .collect();
+            for p in under {
+                take(self, &p);
+            }
+        }
+        loop {
+            let dangling: Vec<PathBuf> = self
+                .entries
+                .values()
+                .filter(|e| matches!(e.kind, Kind::Symlink { .. }))
+                .filter(|e| !self.resolves(&e.path))
+                .map(|e| e.path.clone())
+                .collect();
+            if dangling.is_empty() {
+                break;
+            }
+            for p in dangling {
+                warnings.push(format!(
+                    "{}: symlink left out: what it points to was left out",
+                    p.display()
+                ));
+                take(self, &p);
+            }
+        }
+        let mut children: HashMap<PathBuf, usize> = HashMap::new();
+        for p in self.entries.keys() {
+            if let Some(parent) = p.parent() {
+                *children.entry(parent.to_path_buf()).or_default() += 1;
+            }
+        }
+        let dirs: Vec<PathBuf> = self
+            .entries
+            .values()
+            .filter(|e| matches!(e.kind, Kind::Dir))
+            .map(|e| e.path.clone())
+            .collect();
+        // Deepest first, so a chain of directories emptied by the removal goes as a whole.
+        for dir in dirs.into_iter().rev() {
+            if had_children.contains(&dir) && children.get(&dir).copied().unwrap_or(0) == 0 {
+                self.entries.remove(&dir);
+                if let Some(parent) = dir.parent()
+                    && let Some(n) = children.get_mut(parent)
+                {
+                    *n -= 1;
+                }
+            }
+        }
+        gone
+    }
+
+    /// Whether `path` leads, through the bundle's (relative) symlinks, to something present.
+    fn resolves(&self, path: &Path) -> bool {
+        let mut path = path.to_path_buf();
+        'hop: for _ in 0..40 {
+            let parts: Vec<_> = path.components().collect();
+            let mut at = PathBuf::new();
+            for (i, part) in parts.iter().enumerate() {
+                at.push(part);
+                match self.entries.get(&at).map(|e| &e.kind) {
+                    None => return false,
+                    Some(Kind::Symlink { target }) if target.is_relative() => {
+                        let mut next = at.parent().unwrap_or(Path::new("")).join(target);
+                        for rest in &parts[i + 1..] {
+                            next.push(rest);
+                        }
+                        match normalize(&next) {
+                            Some(n) => path = n,
+                            None => return false,
+                        }
+                        continue 'hop;
+                    }
+                    Some(Kind::Symlink { .. }) => return false,
+                    Some(_) => {}
+                }
+            }
+            return true;
+        }
+        false
+    }
+}
+
+/// Applies the options of `config` to `plan`; one line per option goes to `plan.trimmed`.
+pub fn apply(
+    plan: &mut Plan,
+    venv: &Venv,
+    config: &TrimConfig,
+    interrupted: &AtomicBool,
+) -> Result<(), Error> {
+    let wanted = config.exclude.is_some()
+        || config.strip_tests
+        || config.pycache != Pycache::Keep
+        || config.strip_debug;
+    if !wanted {
+        return Ok(());
+    }
+    let mut tree = Tree {
+        entries: std::mem::take(&mut plan.entries)
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect(),
+    };
+    let result = apply_to(&mut tree, plan, venv, config, interrupted);
+    plan.entries = tree.entries.into_values().collect();
+    result
+}
+
+fn apply_to(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    config: &TrimConfig,
+    interrupted: &AtomicBool,
+) -> Result<(), Error> {
+    if let Some(exclude) = &config.exclude {
+        let line = exclude_paths(tree, plan, venv, exclude)?;
+        plan.trimmed.push(line);
+    }
+    if config.strip_tests {
+        let line = strip_tests(tree, plan, venv)?;
+        plan.trimmed.push(line);
+    }
+    match config.pycache {
+        Pycache::Keep => {}
+        Pycache::Drop => {
+            let roots: BTreeSet<PathBuf> = tree
+                .entries
+                .values()
+                .filter(|e| is_cached_pyc(&e.path) && matches!(e.kind, Kind::File { .. }))
+                .map(|e| e.path.clone())
+                .collect();
+            let gone = tree.remove(&roots, &mut plan.warnings);
+            plan.trimmed.push(format!(
+                "--no-pycache: {}, {} left out",
+                plural(gone.files, "file", "files"),
+                human(gone.bytes)
+            ));
+        }
+        Pycache::Compile => {
+            let scratch = scratch(plan)?;
+            let line = compile(tree, plan, venv, config, &scratch, interrupted)?;
+            plan.trimmed.push(line);
+        }
+    }
+    if config.strip_debug {
+        let scratch = scratch(plan)?;
+        let line = strip_debug(tree, plan, venv, &scratch, interrupted)?;
+        plan.trimmed.push(line);
+    }
+    Ok(())
+}
+
+/// The plan's temporary directory, made on first use.
+fn scratch(plan: &mut Plan) -> Result<PathBuf, Error> {
+    if plan.scratch.is_none() {
+        let dir = tempfile::Builder::new()
+            .prefix("rvenv-trim-")
+            .tempdir()
+            .map_err(io(&std::env::temp_dir()))?;
+        plan.scratch = Some(std::sync::Arc::new(dir));
+    }
+    Ok(plan
+        .scratch
+        .as_ref()
+        .expect("made above")
+        .path()
+        .to_path_buf())
+}
+
+fn is_cached_pyc(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "pyc")
+        && path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "__pycache__")
+}
+
+/// What CPython reads before any code of the bundle runs: the interpreter and its links,
+/// libpython, pyvenv.cfg, the stdlib landmark `os.py` and the modules imported at startup
+/// (3.11+ freezes most, 3.8-3.10 read them from disk), and the manifest.
+fn protected(venv: &Venv) -> Vec<PathBuf> {
+    let exe = venv.version.exe_name();
+    let mut paths: Vec<PathBuf> = vec![
+        "pyvenv.cfg".into(),
+        crate::report::MANIFEST.into(),
+        Path::new("bin").join(&exe),
+        "bin/python3".into(),
+        "bin/python".into(),
+        Path::new("python/bin").join(&exe),
+    ];
+    if let Some(lib) = &venv.libpython {
+        paths.push(Path::new("python/lib").join(&lib.needed));
+    }
+    let stdlib = Path::new("python/lib").join(&exe);
+    for module in [
+        "os.py",
+        "site.py",
+        "codecs.py",
+        "io.py",
+        "abc.py",
+        "stat.py",
+        "posixpath.py",
+        "genericpath.py",
+        "_collections_abc.py",
+        "_sitebuiltins.py",
+        "_bootlocale.py",
+        "encodings/__init__.py",
+        "encodings/aliases.py",
+        "encodings/utf_8.py",
+        "encodings/ascii.py",
+        "encodings/latin_1.py",
+    ] {
+        paths.push(stdlib.join(module));
+    }
+    paths
+}
+
+fn exclude_paths(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    exclude: &Exclude,
+) -> Result<String, Error> {
+    let mut roots = BTreeSet::new();
+    let mut by_pattern: BTreeMap<String, usize> = BTreeMap::new();
+    // Sorted component by component, so everything under a left-out directory follows it.
+    let mut inside: Option<(PathBuf, String)> = None;
+    let mut why: HashMap<PathBuf, String> = HashMap::new();
+    for entry in tree.entries.values() {
+        if let Some((dir, pattern)) = &inside {
+            if entry.path.starts_with(dir) {
+                why.insert(entry.path.clone(), pattern.clone());
+                continue;
+            }
+            inside = None;
+        }
+        let is_dir = matches!(entry.kind, Kind::Dir);
+        if let Some(pattern) = exclude.matched(&entry.path, is_dir) {
+            *by_pattern.entry(pattern.clone()).or_default() += 1;
+            roots.insert(entry.path.clone());
+            why.insert(entry.path.clone(), pattern.clone());
+            if is_dir {
+                inside = Some((entry.path.clone(), pattern));
+            }
+        }
+    }
+    for path in protected(venv) {
+        let generated = path == Path::new(crate::report::MANIFEST);
+        let pattern = if generated {
+            exclude.matched(&path, false)
+        } else {
+            why.get(&path).cloned()
+        };
+        if let Some(pattern) = pattern {
+            return Err(Error::Protected { pattern, path });
+        }
+    }
+    for pattern in &exclude.patterns {
+        if !pattern.starts_with('!') && !by_pattern.contains_key(pattern) {
+            plan.warnings.push(format!(
+                "--exclude '{pattern}': left nothing out (it matches nothing in the bundle, or only what other patterns left out)"
+            ));
+        }
+    }
+    let gone = tree.remove(&roots, &mut plan.warnings);
+    Ok(format!(
+        "--exclude: {}, {} left out",
+        plural(gone.files, "file", "files"),
+        human(gone.bytes)
+    ))
+}
+
+/// `--strip-tests`: directories named `tests` or `test` inside a package of site-packages.
+fn strip_tests(tree: &mut Tree, plan: &mut Plan, venv: &Venv) -> Result<String, Error> {
+    let site = Path::new("lib")
+        .join(venv.version.exe_name())
+        .join("site-packages");
+    let mut candidates: BTreeSet<PathBuf> = BTreeSet::new();
+    for entry in tree.entries.values() {
+        let Ok(rel) = entry.path.strip_prefix(&site) else {
+            continue;
+        };
+        let named = rel.file_name().is_some_and(|n| n == "tests" || n == "test");
+        let parent = entry.path.parent().unwrap_or(Path::new(""));
+        if matches!(entry.kind, Kind::Dir)
+            && named
+            && rel.components().count() >= 2
+            && tree.entries.contains_key(&parent.join("__init__.py"))
+            && !candidates.iter().any(|c| entry.path.starts_with(c))
+        {
+            candidates.insert(entry.path.clone());
+        }
+    }
+    let kept = imported_tests(tree, &site, &candidates)?;
+    let mut report_kept = Vec::new();
+    for (dir, importer) in &kept {
+        candidates.remove(dir);
+        report_kept.push(format!(
+            "{} (imported by {})",
+            dir.strip_prefix(&site).unwrap_or(dir).display(),
+            importer.strip_prefix(&site).unwrap_or(importer).display()
+        ));
+    }
+    let folders = candidates.len();
+    let gone = tree.remove(&candidates, &mut plan.warnings);
+    let mut line = format!(
+        "--strip-tests: {} in {}, {} left out",
+        plural(gone.files, "file", "files"),
+        plural(folders, "test folder", "test folders"),
+        human(gone.bytes)
+    );
+    if !report_kept.is_empty() {
+        line.push_str(&format!(
+            "; kept {} that other modules import: {}",
+            report_kept.len(),
+            report_kept.join(", ")
+        ));
+    }
+    Ok(line)
+}
+
+/// Test folders that code outside them imports (Django's `django.test` is a public API):
+/// each with a module that imports it. A module inside a kept folder counts too; pytest's own
+/// files (`conftest.py`, `test_*.py`, `*_test.py`) do not, as only pytest loads them.
+fn imported_tests(
+    tree: &Tree,
+    site: &Path,
+    candidates: &BTreeSet<PathBuf>,
+) -> Result<BTreeMap<PathBuf, PathBuf>, Error> {
+    if candidates.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let dotted: HashMap<String, &PathBuf> = candidates
+        .iter()
+        .filter_map(|c| {
+            let parts: Vec<String> = c
+                .strip_prefix(site)
+                .ok()?
+                .components()
+                .map(|p| p.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            Some((parts.join("."), c))
+        })
+        .collect();
+    // Module → the test folders it imports, for every module of site-packages.
+    let mut imports: Vec<(PathBuf, Option<PathBuf>, BTreeSet<PathBuf>)> = Vec::new();
+    for entry in tree.entries.values() {
+        if entry.path.extension().is_none_or(|x| x != "py")
+            || !entry.path.starts_with(site)
+            || is_pytest_file(&entry.path)
+        {
+            continue;
+        }
+        let Some(disk) = entry.source_path() else {
+            continue;
+        };
+        let text = match &entry.kind {
+            Kind::File {
+                source: Source::Bytes(b),
+                ..
+            } => b.clone(),
+            _ => std::fs::read(&disk).map_err(io(&disk))?,
+        };
+        let text = String::from_utf8_lossy(&text);
+        let found = references(&entry.path, &text, &dotted, candidates);
+        if !found.is_empty() {
+            let container = candidates
+                .iter()
+                .find(|c| entry.path.starts_with(c))
+                .cloned();
+            imports.push((entry.path.clone(), container, found));
+        }
+    }
+    let mut kept: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    loop {
+        let before = kept.len();
+        for (module, container, found) in &imports {
+            let counts = container.as_ref().is_none_or(|c| kept.contains_key(c));
+            if !counts {
+                continue;
+            }
+            for dir in found {
+                if container.as_ref() != Some(dir) && !kept.contains_key(dir) {
+                    kept.insert(dir.clone(), module.clone());
+                }
+            }
+        }
+        if kept.len() == before {
+            return Ok(kept);
+        }
+    }
+}
+
+fn is_pytest_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name == "conftest.py" || name.starts_with("test_") || name.ends_with("_test.py")
+}
+
+/// The candidate test folders that the module at `path` (inside the bundle) imports, by
+/// absolute dotted name anywhere in its text (also in strings, as for `import_module`), or
+/// by a relative `from .tests import ...` / `from .. import tests`. `dotted` maps each
+/// candidate's dotted name (`numpy._core.tests`) to it.
+fn references(
+    path: &Path,
+    text: &str,
+    dotted: &HashMap<String, &PathBuf>,
+    candidates: &BTreeSet<PathBuf>,
+) -> BTreeSet<PathBuf> {
+    static RELATIVE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let relative = RELATIVE.get_or_init(|| {
+        regex::Regex::new(
+            r"(?m)^[ \t]*from[ \t]+(\.+)[ \t]*([A-Za-z_][\w.]*)?[ \t]+import[ \t]+\(?([^\n#)]*)",
+        )
+        .expect("valid regex")
+    });
+    let mut found = BTreeSet::new();
+    // Every `.test` or `.tests` word ends a dotted name: the whole name, read backwards, is
+    // looked up, so the text is scanned once whatever the number of candidates.
+    let bytes = text.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    for at in memchr::memmem::find_iter(bytes, b".test") {
+        let mut end = at + ".test".len();
+        if bytes.get(end) == Some(&b's') {
+            end += 1;
+        }
+        if bytes.get(end).is_some_and(|b| ident(*b)) {
+            continue;
+        }
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !(ident(*b) || *b == b'.'))
+            .map_or(0, |i| i + 1);
+        if let Some(c) = text
+            .get(start..end)
+            .and_then(|name| dotted.get(name.trim_start_matches('.')))
+            && !path.starts_with(c)
+        {
+            found.insert((*c).clone());
+        }
+    }
+    let package = path.parent().unwrap_or(Path::new(""));
+    for cap in relative.captures_iter(text) {
+        let dots = cap.get(1).map_or(0, |m| m.as_str().len());
+        let mut base = package.to_path_buf();
+        for _ in 1..dots {
+            if !base.pop() {
+                break;
+            }
+        }
+        let targets: Vec<PathBuf> = match cap.get(2) {
+            Some(module) => vec![base.join(module.as_str().replace('.', "/"))],
+            None => cap
+                .get(3)
+                .map_or("", |m| m.as_str())
+                .split(',')
+                .filter_map(|n| n.split_whitespace().next())
+                .map(|n| base.join(n))
+                .collect(),
+        };
+        for target in targets {
+            if let Some(c) = candidates
+                .iter()
+                .find(|c| target.starts_with(c) && !path.starts_with(c))
+            {
+                found.insert(c.clone());
+            }
+        }
+    }
+    found
+}
+
+/// This machine's ELF `e_machine`, to tell whether a binary of the bundle runs here.
+fn host_machine() -> Option<u16> {
+    Some(match std::env::consts::ARCH {
+        "x86_64" => 62,
+        "x86" => 3,
+        "aarch64" => 183,
+        "arm" => 40,
+        "riscv64" => 243,
+        "powerpc64" => 21,
+        "s390x" => 22,
+        "loongarch64" => 258,
+        _ => return None,
+    })
+}
+
+/// Runs `python` to ask its X.Y; `None` when it does not run.
+fn python_version(python: &Path) -> Option<String> {
+    let out = Command::new(python)
+        .args([
+            "-S",
+            "-c",
+            "import sys; print('%d.%d' % sys.version_info[:2])",
+        ])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Whether the venv's interpreter is a binary for this machine (so it runs here natively).
+fn runs_here(elf: &elf::ElfFile) -> bool {
+    host_machine() == Some(elf.machine) && u32::from(elf.class) == usize::BITS
+}
+
+/// A CPython of the venv's X.Y that runs here: the venv's own interpreter if it is for this
+/// machine, else one of pyenv's (newest first), `pythonX.Y` on PATH, in /usr/local/bin or
+/// /usr/bin. Each is asked its version.
+fn find_python(venv: &Venv) -> Result<PathBuf, Error> {
+    let version = format!("{}.{}", venv.version.major, venv.version.minor);
+    let exe = venv.version.exe_name();
+    let mut candidates = Vec::new();
+    let mut tried = Vec::new();
+    if runs_here(&venv.interpreter_elf) {
+        candidates.push(venv.interpreter.clone());
+    } else {
+        tried.push(format!(
+            "{} (for {})",
+            venv.interpreter.display(),
+            elf::machine_name(venv.interpreter_elf.machine)
+        ));
+    }
+    let pyenv_root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
+    if let Some(root) = pyenv_root {
+        let versions = root.join("versions");
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&versions)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let patch = name
+                    .strip_prefix(&version)?
+                    .strip_prefix('.')?
+                    .parse()
+                    .ok()?;
+                Some((patch, e.path().join("bin").join(&exe)))
+            })
+            .collect();
+        if found.is_empty() {
+            tried.push(format!("{}/{version}.*", versions.display()));
+        }
+        found.sort();
+        candidates.extend(found.into_iter().rev().map(|(_, p)| p));
+    }
+    match which::which(&exe) {
+        Ok(found) => candidates.push(found),
+        Err(_) => tried.push(format!("{exe} on PATH")),
+    }
+    for dir in ["/usr/local/bin", "/usr/bin"] {
+        candidates.push(Path::new(dir).join(&exe));
+    }
+    let mut seen = HashSet::new();
+    for python in candidates {
+        if !seen.insert(python.clone()) || !python.exists() {
+            continue;
+        }
+        match python_version(&python) {
+            Some(v) if v == version => return Ok(python),
+            Some(v) => tried.push(format!("{} (Python {v})", python.display())),
+            None => tried.push(format!("{} (does not run)", python.display())),
+        }
+    }
+    Err(Error::NoPython {
+        version,
+        tried: tried.join(", "),
+    })
+}
+
+/// Compiles the files listed on stdin (NUL-separated source, cfile, dfile triples) as
+/// unchecked-hash pycs; each failure is written to stdout as `dfile NUL message NUL`.
+const COMPILE_SCRIPT: &str = r#"
+import os, sys, py_compile
+mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+items = sys.stdin.buffer.read().split(b"\0")
+out = sys.stdout.buffer
+for i in range(0, len(items) - 2, 3):
+    src, cfile, dfile = (os.fsdecode(x) for x in items[i:i + 3])
+    try:
+        py_compile.compile(src, cfile=cfile, dfile=dfile, doraise=True, invalidation_mode=mode)
+    except Exception as e:
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        out.write(items[i + 2] + b"\0" + lines[-1].strip().encode("utf-8", "replace") + b"\0")
+"#;
+
+/// Files per compiler process: a fixed number, so the output never depends on the machine.
+const COMPILE_CHUNK: usize = 256;
+
+struct ToCompile {
+    source: PathBuf,
+    /// The .py inside the bundle.
+    path: PathBuf,
+    /// `__pycache__/NAME.cpython-XY.pyc` inside the bundle.
+    pyc: PathBuf,
+    mtime: u64,
+}
+
+fn compile(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    config: &TrimConfig,
+    scratch: &Path,
+    interrupted: &AtomicBool,
+) -> Result<String, Error> {
+    let python = find_python(venv)?;
+    let tag = format!("cpython-{}{}", venv.version.major, venv.version.minor);
+    let out_root = scratch.join("compiled");
+    let exe = venv.version.exe_name();
+    let roots = [
+        Path::new("lib").join(&exe),
+        Path::new("python/lib").join(&exe),
+    ];
+    let mut work = Vec::new();
+    for entry in tree.entries.values() {
+        let Kind::File {
+            source: Source::Disk(source),
+            rewrite: crate::plan::Rewrite::None,
+            ..
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let Some(name) = entry.path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".py") else {
+            continue;
+        };
+        if stem.is_empty() || !roots.iter().any(|r| entry.path.starts_with(r)) {
+            continue;
+        }
+        let pyc = entry
+            .path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("__pycache__")
+            .join(format!("{stem}.{tag}.pyc"));
+        // Left out by --exclude: compiling it would bring it back.
+        if config
+            .exclude
+            .as_ref()
+            .is_some_and(|x| x.excludes(&pyc, false))
+        {
+            continue;
+        }
+        work.push(ToCompile {
+            source: source.clone(),
+            path: entry.path.clone(),
+            pyc,
+            mtime: entry.mtime,
+        });
+    }
+    let failures: Vec<(PathBuf, String)> = work
+        .par_chunks(COMPILE_CHUNK)
+        .map(|chunk| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            compile_chunk(&python, chunk, &out_root, interrupted)
+        })
+        .collect::<Result<Vec<_>, Error>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    // Failures come back by their path inside the bundle (the dfile).
+    let failed: HashSet<&Path> = failures.iter().map(|(p, _)| p.as_path()).collect();
+    let mut written = 0usize;
+    let mut added = 0u64;
+    let mut replaced = 0u64;
+    for item in &work {
+        if failed.contains(item.path.as_path()) {
+            continue;
+        }
+        let disk = out_root.join(&item.pyc);
+        let size = std::fs::metadata(&disk).map_err(io(&disk))?.len();
+        let cache = item.pyc.parent().expect("in __pycache__");
+        if !tree.entries.contains_key(cache) {
+            let parent_mtime = item
+                .path
+                .parent()
+                .and_then(|p| tree.entries.get(p))
+                .map_or(item.mtime, |e| e.mtime);
+            tree.entries.insert(
+                cache.to_path_buf(),
+                Entry {
+                    path: cache.to_path_buf(),
+                    kind: Kind::Dir,
+                    mtime: parent_mtime,
+                    derived_from: None,
+                },
+            );
+        }
+        let entry = Entry {
+            path: item.pyc.clone(),
+            kind: Kind::File {
+                source: Source::Disk(disk),
+                executable: false,
+                rewrite: crate::plan::Rewrite::None,
+            },
+            mtime: item.mtime,
+            derived_from: Some(item.source.clone()),
+        };
+        if let Some(old) = tree.entries.insert(item.pyc.clone(), entry) {
+            replaced += entry_size(&old);
+        }
+        written += 1;
+        added += size;
+    }
+    if !failures.is_empty() {
+        let shown: Vec<String> = failures
+            .iter()
+            .take(5)
+            .map(|(path, message)| format!("{} ({message})", path.display()))
+            .collect();
+        let more = match failures.len() {
+            n if n > 5 => format!(", and {} more", n - 5),
+            _ => String::new(),
+        };
+        plan.warnings.push(format!(
+            "--compile: {} stored as source only, as Python {} cannot compile them: {}{more}",
+            plural(failures.len(), "file", "files"),
+            venv.version.full,
+            shown.join(", ")
+        ));
+    }
+    let net = if added >= replaced {
+        format!("{} added", human(added - replaced))
+    } else {
+        format!("{} saved", human(replaced - added))
+    };
+    Ok(format!(
+        "--compile: {} compiled by {} (unchecked-hash pycs), {net}{}",
+        plural(written, "file", "files"),
+        python.display(),
+        if failures.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not compiled", failures.len())
+        }
+    ))
+}
+
+fn compile_chunk(
+    python: &Path,
+    chunk: &[ToCompile],
+    out_root: &Path,
+    interrupted: &AtomicBool,
+) -> Result<Vec<(PathBuf, String)>, Error> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut input = Vec::new();
+    for item in chunk {
+        for part in [
+            item.source.as_os_str(),
+            out_root.join(&item.pyc).as_os_str(),
+            item.path.as_os_str(),
+        ] {
+            input.extend_from_slice(part.as_bytes());
+            input.push(0);
+        }
+    }
+    let failed = |message: String| Error::CompileFailed {
+        python: python.to_path_buf(),
+        message,
+    };
+    // A clean environment and a fixed hash seed, so frozenset constants (ordered by string
+    // hashes) come out the same on every run; -E would ignore PYTHONHASHSEED.
+    let mut child = Command::new(python)
+        .args(["-S", "-B", "-X", "utf8", "-c", COMPILE_SCRIPT])
+        .env_clear()
+        .env("PYTHONHASHSEED", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    let _ = writer.join();
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(failed(
+            stderr
+                .lines()
+                .last()
+                .unwrap_or(&out.status.to_string())
+                .to_string(),
+        ));
+    }
+    let fields: Vec<&[u8]> = out.stdout.split(|b| *b == 0).collect();
+    Ok(fields
+        .chunks(2)
+        .filter(|pair| pair.len() == 2)
+        .map(|pair| {
+            (
+                PathBuf::from(std::ffi::OsStr::from_bytes(pair[0])),
+                String::from_utf8_lossy(pair[1]).into_owned(),
+            )
+        })
+        .collect())
+}
+
+/// GNU names of the binutils for a machine, and the Debian package that has them.
+fn binutils(
+    machine: u16,
+    class: u8,
+    little: bool,
+) -> Option<(&'static [&'static str], &'static str)> {
+    Some(match (machine, class, little) {
+        (62, 64, _) => (
+            &["x86_64-linux-gnu"][..],
+            "install binutils-x86-64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (3, 32, _) => (
+            &["i686-linux-gnu"][..],
+            "install binutils-i686-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (183, 64, _) => (
+            &["aarch64-linux-gnu"][..],
+            "install binutils-aarch64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (40, 32, _) => (
+            &["arm-linux-gnueabihf", "arm-linux-gnueabi"][..],
+            "install binutils-arm-linux-gnueabihf (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (243, 64, _) => (
+            &["riscv64-linux-gnu"][..],
+            "install binutils-riscv64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (21, 64, true) => (
+            &["powerpc64le-linux-gnu"][..],
+            "install binutils-powerpc64le-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        (22, 64, false) => (
+            &["s390x-linux-gnu"][..],
+            "install binutils-s390x-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ),
+        _ => return None,
+    })
+}
+
+/// A strip that handles the interpreter's architecture: `<triple>-strip`, this machine's
+/// `strip` when the bundle is for this architecture, else `llvm-strip` (every architecture).
+fn find_strip(venv: &Venv) -> Result<PathBuf, Error> {
+    let elf = &venv.interpreter_elf;
+    let little = matches!(elf.endian, crate::target::Endian::Little);
+    let known = binutils(elf.machine, elf.class, little);
+    let mut names: Vec<String> = known
+        .map(|(triples, _)| triples.iter().map(|t| format!("{t}-strip")).collect())
+        .unwrap_or_default();
+    if host_machine() == Some(elf.machine) {
+        names.push("strip".into());
+    }
+    names.push("llvm-strip".into());
+    for name in &names {
+        if let Ok(path) = which::which(name) {
+            return Ok(path);
+        }
+    }
+    // Debian's llvm-N packages install llvm-strip-N without the plain name.
+    let versioned = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: u32 = name.strip_prefix("llvm-strip-")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .max();
+    if let Some((_, path)) = versioned {
+        return Ok(path);
+    }
+    names.push("llvm-strip-N".into());
+    Err(Error::NoStrip {
+        machine: elf::machine_name(elf.machine),
+        tried: names.join(", "),
+        hint: known.map_or(
+            "install llvm (llvm-strip handles every architecture)",
+            |(_, hint)| hint,
+        ),
+    })
+}
+
+struct ToStrip {
+    path: PathBuf,
+    /// The file to strip: the venv's, or the rewritten bytes written to the scratch directory.
+    input: PathBuf,
+    output: PathBuf,
+    size: u64,
+}
+
+/// `--strip-debug`: every ELF file of the interpreter's architecture, through `strip
+/// --strip-debug` into the scratch directory. Only the debug sections go: `.symtab` stays (gdb,
+/// perf and py-spy name functions with it) and `.dynsym`, which extension modules link
+/// against, is never touched by strip. A copy that is not smaller is not used.
+fn strip_debug(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    scratch: &Path,
+    interrupted: &AtomicBool,
+) -> Result<String, Error> {
+    let strip = find_strip(venv)?;
+    let want = (venv.interpreter_elf.machine, venv.interpreter_elf.class);
+    let out_root = scratch.join("stripped");
+    let in_root = scratch.join("strip-input");
+    let entries: Vec<&Entry> = tree
+        .entries
+        .values()
+        .filter(|e| matches!(e.kind, Kind::File { .. }))
+        .collect();
+    let inspected: Vec<Option<ToStrip>> = entries
+        .par_iter()
+        .map(|entry| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let Kind::File { source, .. } = &entry.kind else {
+                return Ok(None);
+            };
+            let (inspection, input) = match source {
+                Source::Disk(_) | Source::Tree { .. } => {
+                    let p = entry.source_path().expect("a file on disk").into_owned();
+                    (elf::inspect_file(&p, &entry.path).map_err(io(&p))?, p)
+                }
+                Source::Bytes(b) => {
+                    let inspection = elf::inspect(&entry.path, b);
+                    let input = in_root.join(&entry.path);
+                    if matches!(inspection, Some(elf::Inspection::Elf(_))) {
+                        write_file(&input, b)?;
+                    }
+                    (inspection, input)
+                }
+            };
+            let Some(elf::Inspection::Elf(file)) = inspection else {
+                return Ok(None);
+            };
+            if (file.machine, file.class) != want {
+                return Ok(None);
+            }
+            Ok(Some(ToStrip {
+                path: entry.path.clone(),
+                output: out_root.join(&entry.path),
+                size: entry_size(entry),
+                input,
+            }))
+        })
+        .collect::<Result<_, Error>>()?;
+    let work: Vec<ToStrip> = inspected.into_iter().flatten().collect();
+    let results: Vec<Outcome> = work
+        .par_iter()
+        .map(|item| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let parent = item.output.parent().expect("under the scratch directory");
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            let out = Command::new(&strip)
+                .arg("--strip-debug")
+                .arg("-o")
+                .arg(&item.output)
+                .arg(&item.input)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(io(&strip))?;
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            if !out.status.success() {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                return Ok(Outcome::Failed(
+                    stderr.lines().next().unwrap_or("failed").trim().to_string(),
+                ));
+            }
+            let size = std::fs::metadata(&item.output)
+                .map_err(io(&item.output))?
+                .len();
+            if size >= item.size {
+                return Ok(Outcome::NotSmaller);
+            }
+            let original = map(&item.input)?;
+            let stripped = map(&item.output)?;
+            Ok(if maps_the_same(&original, &stripped) {
+                Outcome::Smaller(size)
+            } else {
+                Outcome::Unsafe
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut stripped = 0usize;
+    let mut saved = 0u64;
+    let mut unsafe_copies = Vec::new();
+    for (item, result) in work.iter().zip(results) {
+        let entry = tree.entries.get_mut(&item.path).expect("listed above");
+        let keep = |plan: &mut Plan, why: String| {
+            plan.warnings.push(format!(
+                "{}: stored as it is: {why}",
+                entry
+                    .origin()
+                    .unwrap_or(Cow::Borrowed(&item.path))
+                    .display(),
+            ));
+            let _ = std::fs::remove_file(&item.output);
+        };
+        match result {
+            Outcome::Failed(message) => {
+                keep(plan, format!("{} failed: {message}", strip.display()));
+            }
+            Outcome::Unsafe => {
+                unsafe_copies.push(item.path.display().to_string());
+                let _ = std::fs::remove_file(&item.output);
+            }
+            Outcome::Smaller(size) => {
+                let from = entry.origin().map(Cow::into_owned);
+                if let Kind::File { source, .. } = &mut entry.kind {
+                    *source = Source::Disk(item.output.clone());
+                }
+                entry.derived_from = from;
+                stripped += 1;
+                saved += item.size - size;
+            }
+            // Already stripped, or strip's layout grew it: the original stays.
+            Outcome::NotSmaller => {
+                let _ = std::fs::remove_file(&item.output);
+            }
+        }
+    }
+    if !unsafe_copies.is_empty() {
+        plan.warnings.push(format!(
+            "--strip-debug: stored as they were, since {} changed what the loader maps in them (libraries rewritten by patchelf, as auditwheel does, confuse strip): {}",
+            strip.display(),
+            unsafe_copies.join(", ")
+        ));
+    }
+    Ok(format!(
+        "--strip-debug: {} of {} stripped by {}, {} saved{}",
+        stripped,
+        plural(work.len(), "ELF file", "ELF files"),
+        strip.display(),
+        human(saved),
+        if unsafe_copies.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} kept as they were: stripping would have broken them)",
+                unsafe_copies.len()
+            )
+        }
+    ))
+}
+
+enum Outcome {
+    Smaller(u64),
+    NotSmaller,
+    /// The copy does not load as the original does: never used.
+    Unsafe,
+    Failed(String),
+}
+
+fn map(path: &Path) -> Result<memmap2::Mmap, Error> {
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    // SAFETY: read-only, private to this call; the files are the venv's or our own copies.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))
+}
+
+/// Whether `stripped` loads exactly as `original`: the same ELF header fields the loader reads
+/// and program headers (file offsets aside), every loadable segment with the same bytes (but
+/// the ELF header's section-table fields) at an offset congruent to its address. Removing debug
+/// sections never changes these; on libraries patchelf rewrote (auditwheel's vendored ones),
+/// GNU strip and llvm-strip both move or truncate segments.
+fn maps_the_same(original: &[u8], stripped: &[u8]) -> bool {
+    use goblin::elf::program_header::{PT_LOAD, ProgramHeader};
+    type Loader = (u16, u16, u32, u64, u64, u16, u16);
+    fn headers(bytes: &[u8]) -> Option<(Loader, Vec<ProgramHeader>)> {
+        let header = goblin::elf::Elf::parse_header(bytes).ok()?;
+        let ctx = goblin::container::Ctx::new(header.container().ok()?, header.endianness().ok()?);
+        let phs = ProgramHeader::parse(
+            bytes,
+            usize::try_from(header.e_phoff).ok()?,
+            usize::from(header.e_phnum),
+            ctx,
+        )
+        .ok()?;
+        let loader = (
+            header.e_type,
+            header.e_machine,
+            header.e_flags,
+            header.e_entry,
+            header.e_phoff,
+            header.e_phnum,
+            header.e_ehsize,
+        );
+        Some((loader, phs))
+    }
+    /// A segment's bytes, from after the ELF header when it covers it (e_shoff, e_shnum and
+    /// e_shstrndx change with the section table, and the loader ignores them).
+    fn segment<'a>(bytes: &'a [u8], ph: &ProgramHeader, ehsize: u16) -> Option<&'a [u8]> {
+        let start = usize::try_from(ph.p_offset).ok()?;
+        let end = start.checked_add(usize::try_from(ph.p_filesz).ok()?)?;
+        bytes.get(start.max(usize::from(ehsize)).min(end)..end)
+    }
+    let (Some((loader_a, a)), Some((loader_b, b))) = (headers(original), headers(stripped)) else {
+        return false;
+    };
+    if loader_a != loader_b || a.len() != b.len() {
+        return false;
+    }
+    let ehsize = loader_a.6;
+    a.iter().zip(&b).all(|(x, y)| {
+        let same = (
+            x.p_type, x.p_flags, x.p_vaddr, x.p_paddr, x.p_filesz, x.p_memsz, x.p_align,
+        ) == (
+            y.p_type, y.p_flags, y.p_vaddr, y.p_paddr, y.p_filesz, y.p_memsz, y.p_align,
+        );
+        let loads = x.p_type != PT_LOAD
+            || ((y.p_align <= 1 || y.p_offset.wrapping_sub(y.p_vaddr) % y.p_align == 0)
+                && segment(original, x, ehsize)
+                    .is_some_and(|s| Some(s) == segment(stripped, y, ehsize)));
+        same && loads
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let parent = path.parent().expect("under the scratch directory");
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    std::fs::write(path, bytes).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(40_055_603), "38.2 MiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
+
+    fn exclude(patterns: &[&str]) -> Exclude {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        Exclude::new(&patterns).unwrap().unwrap()
+    }
+
+    #[test]
+    fn patterns_follow_gitignore_rules() {
+        let x = exclude(&["*.pyi", "lib/python3.11/site-packages/*/docs/", "/share"]);
+        // No slash: the name in any directory.
+        assert!(x.excludes(Path::new("a.pyi"), false));
+        assert!(x.excludes(Path::new("lib/python3.11/site-packages/n/x.pyi"), false));
+        // Anchored at the root; '*' is one directory; trailing '/' is directories only.
+        assert!(x.excludes(Path::new("lib/python3.11/site-packages/n/docs"), true));
+        assert!(!x.excludes(Path::new("lib/python3.11/site-packages/n/docs"), false));
+        assert!(x.excludes(
+            Path::new("lib/python3.11/site-packages/n/docs/a.txt"),
+            false
+        ));
+        assert!(!x.excludes(Path::new("lib/python3.11/site-packages/n/m/docs"), true));
+        assert!(!x.excludes(
+            Path::new("python/lib/python3.11/site-packages/n/docs"),
+            true
+        ));
+        assert!(x.excludes(Path::new("share"), true));
+        assert!(!x.excludes(Path::new("lib/share"), true));
+        let y = exclude(&["**/tests/**", "!keep.py"]);
+        assert!(y.matched(Path::new("a/tests"), true).is_none());
+        assert!(y.excludes(Path::new("a/tests/b.py"), false));
+        assert!(!y.excludes(Path::new("a/tests/keep.py"), false));
+        assert!(!y.excludes(Path::new("a/tests"), true));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["", "  ", "#x", "a/[b"] {
+            let err = Exclude::new(&[bad.to_string()]).unwrap_err();
+            assert!(matches!(err, Error::BadPattern { .. }), "{bad}: {err}");
+        }
+        assert!(Exclude::new(&[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn imports_of_test_folders_are_found() {
+        let site = Path::new("lib/python3.11/site-packages");
+        let site_paths = [
+            site.join("django/test"),
+            site.join("pkg/sub/tests"),
+            site.join("numpy/tests"),
+        ];
+        let candidates: BTreeSet<PathBuf> = site_paths.iter().cloned().collect();
+        let dotted: HashMap<String, &PathBuf> = [
+            ("django.test".to_string(), &site_paths[0]),
+            ("pkg.sub.tests".to_string(), &site_paths[1]),
+            ("numpy.tests".to_string(), &site_paths[2]),
+        ]
+        .into_iter()
+        .collect();
+        let found =
+            |path: &str, text: &str| references(&site.join(path), text, &dotted, &candidates);
+        assert_eq!(
+            found(
+                "django/contrib/staticfiles/testing.py",
+                "from django.test import LiveServerTestCase\n"
+            ),
+            [site.join("django/test")].into()
+        );
+        assert_eq!(
+            found("pkg/sub/__init__.py", "from .tests import helper\n"),
+            [site.join("pkg/sub/tests")].into()
+        );
+        assert_eq!(
+            found("pkg/sub/x/y.py", "from ..tests.a import b\n"),
+            [site.join("pkg/sub/tests")].into()
+        );
+        assert_eq!(
+            found("pkg/sub/z.py", "from . import a, tests as t\n"),
+            [site.join("pkg/sub/tests")].into()
+        );
+        // numpy.testing is not numpy.tests; a module inside the folder does not count.
+        assert!(
+            found(
+                "numpy/__init__.py",
+                "import numpy.testing\nfrom . import testing\n"
+            )
+            .is_empty()
+        );
+        assert!(found("numpy/tests/test_a.py", "import numpy.tests.helpers\n").is_empty());
+        assert!(found("pkg/sub/a.py", "from .testsuite import x\n").is_empty());
+        assert_eq!(
+            found(
+                "other/x.py",
+                "m = importlib.import_module('pkg.sub.tests')\n"
+            ),
+            [site.join("pkg/sub/tests")].into()
+        );
+        assert!(
+            found(
+                "other/x.py",
+                "import numpy.testsuite, xnumpy.tests, a.numpy.tests\n"
+            )
+            .is_empty()
+        );
+    }
+}

@@ -1,0 +1,915 @@
+//! Making bundles smaller: `--exclude`, `--strip-tests`, `--no-pycache`, `--compile` and
+//! `--strip-debug` on real venvs (pyenv's CPython 3.11 with PyPI's numpy, Debian's arm64 and
+//! riscv64 CPython under qemu-user). Each test checks the option's bytes-saved line against the
+//! archive itself, what the archive holds, that the bundle still runs, and that the venv is
+//! byte for byte what it was.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PY311: &str = "3.11.7";
+
+/// The size line's format, as the options print it.
+fn human(bytes: u64) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < 3 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", ["KiB", "MiB", "GiB", "TiB"][unit])
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one stderr line of an option (`--exclude: ...`).
+fn info_line(stderr: &str, option: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("{option}: ")))
+        .collect();
+    assert_eq!(lines.len(), 1, "one {option} line expected in:\n{stderr}");
+    lines[0].to_string()
+}
+
+/// pyenv's CPython 3.11 (a shared libpython built with debug info) in a venv with pip and the
+/// demo wheel; with `numpy`, PyPI's x86_64 numpy from the fixtures as well.
+fn host_venv(dir: &Path, numpy: bool) -> PathBuf {
+    let python = pyenv_python(PY311);
+    assert!(python.exists(), "{} is not installed", python.display());
+    let venv = dir.join("app");
+    make_venv(&python, &venv);
+    if numpy {
+        run_ok(
+            Command::new(venv.join("bin/python"))
+                .args(["-m", "pip", "install", "-q", "--no-index"])
+                .args(["--disable-pip-version-check", "--find-links"])
+                .arg(fixtures().join("wheels"))
+                .arg("numpy"),
+        );
+    }
+    venv
+}
+
+fn rvenv_bundle(venv: &Path, out: &Path, args: &[&str]) -> Output {
+    run(Command::new(RVENV)
+        .arg("bundle")
+        .arg(venv)
+        .args(["--arcroot", "app", "-o"])
+        .arg(out)
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", "1700000000"))
+}
+
+fn bundle_with(venv: &Path, out: &Path, args: &[&str]) -> String {
+    let out = rvenv_bundle(venv, out, args);
+    assert!(
+        out.status.success(),
+        "rvenv bundle {args:?} failed ({}):\n{}",
+        out.status,
+        stderr(&out)
+    );
+    stderr(&out)
+}
+
+/// Every file and symlink of a bundle (path inside `app/` → size), and its directories;
+/// extracted into `dest`. The manifest, whose size follows the file list, is left out.
+struct Contents {
+    root: PathBuf,
+    files: BTreeMap<PathBuf, u64>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Contents {
+    fn of(tarball: &Path, dest: &Path) -> Contents {
+        extract(tarball, dest);
+        let root = dest.join("app");
+        let mut files = BTreeMap::new();
+        let mut dirs = Vec::new();
+        for e in walkdir::WalkDir::new(&root).min_depth(1) {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(&root).unwrap().to_path_buf();
+            let meta = e.path().symlink_metadata().unwrap();
+            if meta.is_dir() {
+                dirs.push(rel);
+            } else if rel != Path::new("rvenv.json") {
+                let size = if meta.is_file() { meta.len() } else { 0 };
+                files.insert(rel, size);
+            }
+        }
+        Contents { root, files, dirs }
+    }
+
+    /// Files of `self` missing from `other`, and their bytes.
+    fn minus(&self, other: &Contents) -> (usize, u64) {
+        self.files
+            .iter()
+            .filter(|(p, _)| !other.files.contains_key(*p))
+            .fold((0, 0), |(n, b), (_, s)| (n + 1, b + s))
+    }
+
+    fn total(&self) -> u64 {
+        self.files.values().sum()
+    }
+
+    fn has(&self, path: &str) -> bool {
+        self.files.contains_key(Path::new(path)) || self.dirs.iter().any(|d| d == Path::new(path))
+    }
+}
+
+/// `rvenv verify` of an extracted bundle, strictly: bytecode written since counts.
+fn verify_strict(root: &Path) {
+    let out = run(Command::new(RVENV).arg("verify").arg("--strict").arg(root));
+    assert!(
+        out.status.success(),
+        "rvenv verify --strict {} failed:\n{}{}",
+        root.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+fn check_ok(tarball: &Path, target: &str) -> String {
+    let out = run(Command::new(RVENV)
+        .args(["check", "--target", target])
+        .arg(tarball));
+    assert!(
+        out.status.success(),
+        "rvenv check {} failed:\n{}{}",
+        tarball.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// ELF section names, by the host's binutils (readelf reads every architecture's headers).
+fn sections(file: &Path) -> String {
+    run_ok(Command::new("readelf").arg("-SW").arg(file))
+}
+
+#[test]
+fn exclude_leaves_out_what_the_globs_match() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &[]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("small.tar.gz");
+    let err = bundle_with(
+        &venv,
+        &tarball,
+        &[
+            // A bare name: in any directory (pip's Windows launcher templates).
+            "--exclude",
+            "*.exe",
+            // Anchored at the bundle's root, a directory with everything in it.
+            "--exclude",
+            "lib/python3.11/site-packages/pip/_vendor/rich/",
+            "--exclude",
+            "python/lib/python3.11/idlelib/",
+            // Matches nothing: said so.
+            "--exclude",
+            "no-such-file.txt",
+        ],
+    );
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let (files, bytes) = plain.minus(&small);
+    assert!(files > 100, "{files}");
+    assert_eq!(
+        info_line(&err, "--exclude"),
+        format!("--exclude: {files} files, {} left out", human(bytes))
+    );
+    assert_eq!(
+        plain.total() - small.total(),
+        bytes,
+        "nothing else changed size"
+    );
+    assert!(
+        err.contains("warning: --exclude 'no-such-file.txt': left nothing out"),
+        "{err}"
+    );
+    let exes: Vec<_> = plain
+        .files
+        .keys()
+        .filter(|p| p.extension().is_some_and(|x| x == "exe"))
+        .collect();
+    assert!(exes.len() > 3, "pip has .exe launcher templates: {exes:?}");
+    assert!(
+        small
+            .files
+            .keys()
+            .all(|p| p.extension().is_none_or(|x| x != "exe"))
+    );
+    for gone in [
+        "lib/python3.11/site-packages/pip/_vendor/rich",
+        "python/lib/python3.11/idlelib",
+    ] {
+        assert!(plain.has(gone) && !small.has(gone), "{gone}");
+        assert!(
+            small.files.keys().all(|p| !p.starts_with(gone)),
+            "{gone} left something"
+        );
+    }
+    // The rest is there, and the bundle works and matches its manifest.
+    assert!(small.has("lib/python3.11/site-packages/pip/_vendor/distlib/__init__.py"));
+    assert!(small.has("python/lib/python3.11/os.py"));
+    let out = run_ok(
+        Command::new(small.root.join("bin/python3"))
+            .args(["-c", "import pip._vendor.distlib, json; print('ok')"]),
+    );
+    assert_eq!(out.trim(), "ok");
+    assert_eq!(
+        run_ok(&mut Command::new(small.root.join("bin/rvenv-demo"))).trim(),
+        format!("rvenv-demo ok {}", small.root.display())
+    );
+    verify_strict(&small.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+/// Bundles `venv` into `dir/NAME.tar.gz` with `args`.
+fn bundle_ok_in(venv: &Path, dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let tarball = dir.join(format!("{name}.tar.gz"));
+    bundle_with(venv, &tarball, args);
+    tarball
+}
+
+#[test]
+fn exclude_refuses_what_the_bundle_needs_and_bad_patterns() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let before = snapshot(&venv);
+    let out_dir = s.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let tarball = out_dir.join("app.tar.gz");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--exclude", "python/"],
+            "error: --exclude 'python/': would leave out python/bin/python3.11, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "pyvenv.cfg"],
+            "error: --exclude 'pyvenv.cfg': would leave out pyvenv.cfg, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "rvenv.json"],
+            "error: --exclude 'rvenv.json': would leave out rvenv.json, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "*.txt", "--exclude", "bin/python*"],
+            "error: --exclude 'bin/python*': would leave out bin/python3.11, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "encodings/"],
+            "error: --exclude 'encodings/': would leave out python/lib/python3.11/encodings/__init__.py, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "os.py"],
+            "error: --exclude 'os.py': would leave out python/lib/python3.11/os.py, which the bundle needs to run",
+        ),
+        (
+            &["--exclude", "lib/[ab"],
+            "error: --exclude 'lib/[ab': unclosed character class; missing ']'",
+        ),
+        (
+            &["--exclude", ""],
+            "error: --exclude '': an empty pattern matches nothing",
+        ),
+        (
+            &["--compile", "--no-pycache"],
+            "error: the argument '--compile' cannot be used with '--no-pycache'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = rvenv_bundle(&venv, &tarball, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}:\n{err}");
+        let first = err.lines().find(|l| !l.starts_with("target: "));
+        assert_eq!(first, Some(*expected), "{args:?}:\n{err}");
+        if expected.contains("would leave out") {
+            assert!(
+                err.lines()
+                    .any(|l| l.starts_with("hint: narrow the pattern")),
+                "{err}"
+            );
+        }
+        assert!(
+            std::fs::read_dir(&out_dir).unwrap().next().is_none(),
+            "{args:?} left something in {}",
+            out_dir.display()
+        );
+    }
+    // A pattern that leaves the needed files alone is fine.
+    let err = bundle_with(
+        &venv,
+        &tarball,
+        &["--exclude", "python/lib/python3.11/email/"],
+    );
+    assert!(
+        info_line(&err, "--exclude").starts_with("--exclude: "),
+        "{err}"
+    );
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+#[test]
+fn strip_tests_leaves_out_package_tests_and_numpy_still_works() {
+    let s = scratch();
+    let venv = host_venv(s.path(), true);
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &[]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("small.tar.gz");
+    let err = bundle_with(&venv, &tarball, &["--strip-tests"]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let (files, bytes) = plain.minus(&small);
+    let site = Path::new("lib/python3.11/site-packages");
+    let test_dirs = |c: &Contents| -> Vec<PathBuf> {
+        c.dirs
+            .iter()
+            .filter(|d| d.starts_with(site))
+            .filter(|d| d.file_name().is_some_and(|n| n == "tests" || n == "test"))
+            .cloned()
+            .collect()
+    };
+    let removed: Vec<PathBuf> = test_dirs(&plain)
+        .into_iter()
+        .filter(|d| !small.dirs.contains(d))
+        .collect();
+    assert!(
+        removed.len() >= 10,
+        "numpy has many test folders: {removed:?}"
+    );
+    // numpy.testing imports numpy._core.tests._natype: that folder stays, and says why.
+    assert_eq!(
+        info_line(&err, "--strip-tests"),
+        format!(
+            "--strip-tests: {files} files in {}, {} left out; kept 1 that other modules import: \
+             numpy/_core/tests (imported by numpy/testing/_private/utils.py)",
+            plural(removed.len(), "test folder", "test folders"),
+            human(bytes)
+        )
+    );
+    assert_eq!(plain.total() - small.total(), bytes);
+    assert_eq!(
+        test_dirs(&small),
+        vec![site.join("numpy/_core/tests")],
+        "only the imported test folder is left"
+    );
+    // Only files under the removed folders went; testing and the stdlib's tests stay.
+    for gone in plain.files.keys().filter(|p| !small.files.contains_key(*p)) {
+        assert!(
+            removed.iter().any(|d| gone.starts_with(d)),
+            "{}",
+            gone.display()
+        );
+    }
+    assert!(small.has("lib/python3.11/site-packages/numpy/testing/__init__.py"));
+    assert!(small.has("python/lib/python3.11/unittest/test/__init__.py"));
+    let out = run_ok(Command::new(small.root.join("bin/python3")).args([
+        "-c",
+        "import numpy, numpy.testing as t; t.assert_allclose(numpy.linalg.inv(numpy.eye(3) * 2), \
+         numpy.eye(3) / 2); print(numpy.arange(10).sum())",
+    ]));
+    assert_eq!(out.trim(), "45");
+    verify_strict(&small.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+#[test]
+fn no_pycache_leaves_out_every_cached_pyc() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    // Bytecode in the venv too (pyenv's stdlib has its own).
+    run_ok(Command::new(venv.join("bin/python")).args(["-c", "import pip._internal.cli.main"]));
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &[]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("small.tar.gz");
+    let err = bundle_with(&venv, &tarball, &["--no-pycache"]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let pycs: Vec<&PathBuf> = plain
+        .files
+        .keys()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("__pycache__")))
+        .collect();
+    assert!(pycs.len() > 1000, "{}", pycs.len());
+    assert!(
+        pycs.iter()
+            .any(|p| p.starts_with("lib/python3.11/site-packages/pip"))
+    );
+    let (files, bytes) = plain.minus(&small);
+    assert_eq!(files, pycs.len(), "exactly the cached pycs went");
+    assert_eq!(
+        info_line(&err, "--no-pycache"),
+        format!("--no-pycache: {files} files, {} left out", human(bytes))
+    );
+    assert_eq!(plain.total() - small.total(), bytes);
+    // No __pycache__ directory is left, not even empty.
+    assert!(
+        small.dirs.iter().all(|d| !d.ends_with("__pycache__")),
+        "an empty __pycache__ is left"
+    );
+    assert_eq!(
+        run_ok(&mut Command::new(small.root.join("bin/rvenv-demo"))).trim(),
+        format!("rvenv-demo ok {}", small.root.display())
+    );
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+/// Flags word of a pyc (PEP 552): 0 timestamp, 0b01 unchecked hash, 0b11 checked hash.
+fn pyc_flags(path: &Path) -> u32 {
+    let bytes = std::fs::read(path).unwrap();
+    u32::from_le_bytes(bytes[4..8].try_into().unwrap())
+}
+
+#[test]
+fn compile_writes_unchecked_hash_pycs_the_board_never_rewrites() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &[]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("compiled.tar.gz");
+    let err = bundle_with(&venv, &tarball, &["--compile", "-j", "2"]);
+    // The same bytes again, whatever the number of threads.
+    let again = s.path().join("again.tar.gz");
+    bundle_with(&venv, &again, &["--compile", "-j", "1"]);
+    assert!(
+        std::fs::read(&tarball).unwrap() == std::fs::read(&again).unwrap(),
+        "--compile is not deterministic"
+    );
+    let compiled = Contents::of(&tarball, &s.path().join("c"));
+    let interpreter = pyenv_python(PY311);
+    let line = info_line(&err, "--compile");
+    let prefix = format!(
+        "--compile: {{}} files compiled by {} (unchecked-hash pycs), ",
+        interpreter.display()
+    );
+    let (head, _) = prefix.split_once("{}").unwrap();
+    assert!(line.starts_with(head), "{line}");
+    let count: usize = line[head.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Every .py under lib/ and python/lib/ has its pyc, unchecked-hash; the few that Python
+    // cannot compile (lib2to3's Python 2 test data) are named.
+    let sources: Vec<&PathBuf> = compiled
+        .files
+        .keys()
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .filter(|p| p.starts_with("lib") || p.starts_with("python/lib"))
+        .collect();
+    let mut missing = Vec::new();
+    for py in &sources {
+        let pyc = py.parent().unwrap().join("__pycache__").join(format!(
+            "{}.cpython-311.pyc",
+            py.file_stem().unwrap().to_str().unwrap()
+        ));
+        match compiled.files.get(&pyc) {
+            Some(_) => assert_eq!(
+                pyc_flags(&compiled.root.join(&pyc)),
+                0b01,
+                "{}",
+                pyc.display()
+            ),
+            None => missing.push(py.to_string_lossy().into_owned()),
+        }
+    }
+    assert_eq!(count, sources.len() - missing.len(), "{line}");
+    assert!(
+        missing.iter().all(|m| m.contains("lib2to3/tests/data/")),
+        "{missing:?}"
+    );
+    if !missing.is_empty() {
+        assert!(
+            line.ends_with(&format!(", {} not compiled", missing.len())),
+            "{line}"
+        );
+        assert!(err.contains("warning: --compile: "), "{err}");
+    }
+    // Bytes: what the new pycs add beyond the ones they replace.
+    let pyc_bytes = |c: &Contents| -> u64 {
+        c.files
+            .iter()
+            .filter(|(p, _)| p.to_string_lossy().ends_with(".cpython-311.pyc"))
+            .map(|(_, s)| s)
+            .sum()
+    };
+    let added = pyc_bytes(&compiled) - pyc_bytes(&plain);
+    assert!(
+        line.contains(&format!(", {} added", human(added))),
+        "{line}"
+    );
+    assert_eq!(
+        compiled.total() - plain.total(),
+        added,
+        "only the pycs changed"
+    );
+    // On "the board": file times unlike the build's, bytecode writing on, and `-v` to see
+    // what is imported from where. Nothing is recompiled, nothing written.
+    let root = &compiled.root;
+    run_ok(
+        Command::new("find")
+            .arg(root)
+            .args(["-name", "*.py", "-exec", "touch", "{}", "+"]),
+    );
+    let out = run(Command::new(root.join("bin/python3"))
+        .args([
+            "-v",
+            "-c",
+            "import json, email.mime.text, pip._internal.cli.main; print('ok')",
+        ])
+        .env_remove("PYTHONDONTWRITEBYTECODE"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // importlib says "X.pyc matches X.py" and "code object from 'X.pyc'" when it uses
+    // bytecode; "code object from X.py" (unquoted) when it compiles, and "wrote" when it writes.
+    let log = stderr(&out);
+    let json_pyc = root.join("python/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc");
+    assert!(
+        log.contains(&format!("# code object from '{}'", json_pyc.display())),
+        "{log}"
+    );
+    for bad in ["# code object from /", "# wrote ", "bytecode is stale"] {
+        assert!(
+            !log.lines().any(|l| l.starts_with(bad) || l.contains(bad)),
+            "{bad}:\n{log}"
+        );
+    }
+    verify_strict(root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+/// A shared library for aarch64 built here with debug information by Debian's cross compiler,
+/// loaded through ctypes by a package with a test folder of its own.
+fn debug_library_package(site: &Path, scratch: &Path) -> u64 {
+    let pkg = site.join("trimdemo");
+    std::fs::create_dir_all(pkg.join("tests")).unwrap();
+    let source = scratch.join("trimdemo.c");
+    std::fs::write(
+        &source,
+        "int trimdemo_add(int a, int b) { return a + b; }\n\
+         static int table[64] = {1, 2, 3};\n\
+         int trimdemo_table(int i) { return table[i & 63]; }\n",
+    )
+    .unwrap();
+    let lib = pkg.join("libtrimdemo.so");
+    run_ok(
+        Command::new("aarch64-linux-gnu-gcc")
+            .args(["-g", "-O1", "-shared", "-fPIC", "-o"])
+            .arg(&lib)
+            .arg(&source),
+    );
+    assert!(
+        sections(&lib).contains(".debug_info"),
+        "built without debug info"
+    );
+    std::fs::write(
+        pkg.join("__init__.py"),
+        "import ctypes, os\n\
+         lib = ctypes.CDLL(os.path.join(os.path.dirname(__file__), 'libtrimdemo.so'))\n\
+         def add(a, b):\n    return lib.trimdemo_add(a, b)\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("tests/__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("tests/test_add.py"),
+        "from trimdemo import add\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+    )
+    .unwrap();
+    std::fs::metadata(&lib).unwrap().len()
+}
+
+const BOARD_CHECK: &str = "import numpy, numpy.testing, trimdemo; \
+print('SUM', numpy.arange(10).sum()); print('DOT', int(numpy.dot(numpy.arange(4), numpy.arange(4)))); \
+print('ADD', trimdemo.add(2, 40))";
+
+#[test]
+fn strip_debug_aarch64_bundle_is_smaller_passes_check_and_runs_numpy_on_the_board() {
+    let s = scratch();
+    let venv = s.path().join("build/app");
+    foreign_venv(
+        "arm64",
+        "python3.11",
+        "qemu-aarch64-static",
+        &venv,
+        Some("manylinux_2_17_aarch64"),
+    );
+    let site = venv.join("lib/python3.11/site-packages");
+    let lib_size = debug_library_package(&site, s.path());
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &["--target", "aarch64"]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("app-aarch64.tar.gz");
+    let err = bundle_with(
+        &venv,
+        &tarball,
+        &["--target", "aarch64", "--strip-debug", "--strip-tests"],
+    );
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let line = info_line(&err, "--strip-debug");
+    let strip = which("aarch64-linux-gnu-strip");
+    // Debian's binaries and numpy's extension modules come stripped already; numpy's vendored
+    // libraries (rewritten by patchelf) are kept as they are, since strip would break them.
+    let elf_count = plain
+        .files
+        .keys()
+        .filter(|p| is_elf(&plain.root.join(p)))
+        .count();
+    let changed: Vec<&PathBuf> = small
+        .files
+        .iter()
+        .filter(|(p, size)| plain.files.get(*p) != Some(size))
+        .map(|(p, _)| p)
+        .collect();
+    let stripped: Vec<&&PathBuf> = changed
+        .iter()
+        .filter(|p| is_elf(&small.root.join(p)))
+        .collect();
+    let lib = Path::new("lib/python3.11/site-packages/trimdemo/libtrimdemo.so");
+    assert!(stripped.iter().any(|p| p.as_path() == lib), "{changed:?}");
+    let saved: u64 = stripped
+        .iter()
+        .map(|p| plain.files[p.as_path()] - small.files[p.as_path()])
+        .sum();
+    let kept_note = "kept as they were: stripping would have broken them)";
+    assert!(
+        line.starts_with(&format!(
+            "--strip-debug: {} of {elf_count} ELF files stripped by {}, {} saved",
+            stripped.len(),
+            strip.display(),
+            human(saved)
+        )) && line.ends_with(kept_note),
+        "{line}"
+    );
+    assert!(
+        err.contains("warning: --strip-debug: stored as they were"),
+        "{err}"
+    );
+    assert!(err.contains("numpy.libs/libscipy_openblas64_"), "{err}");
+    assert!(small.files[lib] < lib_size);
+    assert!(!sections(&small.root.join(lib)).contains(".debug_info"));
+    // Tests of the package went too (with numpy's), and the stripped ELF files pass the check.
+    assert!(!small.has("lib/python3.11/site-packages/trimdemo/tests"));
+    info_line(&err, "--strip-tests");
+    check_ok(&tarball, "aarch64");
+    // The source's own library is untouched.
+    assert!(sections(&site.join("trimdemo/libtrimdemo.so")).contains(".debug_info"));
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+
+    // On an arm64 board without Python.
+    let root = board_root("arm64", s.path());
+    extract(&tarball, &root.join("opt"));
+    let out = match board_mode(&root) {
+        BoardMode::Chroot => run_on_board(
+            &root,
+            &format!("cd /tmp && /opt/app/bin/python3 -c \"{BOARD_CHECK}\""),
+        ),
+        BoardMode::Qemu(qemu) => {
+            run_python_qemu(&root, qemu, "/opt/app/bin/python3", &["-c", BOARD_CHECK])
+        }
+    };
+    assert!(
+        out.status.success(),
+        "on the board:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    for line in ["SUM 45", "DOT 14", "ADD 42"] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+}
+
+fn which(name: &str) -> PathBuf {
+    let out = run_ok(Command::new("sh").args(["-c", &format!("command -v {name}")]));
+    PathBuf::from(out.trim())
+}
+
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    !path.is_symlink()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        && &head == b"\x7fELF"
+}
+
+#[test]
+fn strip_debug_host_bundle_keeps_libpython_working_with_the_originals_hidden() {
+    let s = scratch();
+    let venv = host_venv(s.path(), true);
+    let before = snapshot(&venv);
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "plain", &[]),
+        &s.path().join("p"),
+    );
+    let tarball = s.path().join("small.tar.gz");
+    let err = bundle_with(&venv, &tarball, &["--strip-debug"]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let line = info_line(&err, "--strip-debug");
+    // The host's x86_64 binutils: the triple's strip comes first.
+    let saved = plain.total() - small.total();
+    assert!(
+        saved > 10 << 20,
+        "pyenv's libpython alone has ~16 MiB of debug info: {saved}"
+    );
+    assert!(
+        line.contains(&format!(
+            "stripped by {}, {} saved",
+            which("x86_64-linux-gnu-strip").display(),
+            human(saved)
+        )),
+        "{line}"
+    );
+    let libpython = Path::new("python/lib/libpython3.11.so.1.0");
+    assert!(small.files[libpython] < plain.files[libpython] / 2);
+    let report = sections(&small.root.join(libpython));
+    assert!(!report.contains(".debug_info"), "{report}");
+    // Symbols stay: the interpreter's exports for extension modules, and .symtab for tools.
+    assert!(
+        report.contains(".dynsym") && report.contains(".symtab"),
+        "{report}"
+    );
+    assert!(
+        sections(
+            &pyenv_python(PY311)
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("lib/libpython3.11.so.1.0")
+        )
+        .contains(".debug_info")
+    );
+    check_ok(&tarball, "x86_64");
+    // Runs from elsewhere with the venv and pyenv's 3.11 hidden, numpy included.
+    let pyenv_prefix = pyenv_python(PY311)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = run_hidden(
+        &[venv.clone(), pyenv_prefix],
+        &format!(
+            "'{}/bin/python3' -c \"import sys, numpy, numpy.testing, ssl, sqlite3; print('SUM', numpy.arange(10).sum(), sys.prefix)\"",
+            small.root.display()
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("SUM 45 {}", small.root.display())
+    );
+    verify_strict(&small.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+#[test]
+fn strip_debug_without_a_strip_for_the_target_is_an_error_with_the_package_to_install() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_bare_venv(&venv);
+    let before = snapshot(&venv);
+    let tmp = s.path().join("tmp");
+    let out_dir = s.path().join("out");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let empty_path = s.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let out = run(Command::new(RVENV)
+        .arg("bundle")
+        .arg(&venv)
+        .arg("-o")
+        .arg(out_dir.join("app.tar.gz"))
+        .arg("--strip-debug")
+        .env("PATH", &empty_path)
+        .env("TMPDIR", &tmp));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("target: ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "error: --strip-debug: no strip for x86-64 here (looked for x86_64-linux-gnu-strip, strip, llvm-strip, llvm-strip-N on PATH)",
+            "hint: install binutils-x86-64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
+        ],
+        "{err}"
+    );
+    // Nothing left behind: no output, no temporary directory.
+    assert!(std::fs::read_dir(&out_dir).unwrap().next().is_none());
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "the scratch directory stayed"
+    );
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+/// Debian's riscv64 CPython 3.13 under qemu: the triple's strip, and pyenv's 3.13 compiles.
+#[test]
+fn riscv64_bundle_is_stripped_and_compiled_with_tools_for_its_architecture() {
+    let s = scratch();
+    let sysroot = fixtures().join("sysroot-riscv64");
+    let venv = s.path().join("app");
+    run_ok(
+        Command::new("qemu-riscv64-static")
+            .arg("-L")
+            .arg(&sysroot)
+            .arg(sysroot.join("usr/bin/python3.13"))
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+    );
+    let before = snapshot(&venv);
+    let tarball = s.path().join("app-riscv64.tar.gz");
+    let err = bundle_with(
+        &venv,
+        &tarball,
+        &["--target", "riscv64", "--strip-debug", "--compile"],
+    );
+    let line = info_line(&err, "--strip-debug");
+    assert!(
+        line.contains(&format!(
+            "stripped by {}",
+            which("riscv64-linux-gnu-strip").display()
+        )),
+        "{line}"
+    );
+    let line = info_line(&err, "--compile");
+    assert!(
+        line.contains(&format!("compiled by {}", pyenv_python("3.13.0").display())),
+        "{line}"
+    );
+    check_ok(&tarball, "riscv64");
+    let c = Contents::of(&tarball, &s.path().join("c"));
+    assert_eq!(
+        pyc_flags(
+            &c.root
+                .join("python/lib/python3.13/json/__pycache__/__init__.cpython-313.pyc")
+        ),
+        0b01
+    );
+    // The bundle's interpreter runs under qemu and writes nothing.
+    let out = run_ok(
+        Command::new("qemu-riscv64-static")
+            .arg("-L")
+            .arg(&sysroot)
+            .arg(c.root.join("bin/python3"))
+            .args(["-c", "import json, platform; print(platform.machine())"]),
+    );
+    assert_eq!(out.trim(), "riscv64");
+    verify_strict(&c.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+
+    // Without any CPython 3.13 here, --compile says so.
+    let system = ["/usr/bin/python3.13", "/usr/local/bin/python3.13"];
+    if system.iter().any(|p| Path::new(p).exists()) {
+        eprintln!("\n*** SKIPPING the no-Python part: this machine has a system python3.13 ***\n");
+        return;
+    }
+    let empty = s.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(Command::new(RVENV)
+        .arg("bundle")
+        .arg(&venv)
+        .args(["--target", "riscv64", "--compile", "-o"])
+        .arg(s.path().join("never.tar.gz"))
+        .env("PATH", &empty)
+        .env("PYENV_ROOT", &empty));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines().any(|l| l
+            .starts_with("error: --compile: no CPython 3.13 runs on this machine (tried ")
+            && l.contains("(for RISC-V)")),
+        "{err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("hint: install CPython")),
+        "{err}"
+    );
+    assert!(!s.path().join("never.tar.gz").exists());
+}
