@@ -30,6 +30,12 @@ pub enum Error {
         member: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: not a readable {compression}tar archive: {source}")]
+    NotATarball {
+        path: PathBuf,
+        compression: &'static str,
+        source: std::io::Error,
+    },
     #[error(
         "{0}: neither a venv (no pyvenv.cfg) nor an rvenv bundle (no rvenv.json) nor a tarball of one"
     )]
@@ -45,7 +51,7 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) => Some(
+            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::NotATarball { .. } => Some(
                 "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
                  directory (holding rvenv.json) or a bundle tarball",
             ),
@@ -318,11 +324,35 @@ fn keep(parts: &[String]) -> bool {
         && name.starts_with("_sysconfigdata") && name.ends_with(".py"))
 }
 
-/// A compiled module worth reading for the path it was compiled from: a `.pyc` of the venv's
-/// site-packages or of the base's standard library.
+/// A compiled module worth reading for the path it was compiled from: a `.pyc` in a
+/// `__pycache__` of the venv's site-packages or of the base's standard library.
 fn compiled_module(parts: &[String]) -> bool {
-    parts.last().is_some_and(|n| n.ends_with(".pyc"))
-        && (in_site_packages(parts).is_some() || parts.first().is_some_and(|p| p == "python"))
+    compiled_module_source(parts).is_some()
+}
+
+/// For `.../pkg/__pycache__/mod.cpython-311.pyc`: whether it is in site-packages (else the
+/// standard library) and its source's path below that (`pkg/mod.py`).
+fn compiled_module_source(parts: &[String]) -> Option<(bool, String)> {
+    let (site, below) = match in_site_packages(parts) {
+        Some(rest) => (true, rest),
+        None => match parts {
+            [p, lib, py, rest @ ..] if p == "python" && lib == "lib" && py.starts_with("python") => {
+                (false, rest)
+            }
+            _ => return None,
+        },
+    };
+    let [dirs @ .., cache, file] = below else {
+        return None;
+    };
+    if cache != "__pycache__" || !file.ends_with(".pyc") {
+        return None;
+    }
+    let stem = file.split('.').next()?;
+    let mut module: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let name = format!("{stem}.py");
+    module.push(&name);
+    Some((site, module.join("/")))
 }
 
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -558,7 +588,7 @@ impl Gathered {
             self.heads.insert(scan.path.clone(), h);
         }
         if let Some(source) = scan.compiled_from {
-            self.learn(&source);
+            self.learn(&scan.path, &source);
         }
         if !scan.runs.is_empty() {
             let mut ids: Vec<u32> = scan
@@ -577,22 +607,36 @@ impl Gathered {
         }
     }
 
-    /// `/v/lib/python3.11/site-packages/six.py` → the venv `/v`; `/usr/lib/python3.11/os.py`
-    /// → the standard library `/usr/lib/python3.11`.
-    fn learn(&mut self, source: &str) {
-        let Some(lib) = source.rfind("/lib/python") else {
+    /// What the path a `.pyc` (at `pyc`, inside the environment) was compiled from says about
+    /// where things were: `/v/lib/python3.11/site-packages/six.py` for
+    /// `lib/python3.11/site-packages/__pycache__/six.cpython-311.pyc` → the venv was `/v`;
+    /// `/usr/lib/python3.11/os.py` for `python/lib/python3.11/__pycache__/os...pyc` → the
+    /// standard library was `/usr/lib/python3.11`. Bytecode compiled elsewhere (pip
+    /// `--target` compiles in a temporary directory) teaches nothing.
+    fn learn(&mut self, pyc: &Path, source: &str) {
+        let parts = components(pyc);
+        let Some((site, module)) = compiled_module_source(&parts) else {
             return;
         };
-        // The end of `/lib/pythonX.Y`.
-        let version_at = lib + "/lib/".len();
-        let after = &source[version_at..];
-        let stdlib_end = version_at + after.find('/').unwrap_or(after.len());
-        if source[stdlib_end..].starts_with("/site-packages/") {
-            if self.compiled_venv.is_none() && lib > 0 {
-                self.compiled_venv = Some(source[..lib].to_string());
+        let Some(dir) = source.strip_suffix(&format!("/{module}")) else {
+            return;
+        };
+        let Some(lib) = dir.rfind("/lib/python") else {
+            return;
+        };
+        let version = dir[lib + "/lib/".len()..].split('/').next().unwrap_or("");
+        if venv::version_from_name(Path::new(version)).is_none() {
+            return;
+        }
+        let tail = &dir[lib + "/lib/".len() + version.len()..];
+        match (site, tail) {
+            (true, "/site-packages") if lib > 0 => {
+                self.compiled_venv.get_or_insert_with(|| dir[..lib].to_string());
             }
-        } else if self.compiled_stdlib.is_none() {
-            self.compiled_stdlib = Some(source[..stdlib_end].to_string());
+            (false, "") => {
+                self.compiled_stdlib.get_or_insert_with(|| dir.to_string());
+            }
+            _ => {}
         }
     }
 
@@ -687,7 +731,7 @@ fn gather_dir(root: &Path) -> Result<Gathered, Error> {
         let disk = root.join(&rel);
         let bytes = std::fs::read(&disk).map_err(read_error(&disk))?;
         if let Some(source) = compiled_source(&bytes) {
-            gathered.learn(&source);
+            gathered.learn(&rel, &source);
         }
     }
     Ok(gathered)
@@ -696,8 +740,13 @@ fn gather_dir(root: &Path) -> Result<Gathered, Error> {
 /// A tarball, streamed once: paths are relative to its single top-level directory.
 fn gather_tarball(path: &Path) -> Result<Gathered, Error> {
     let file = std::fs::File::open(path).map_err(read_error(path))?;
-    let (stream, _) =
+    let (stream, compression) =
         crate::compress::decoder(std::io::BufReader::new(file)).map_err(read_error(path))?;
+    let not_tar = |source| Error::NotATarball {
+        path: path.to_path_buf(),
+        compression,
+        source,
+    };
     let mut archive = tar::Archive::new(stream);
     let mut gathered = Gathered::default();
     let member_error = |member: &Path| {
@@ -708,9 +757,9 @@ fn gather_tarball(path: &Path) -> Result<Gathered, Error> {
             source,
         }
     };
-    for entry in archive.entries().map_err(read_error(path))? {
-        let mut entry = entry.map_err(read_error(path))?;
-        let name = entry.path().map_err(read_error(path))?.into_owned();
+    for entry in archive.entries().map_err(not_tar)? {
+        let mut entry = entry.map_err(not_tar)?;
+        let name = entry.path().map_err(not_tar)?.into_owned();
         let rel: PathBuf = name
             .components()
             .filter(|c| matches!(c, Component::Normal(_)))
@@ -1570,8 +1619,14 @@ mod tests {
         assert_eq!(compiled_source(&long).as_deref(), Some(&*String::from_utf8_lossy(name)));
         assert_eq!(compiled_source(b"no path /lib/python3.11/x.py here"), None);
         let mut g = Gathered::default();
-        g.learn("/v/lib/python3.11/site-packages/six.py");
-        g.learn("/usr/lib/python3.11/os.py");
+        let site = Path::new("lib/python3.11/site-packages/__pycache__/six.cpython-311.pyc");
+        let stdlib = Path::new("python/lib/python3.11/json/__pycache__/decoder.cpython-311.opt-1.pyc");
+        // pip --target compiles in a temporary directory: nothing learnt.
+        g.learn(site, "/tmp/pip-target-x/lib/python/six.py");
+        g.learn(site, "/v/lib/python3.11/site-packages/other.py");
+        assert_eq!((&g.compiled_venv, &g.compiled_stdlib), (&None, &None));
+        g.learn(site, "/v/lib/python3.11/site-packages/six.py");
+        g.learn(stdlib, "/usr/lib/python3.11/json/decoder.py");
         assert_eq!(g.compiled_venv.as_deref(), Some("/v"));
         assert_eq!(g.compiled_stdlib.as_deref(), Some("/usr/lib/python3.11"));
     }
