@@ -122,8 +122,8 @@ pub enum Command {
     /// Print a shell completion script for rvenv
     #[command(after_help = concat!(
         "Examples:\n",
-        "  source <(rvenv completions bash)                          # this bash session\n",
         "  rvenv completions bash > ~/.local/share/bash-completion/completions/rvenv\n",
+        "  source <(rvenv completions bash)                          # this bash session only\n",
         "  rvenv completions zsh > ~/.zfunc/_rvenv                   # with fpath+=~/.zfunc\n",
         "  rvenv completions fish > ~/.config/fish/completions/rvenv.fish\n\n",
         "Exit status: 0 ok, 2 usage errors."

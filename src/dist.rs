@@ -160,29 +160,19 @@ pub fn metadata_name(dist_info: &Path) -> &'static str {
     }
 }
 
-/// PEP 503: runs of `-`, `_` and `.` become one `-`, in lower case.
+/// PEP 503: runs of `-`, `_` and `.` become one `-`, in lower case (a name that is not valid
+/// at all is only lower-cased).
 pub fn canonicalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
+    name.parse::<pep508_rs::PackageName>()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| name.to_lowercase())
 }
 
 /// The version as `packaging` prints it (PEP 440 normal form), `None` when it is not PEP 440.
 pub fn normalize_version(version: &str) -> Option<String> {
     version
         .trim()
-        .parse::<pep440_rs::Version>()
+        .parse::<pep508_rs::pep440_rs::Version>()
         .ok()
         .map(|v| v.to_string())
 }
@@ -246,7 +236,7 @@ pub fn record_paths(record: &[u8]) -> Vec<String> {
 
 /// `"23.2.1"` ≥ `(23, 2)`.
 fn version_at_least(version: &str, want: (u64, u64)) -> bool {
-    let Ok(v) = version.trim().parse::<pep440_rs::Version>() else {
+    let Ok(v) = version.trim().parse::<pep508_rs::pep440_rs::Version>() else {
         return true;
     };
     let release = v.release();
@@ -397,7 +387,11 @@ fn normpath(path: &str) -> PathBuf {
         }
     }
     let joined = format!("{leading}{}", parts.join("/"));
-    PathBuf::from(if joined.is_empty() { ".".into() } else { joined })
+    PathBuf::from(if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    })
 }
 
 /// pip's comments and requirement for an editable install at `location`: the project's git
@@ -406,10 +400,7 @@ fn normpath(path: &str) -> PathBuf {
 fn editable(d: &Distribution, location: &Path) -> (Vec<String>, String) {
     let path = location.display().to_string();
     let Some(repo) = git::Repo::find(location) else {
-        let comment = format!(
-            "# Editable install with no version control ({})",
-            d.pin()
-        );
+        let comment = format!("# Editable install with no version control ({})", d.pin());
         return (vec![comment], path);
     };
     let remote = match repo.remote_url() {
@@ -502,7 +493,8 @@ mod git {
 
         /// `remote.origin.url`, else the first remote's, converted as pip converts it.
         pub fn remote_url(&self) -> Remote {
-            let config = std::fs::read_to_string(self.common_dir.join("config")).unwrap_or_default();
+            let config =
+                std::fs::read_to_string(self.common_dir.join("config")).unwrap_or_default();
             let remotes = remote_urls(&config);
             let Some(first) = remotes.first() else {
                 return Remote::None;
@@ -608,10 +600,14 @@ mod git {
                 Some((u, h)) => (Some(u), h),
                 None => (None, user_host),
             };
-            let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+            let word =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
             let user_ok = user.is_none_or(word);
             let host_ok = !host.is_empty() && !host.contains('/');
-            let path_ok = path.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_')
+            let path_ok = path
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
                 && !path.contains(':');
             if user_ok && host_ok && path_ok {
                 let user = user.map(|u| format!("{u}@")).unwrap_or_default();
@@ -812,11 +808,17 @@ mod tests {
         assert_eq!(canonicalize_name("Zope__.Interface"), "zope-interface");
         assert_eq!(normalize_version("1.0.0-Beta").as_deref(), Some("1.0.0b0"));
         assert_eq!(normalize_version("not a version"), None);
-        assert_eq!(dist("odd", "not.a.version!", None).pin(), "odd===not.a.version!");
+        assert_eq!(
+            dist("odd", "not.a.version!", None).pin(),
+            "odd===not.a.version!"
+        );
         assert_eq!(redact_auth("https://tok@h/x"), "https://****@h/x");
         assert_eq!(redact_auth("https://u:p@h/x@y"), "https://u:****@h/x@y");
         assert_eq!(redact_auth("file:///a@b"), "file:///a@b");
-        assert_eq!(url_to_path("file:///tmp/a%20b/./c/"), PathBuf::from("/tmp/a b/c"));
+        assert_eq!(
+            url_to_path("file:///tmp/a%20b/./c/"),
+            PathBuf::from("/tmp/a b/c")
+        );
         assert_eq!(url_to_path("file://localhost/x/../y"), PathBuf::from("/y"));
         assert_eq!(normpath("//net/x"), PathBuf::from("//net/x"));
         assert_eq!(normpath("///x//y"), PathBuf::from("/x/y"));

@@ -51,10 +51,12 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::NotATarball { .. } => Some(
-                "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
+            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::NotATarball { .. } => {
+                Some(
+                    "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
                  directory (holding rvenv.json) or a bundle tarball",
-            ),
+                )
+            }
             Error::Venv(e) => e.hint(),
             _ => None,
         }
@@ -295,7 +297,9 @@ fn components(path: &Path) -> Vec<String> {
 /// `lib/python3.X/site-packages/REST` → `REST`'s components.
 fn in_site_packages(parts: &[String]) -> Option<&[String]> {
     match parts {
-        [lib, py, site, rest @ ..] if lib == "lib" && py.starts_with("python") && site == "site-packages" => {
+        [lib, py, site, rest @ ..]
+            if lib == "lib" && py.starts_with("python") && site == "site-packages" =>
+        {
             Some(rest)
         }
         _ => None,
@@ -311,10 +315,15 @@ fn keep(parts: &[String]) -> bool {
     if let Some(rest) = in_site_packages(parts) {
         return match rest {
             [name] => {
-                name.ends_with(".pth") || name.starts_with("__editable__") || name.ends_with(".egg-info")
+                name.ends_with(".pth")
+                    || name.starts_with("__editable__")
+                    || name.ends_with(".egg-info")
             }
             [dir, file] if dir.ends_with(".dist-info") => {
-                matches!(file.as_str(), "METADATA" | "RECORD" | "direct_url.json" | "INSTALLER")
+                matches!(
+                    file.as_str(),
+                    "METADATA" | "RECORD" | "direct_url.json" | "INSTALLER"
+                )
             }
             [dir, file] if dir.ends_with(".egg-info") => file == "PKG-INFO",
             _ => false,
@@ -336,7 +345,9 @@ fn compiled_module_source(parts: &[String]) -> Option<(bool, String)> {
     let (site, below) = match in_site_packages(parts) {
         Some(rest) => (true, rest),
         None => match parts {
-            [p, lib, py, rest @ ..] if p == "python" && lib == "lib" && py.starts_with("python") => {
+            [p, lib, py, rest @ ..]
+                if p == "python" && lib == "lib" && py.starts_with("python") =>
+            {
                 (false, rest)
             }
             _ => return None,
@@ -439,8 +450,23 @@ fn ends_path(b: u8) -> bool {
     b.is_ascii_whitespace()
         || matches!(
             b,
-            b'"' | b'\'' | b'`' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b','
-                | b';' | b'|' | b'\\' | b'*' | b'?' | 0
+            b'"' | b'\''
+                | b'`'
+                | b'<'
+                | b'>'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b','
+                | b';'
+                | b'|'
+                | b'\\'
+                | b'*'
+                | b'?'
+                | 0
         )
 }
 
@@ -631,7 +657,8 @@ impl Gathered {
         let tail = &dir[lib + "/lib/".len() + version.len()..];
         match (site, tail) {
             (true, "/site-packages") if lib > 0 => {
-                self.compiled_venv.get_or_insert_with(|| dir[..lib].to_string());
+                self.compiled_venv
+                    .get_or_insert_with(|| dir[..lib].to_string());
             }
             (false, "") => {
                 self.compiled_stdlib.get_or_insert_with(|| dir.to_string());
@@ -669,7 +696,13 @@ fn gather_plan(plan: &plan::Plan) -> Result<Gathered, Error> {
                     _ => None,
                 };
                 let mut reader = entry.open()?;
-                scan(&entry.path, size, &mut reader, disk.map(PathBuf::as_path), false)
+                scan(
+                    &entry.path,
+                    size,
+                    &mut reader,
+                    disk.map(PathBuf::as_path),
+                    false,
+                )
             })();
             Some(result.map_err(read_error(&origin)))
         })
@@ -725,7 +758,9 @@ fn gather_dir(root: &Path) -> Result<Gathered, Error> {
         }
         let parts = components(&rel);
         let site = in_site_packages(&parts).is_some();
-        if (site && gathered.compiled_venv.is_some()) || (!site && gathered.compiled_stdlib.is_some()) {
+        if (site && gathered.compiled_venv.is_some())
+            || (!site && gathered.compiled_stdlib.is_some())
+        {
             continue;
         }
         let disk = root.join(&rel);
@@ -780,9 +815,10 @@ fn gather_tarball(path: &Path) -> Result<Gathered, Error> {
         gathered.add(scanned);
     }
     if gathered.files.is_empty()
-        || !gathered.kept.keys().any(|p| {
-            p == Path::new(report::MANIFEST) || p == Path::new("pyvenv.cfg")
-        })
+        || !gathered
+            .kept
+            .keys()
+            .any(|p| p == Path::new(report::MANIFEST) || p == Path::new("pyvenv.cfg"))
     {
         return Err(Error::NotAnEnvironment(path.to_path_buf()));
     }
@@ -801,11 +837,7 @@ pub struct Context<'a> {
 }
 
 /// `rvenv inspect` of a venv, given the plan `rvenv bundle` would follow.
-pub fn of_venv(
-    ctx: &Context,
-    venv: &venv::Venv,
-    plan: &plan::Plan,
-) -> Result<Inspection, Error> {
+pub fn of_venv(ctx: &Context, venv: &venv::Venv, plan: &plan::Plan) -> Result<Inspection, Error> {
     let gathered = gather_plan(plan)?;
     let interpreter = format!("python/bin/{}", venv.version.exe_name());
     let scripts = venv_scripts(&venv.real_root.join("bin"))?;
@@ -890,7 +922,10 @@ pub fn of_bundle(ctx: &Context) -> Result<Inspection, Error> {
     );
     let build_paths = bundle_build_paths(&gathered);
     // An absolute path is never inside a tarball; in an extracted bundle it may be.
-    let root = ctx.path.canonicalize().unwrap_or_else(|_| ctx.path.to_path_buf());
+    let root = ctx
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| ctx.path.to_path_buf());
     let is_dir = ctx.kind == Layout::Bundle;
     let inside = move |line: &Path| is_dir && line.starts_with(&root);
     let mut inspection = build(
@@ -939,7 +974,11 @@ fn bundle_build_paths(g: &Gathered) -> Vec<String> {
             .map(|i| &stdlib[..i])
             .unwrap_or("");
         let system = ["", "/usr", "/usr/local"].contains(&prefix);
-        paths.push(if system { stdlib.clone() } else { prefix.to_string() });
+        paths.push(if system {
+            stdlib.clone()
+        } else {
+            prefix.to_string()
+        });
     }
     paths.sort();
     paths.dedup();
@@ -991,7 +1030,11 @@ fn classify_scripts<'a>(heads: impl Iterator<Item = (String, &'a [u8])>) -> Scri
             let form = rewrite::shebang_form(head);
             let shebang = head.starts_with(b"#!").then(|| {
                 let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
-                String::from_utf8_lossy(line).trim_end().chars().take(200).collect()
+                String::from_utf8_lossy(line)
+                    .trim_end()
+                    .chars()
+                    .take(200)
+                    .collect()
             });
             (form.name(), shebang)
         };
@@ -1016,7 +1059,9 @@ fn build(
     inside: &dyn Fn(&Path) -> bool,
     bundle_changes: Option<BundleChanges>,
 ) -> Inspection {
-    let detected = interpreter.as_ref().and_then(|(_, e)| elf::detect_target(e));
+    let detected = interpreter
+        .as_ref()
+        .and_then(|(_, e)| elf::detect_target(e));
     let target = ctx.choice.target.as_ref().or(detected);
     let glibc = ctx
         .choice
@@ -1230,7 +1275,9 @@ fn elf_summary(
                     arch: e.describe(),
                     count: 0,
                     matches_target: target.map(|t| {
-                        t.elf.class == e.class && t.elf.endian == e.endian && t.elf.machine == e.machine
+                        t.elf.class == e.class
+                            && t.elf.endian == e.endian
+                            && t.elf.machine == e.machine
                     }),
                     paths: Vec::new(),
                 });
@@ -1342,7 +1389,10 @@ pub fn human(bytes: u64) -> String {
 fn some<T>(items: &[T], n: usize, show: impl Fn(&T) -> String) -> Vec<String> {
     let mut out: Vec<String> = items.iter().take(n).map(show).collect();
     if items.len() > n {
-        out.push(format!("... and {} more (--json lists all)", items.len() - n));
+        out.push(format!(
+            "... and {} more (--json lists all)",
+            items.len() - n
+        ));
     }
     out
 }
@@ -1366,7 +1416,10 @@ impl Inspection {
             w,
             "Python:   {} {}",
             self.python.implementation,
-            self.python.version.as_deref().unwrap_or("(version unknown)")
+            self.python
+                .version
+                .as_deref()
+                .unwrap_or("(version unknown)")
         );
         let t = &self.target;
         let target = match (&t.name, &t.interpreter_elf) {
@@ -1389,7 +1442,13 @@ impl Inspection {
             self.size.files
         );
         for row in &self.size.top_level {
-            let _ = writeln!(w, "  {:>10}  {:<20} {} files", human(row.size), row.name, row.files);
+            let _ = writeln!(
+                w,
+                "  {:>10}  {:<20} {} files",
+                human(row.size),
+                row.name,
+                row.files
+            );
         }
         let versioned = self.packages.iter().filter(|p| p.version.is_some()).count();
         let _ = writeln!(w, "\nPackages ({versioned}), largest first:");
@@ -1425,7 +1484,9 @@ impl Inspection {
                 }
             }
         }
-        for line in some(&e.foreign, 3, |f| format!("  foreign ({}): {}", f.format, f.path)) {
+        for line in some(&e.foreign, 3, |f| {
+            format!("  foreign ({}): {}", f.format, f.path)
+        }) {
             let _ = writeln!(w, "{line}");
         }
         for m in &e.malformed {
@@ -1492,7 +1553,11 @@ impl Inspection {
         if self.leaks.is_empty() {
             let _ = writeln!(w, "Leaks: none");
         } else {
-            let _ = writeln!(w, "Leaks ({} text files still name them):", self.leaks.len());
+            let _ = writeln!(
+                w,
+                "Leaks ({} text files still name them):",
+                self.leaks.len()
+            );
             for line in some(&self.leaks, 20, |l| {
                 format!("  {}: {}", l.path, l.build_paths.join(", "))
             }) {
@@ -1508,8 +1573,14 @@ impl Inspection {
             }
         }
         if let Some(c) = &self.bundle_changes {
-            let _ = writeln!(w, "\n`rvenv bundle` would rewrite {} files:", c.rewritten.len());
-            for line in some(&c.rewritten, 30, |r| format!("  {:<11} {}", r.rewrite, r.path)) {
+            let _ = writeln!(
+                w,
+                "\n`rvenv bundle` would rewrite {} files:",
+                c.rewritten.len()
+            );
+            for line in some(&c.rewritten, 30, |r| {
+                format!("  {:<11} {}", r.rewrite, r.path)
+            }) {
                 let _ = writeln!(w, "{line}");
             }
             for warning in &c.warnings {
@@ -1616,11 +1687,15 @@ mod tests {
         long.extend_from_slice(&(name.len() as u32).to_le_bytes());
         long.extend_from_slice(name);
         long.push(0);
-        assert_eq!(compiled_source(&long).as_deref(), Some(&*String::from_utf8_lossy(name)));
+        assert_eq!(
+            compiled_source(&long).as_deref(),
+            Some(&*String::from_utf8_lossy(name))
+        );
         assert_eq!(compiled_source(b"no path /lib/python3.11/x.py here"), None);
         let mut g = Gathered::default();
         let site = Path::new("lib/python3.11/site-packages/__pycache__/six.cpython-311.pyc");
-        let stdlib = Path::new("python/lib/python3.11/json/__pycache__/decoder.cpython-311.opt-1.pyc");
+        let stdlib =
+            Path::new("python/lib/python3.11/json/__pycache__/decoder.cpython-311.opt-1.pyc");
         // pip --target compiles in a temporary directory: nothing learnt.
         g.learn(site, "/tmp/pip-target-x/lib/python/six.py");
         g.learn(site, "/v/lib/python3.11/site-packages/other.py");

@@ -75,7 +75,10 @@ fn prefix(label: &str, color: anstyle::AnsiColor) -> String {
 }
 
 pub fn warning(message: &str) {
-    anstream::eprintln!("{} {message}", prefix("warning", anstyle::AnsiColor::Yellow));
+    anstream::eprintln!(
+        "{} {message}",
+        prefix("warning", anstyle::AnsiColor::Yellow)
+    );
 }
 
 pub fn error(message: &str, hint: Option<&str>) {

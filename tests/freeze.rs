@@ -37,7 +37,10 @@ fn assert_same(ours: &str, pips: &str, what: &str) {
         ours == pips,
         "{what}: rvenv freeze differs from pip freeze\n--- rvenv:\n{ours}--- pip:\n{pips}---"
     );
-    eprintln!("{what}: identical to pip freeze ({} lines)", pips.lines().count());
+    eprintln!(
+        "{what}: identical to pip freeze ({} lines)",
+        pips.lines().count()
+    );
 }
 
 fn venv_with(python: &Path, dir: &Path) {
@@ -97,15 +100,30 @@ fn pyenv_versions_hide_what_their_pip_hides() {
     for (version, shows_setuptools) in [("3.10.13", false), ("3.12.1", true), ("3.13.0", true)] {
         let python = pyenv_python(version);
         if !python.exists() {
-            panic!("{}: pyenv CPython {version} is missing (.ci/run checks for it)", python.display());
+            panic!(
+                "{}: pyenv CPython {version} is missing (.ci/run checks for it)",
+                python.display()
+            );
         }
         let venv = d.path().join(format!("v{version}"));
         venv_with(&python, &venv);
         pip_install(&venv, &["setuptools", "wheel", "six", "PyYAML"]);
         let pip = pip_freeze(&venv);
-        assert_same(&rvenv_freeze(&venv), &pip, &format!("pyenv CPython {version}"));
-        assert_eq!(pip.contains("\nsetuptools=="), shows_setuptools, "{version}: {pip}");
-        assert_eq!(pip.contains("\nwheel=="), shows_setuptools, "{version}: {pip}");
+        assert_same(
+            &rvenv_freeze(&venv),
+            &pip,
+            &format!("pyenv CPython {version}"),
+        );
+        assert_eq!(
+            pip.contains("\nsetuptools=="),
+            shows_setuptools,
+            "{version}: {pip}"
+        );
+        assert_eq!(
+            pip.contains("\nwheel=="),
+            shows_setuptools,
+            "{version}: {pip}"
+        );
         assert!(pip.contains("six=="));
     }
 }
@@ -122,7 +140,9 @@ fn project(dir: &Path, name: &str, version: &str) {
     )
     .unwrap();
     std::fs::write(
-        dir.join("src").join(name.to_lowercase()).join("__init__.py"),
+        dir.join("src")
+            .join(name.to_lowercase())
+            .join("__init__.py"),
         "X = 1\n",
     )
     .unwrap();
@@ -133,7 +153,12 @@ fn git(dir: &Path, args: &[&str]) {
         Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["-c", "user.name=rvenv", "-c", "user.email=rvenv@example.com"])
+            .args([
+                "-c",
+                "user.name=rvenv",
+                "-c",
+                "user.email=rvenv@example.com",
+            ])
             .args(args),
     );
 }
@@ -153,8 +178,24 @@ fn local_wheel_and_editable_installs_with_and_without_git() {
     // Git with two remotes (origin wins), refs packed.
     project(&projects.join("gitted"), "gitted-proj", "1.0");
     git_repo(&projects.join("gitted"));
-    git(&projects.join("gitted"), &["remote", "add", "mirror", "https://mirror.example.com/g.git"]);
-    git(&projects.join("gitted"), &["remote", "add", "origin", "https://example.com/u/gitted.git"]);
+    git(
+        &projects.join("gitted"),
+        &[
+            "remote",
+            "add",
+            "mirror",
+            "https://mirror.example.com/g.git",
+        ],
+    );
+    git(
+        &projects.join("gitted"),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.com/u/gitted.git",
+        ],
+    );
     git(&projects.join("gitted"), &["pack-refs", "--all"]);
     // Git without a remote.
     project(&projects.join("lonely"), "lonely", "2.0");
@@ -164,18 +205,43 @@ fn local_wheel_and_editable_installs_with_and_without_git() {
     project(&mono.join("libs/sub"), "sub-pkg", "3.0");
     std::fs::write(mono.join("README"), "monorepo\n").unwrap();
     git_repo(&mono);
-    git(&mono, &["remote", "add", "origin", "git@github.com:u/mono.git"]);
+    git(
+        &mono,
+        &["remote", "add", "origin", "git@github.com:u/mono.git"],
+    );
+    // Installed, not editable, from a git URL and from a directory.
+    project(&projects.join("from-git"), "from-git", "4.0");
+    git_repo(&projects.join("from-git"));
+    project(&projects.join("from-dir"), "from_dir", "5.0");
 
     for (python, what) in [
         (pyenv_python("3.13.0"), "pyenv CPython 3.13 (pip 24.2)"),
-        (Path::new(SYSTEM_PYTHON).to_path_buf(), "Debian CPython 3.11 (pip 23.0.1)"),
+        (
+            Path::new(SYSTEM_PYTHON).to_path_buf(),
+            "Debian CPython 3.11 (pip 23.0.1)",
+        ),
     ] {
-        let venv = d.path().join(format!("venv-{}", python.file_name().unwrap().to_string_lossy()));
+        let venv = d.path().join(format!(
+            "venv-{}",
+            python.file_name().unwrap().to_string_lossy()
+        ));
         venv_with(&python, &venv);
         pip_install(&venv, &["--no-deps", demo_wheel().to_str().unwrap()]);
+        // The projects build with the venv's own setuptools (>= 64 for editable installs),
+        // not one fetched per project.
+        pip_install(&venv, &["setuptools>=64"]);
+        let local = ["--no-deps", "--no-build-isolation"];
         for p in ["plain", "gitted", "lonely", "mono/libs/sub"] {
-            pip_install(&venv, &["--no-deps", "-e", projects.join(p).to_str().unwrap()]);
+            let dir = projects.join(p);
+            pip_install(
+                &venv,
+                &[&local[..], &["-e", dir.to_str().unwrap()]].concat(),
+            );
         }
+        let git_url = format!("git+file://{}", projects.join("from-git").display());
+        pip_install(&venv, &[&local[..], &[git_url.as_str()]].concat());
+        let dir = projects.join("from-dir");
+        pip_install(&venv, &[&local[..], &[dir.to_str().unwrap()]].concat());
         let pip = pip_freeze(&venv);
         for expected in [
             "rvenv-demo @ file://",
@@ -185,8 +251,16 @@ fn local_wheel_and_editable_installs_with_and_without_git() {
             "# Editable Git install with no remote (lonely==2.0)\n-e ",
             "-e git+ssh://git@github.com/u/mono.git@",
             "#egg=sub_pkg&subdirectory=libs/sub\n",
+            &format!("from-git @ {git_url}@"),
+            &format!(
+                "from_dir @ file://{}\n",
+                projects.join("from-dir").display()
+            ),
         ] {
-            assert!(pip.contains(expected), "{what}: pip printed no {expected:?}:\n{pip}");
+            assert!(
+                pip.contains(expected),
+                "{what}: pip printed no {expected:?}:\n{pip}"
+            );
         }
         assert_same(&rvenv_freeze(&venv), &pip, what);
         bundle_gives_the_same(&venv, d.path(), &pip, &["--allow-editable"]);
@@ -196,9 +270,28 @@ fn local_wheel_and_editable_installs_with_and_without_git() {
 #[test]
 fn versions_are_normalised_as_packaging_does() {
     let versions = [
-        "1.0", "1.0.0-Beta", "01.02", "1.0-post1", "1.0.DEV2", "1!2.0", "1.0+Ubuntu-1",
-        "1.0+abc.007", "v1.0", "1.0rc", "1.0c1", "1.0alpha1", "1.0-1", "2024.01.05", "1.0.0.0",
-        "1.0.post", "1.0-dev", "1.0a.1", "not.a.version", "1.0+", "1.0-foo", "",
+        "1.0",
+        "1.0.0-Beta",
+        "01.02",
+        "1.0-post1",
+        "1.0.DEV2",
+        "1!2.0",
+        "1.0+Ubuntu-1",
+        "1.0+abc.007",
+        "v1.0",
+        "1.0rc",
+        "1.0c1",
+        "1.0alpha1",
+        "1.0-1",
+        "2024.01.05",
+        "1.0.0.0",
+        "1.0.post",
+        "1.0-dev",
+        "1.0a.1",
+        "not.a.version",
+        "1.0+",
+        "1.0-foo",
+        "",
     ];
     let script = "import sys\nfrom pip._vendor.packaging.version import Version, InvalidVersion\n\
                   for v in sys.argv[1:]:\n    try: print(Version(v))\n    except InvalidVersion: print('INVALID')\n";
@@ -241,11 +334,18 @@ fn bad_input_is_one_error_line() {
     make_bare_venv(&venv);
     let info = venv.join("lib/python3.11/site-packages/broken-1.0.dist-info");
     std::fs::create_dir_all(&info).unwrap();
-    std::fs::write(info.join("METADATA"), "Metadata-Version: 2.1\nName: broken\n").unwrap();
+    std::fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: broken\n",
+    )
+    .unwrap();
     let out = run(Command::new(RVENV).arg("freeze").arg(&venv));
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).starts_with(&format!("error: {}: no 'Version' field", info.join("METADATA").display())),
+        stderr(&out).starts_with(&format!(
+            "error: {}: no 'Version' field",
+            info.join("METADATA").display()
+        )),
         "{}",
         stderr(&out)
     );

@@ -97,19 +97,31 @@ fn consistent(doc: &Value) {
     assert_eq!(sum("size"), doc["size"]["total"].as_u64().unwrap());
     assert_eq!(sum("files"), doc["size"]["files"].as_u64().unwrap());
     let sizes: Vec<u64> = top.iter().map(|r| r["size"].as_u64().unwrap()).collect();
-    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "top level not largest first");
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "top level not largest first"
+    );
     let packages: Vec<u64> = doc["packages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["size"].as_u64().unwrap())
         .collect();
-    assert!(packages.windows(2).all(|w| w[0] >= w[1]), "packages not largest first");
+    assert!(
+        packages.windows(2).all(|w| w[0] >= w[1]),
+        "packages not largest first"
+    );
     let forms = doc["scripts"]["forms"].as_object().unwrap();
     let counted: u64 = forms.values().map(|n| n.as_u64().unwrap()).sum();
-    assert_eq!(counted as usize, doc["scripts"]["files"].as_array().unwrap().len());
+    assert_eq!(
+        counted as usize,
+        doc["scripts"]["files"].as_array().unwrap().len()
+    );
     let arches = doc["elf"]["architectures"].as_array().unwrap();
-    let elf: u64 = arches.iter().map(|a| a["count"].as_u64().unwrap()).sum::<u64>()
+    let elf: u64 = arches
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap())
+        .sum::<u64>()
         + doc["elf"]["malformed"].as_array().unwrap().len() as u64;
     assert_eq!(elf, doc["elf"]["files"].as_u64().unwrap());
 }
@@ -124,7 +136,10 @@ fn walk(root: &Path) -> (u64, u64, u64) {
             bytes += e.metadata().unwrap().len();
             let mut head = [0u8; 4];
             use std::io::Read;
-            let n = std::fs::File::open(e.path()).unwrap().read(&mut head).unwrap();
+            let n = std::fs::File::open(e.path())
+                .unwrap()
+                .read(&mut head)
+                .unwrap();
             if n == 4 && &head == b"\x7fELF" {
                 elf += 1;
             }
@@ -148,13 +163,11 @@ fn inspect_leaves_nothing(path: &Path) {
     let d = scratch();
     let tmp = d.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let out = run(
-        Command::new(RVENV)
-            .arg("inspect")
-            .arg(path)
-            .current_dir(d.path())
-            .env("TMPDIR", &tmp),
-    );
+    let out = run(Command::new(RVENV)
+        .arg("inspect")
+        .arg(path)
+        .current_dir(d.path())
+        .env("TMPDIR", &tmp));
     assert!(out.status.success(), "{}", stderr(&out));
     let left: Vec<PathBuf> = walkdir::WalkDir::new(d.path())
         .min_depth(1)
@@ -182,10 +195,10 @@ fn host_venv_and_its_bundle() {
     )
     .unwrap();
     std::fs::write(site.join("_local.pth"), "/opt/elsewhere/src\n").unwrap();
-    let version = run_ok(Command::new(SYSTEM_PYTHON).args([
-        "-c",
-        "import platform; print(platform.python_version())",
-    ]));
+    let version = run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-c", "import platform; print(platform.python_version())"]),
+    );
 
     let doc = inspect_json(&venv, &[]);
     consistent(&doc);
@@ -220,14 +233,21 @@ fn host_venv_and_its_bundle() {
         format!("#!{}/bin/python", venv.display())
     );
     assert_eq!(script(&doc, "bin/activate")["form"], "no-shebang");
-    assert_eq!(script(&doc, "bin/demo-shell-script")["form"], "other-interpreter");
+    assert_eq!(
+        script(&doc, "bin/demo-shell-script")["form"],
+        "other-interpreter"
+    );
     assert!(strs(&doc["build_paths"]).contains(&venv.to_str().unwrap()));
     let leaks = leak_paths(&doc);
-    assert!(leaks.contains(&"lib/python3.11/site-packages/leaky/settings.cfg".into()), "{leaks:?}");
+    assert!(
+        leaks.contains(&"lib/python3.11/site-packages/leaky/settings.cfg".into()),
+        "{leaks:?}"
+    );
     assert!(!leaks.iter().any(|l| l.ends_with("decoy.cfg")), "{leaks:?}");
     let editable = &doc["editable"];
     assert!(
-        editable.to_string().contains("_local.pth") && editable.to_string().contains("/opt/elsewhere/src"),
+        editable.to_string().contains("_local.pth")
+            && editable.to_string().contains("/opt/elsewhere/src"),
         "{editable:#}"
     );
     let rewritten = doc["bundle_changes"]["rewritten"].to_string();
@@ -254,8 +274,20 @@ fn host_venv_and_its_bundle() {
     consistent(&from_dir);
     assert_eq!(from_tar["kind"], "tarball");
     assert_eq!(from_dir["kind"], "bundle");
-    for key in ["python", "size", "packages", "elf", "scripts", "build_paths", "leaks", "editable"] {
-        assert_eq!(from_tar[key], from_dir[key], "{key} differs between the tarball and the directory");
+    for key in [
+        "python",
+        "size",
+        "packages",
+        "elf",
+        "scripts",
+        "build_paths",
+        "leaks",
+        "editable",
+    ] {
+        assert_eq!(
+            from_tar[key], from_dir[key],
+            "{key} differs between the tarball and the directory"
+        );
     }
     let doc = from_dir;
     assert!(doc["bundle_changes"].is_null());
@@ -273,10 +305,19 @@ fn host_venv_and_its_bundle() {
     assert_eq!(script(&doc, "bin/rvenv-demo")["form"], "relocatable");
     // The venv's path, learnt from its bytecode; the base's standard library from its own.
     let build_paths = strs(&doc["build_paths"]);
-    assert!(build_paths.contains(&venv.to_str().unwrap()), "{build_paths:?}");
-    assert!(build_paths.contains(&"/usr/lib/python3.11"), "{build_paths:?}");
+    assert!(
+        build_paths.contains(&venv.to_str().unwrap()),
+        "{build_paths:?}"
+    );
+    assert!(
+        build_paths.contains(&"/usr/lib/python3.11"),
+        "{build_paths:?}"
+    );
     let leaks = leak_paths(&doc);
-    assert!(leaks.contains(&"lib/python3.11/site-packages/leaky/settings.cfg".into()), "{leaks:?}");
+    assert!(
+        leaks.contains(&"lib/python3.11/site-packages/leaky/settings.cfg".into()),
+        "{leaks:?}"
+    );
     assert!(!leaks.iter().any(|l| l.ends_with("decoy.cfg")), "{leaks:?}");
     assert!(doc["editable"].to_string().contains("_local.pth"));
     inspect_leaves_nothing(&tarball);
@@ -311,7 +352,10 @@ fn aarch64_venv_and_its_zstd_and_plain_tar_bundles() {
     let numpy = package(&doc, "numpy");
     assert_eq!(numpy["version"], "2.2.6");
     assert!(numpy["size"].as_u64().unwrap() > 10_000_000);
-    assert_eq!(doc["packages"][0]["name"], "numpy", "the largest package first");
+    assert_eq!(
+        doc["packages"][0]["name"], "numpy",
+        "the largest package first"
+    );
     // The glibc needed, checked against the file itself (the venv's interpreter is the
     // sysroot's).
     let glibc = &doc["elf"]["glibc"];
@@ -333,7 +377,10 @@ fn aarch64_venv_and_its_zstd_and_plain_tar_bundles() {
     let x86 = inspect_json(&venv, &["--target", "x86_64"]);
     assert_eq!(x86["elf"]["architectures"][0]["matches_target"], false);
     let text = stdout(&inspect(&venv, &["--target", "x86_64"]));
-    assert!(text.contains("ELF64 AArch64  <- not the target's architecture"), "{text}");
+    assert!(
+        text.contains("ELF64 AArch64  <- not the target's architecture"),
+        "{text}"
+    );
 
     let text = stdout(&inspect(&venv, &[]));
     for line in [
@@ -351,18 +398,37 @@ fn aarch64_venv_and_its_zstd_and_plain_tar_bundles() {
     let a = inspect_json(&zst, &[]);
     let b = inspect_json(&tar, &[]);
     consistent(&a);
-    for key in ["python", "target", "size", "packages", "elf", "scripts", "build_paths", "leaks"] {
-        assert_eq!(a[key], b[key], "{key} differs between the zstd and plain tarballs");
+    for key in [
+        "python",
+        "target",
+        "size",
+        "packages",
+        "elf",
+        "scripts",
+        "build_paths",
+        "leaks",
+    ] {
+        assert_eq!(
+            a[key], b[key],
+            "{key} differs between the zstd and plain tarballs"
+        );
     }
     assert_eq!(a["target"]["bundle_target"], "aarch64");
-    assert_eq!(a["packages"], doc["packages"], "the bundle's packages are the venv's");
+    assert_eq!(
+        a["packages"], doc["packages"],
+        "the bundle's packages are the venv's"
+    );
     // numpy's bytecode was compiled in pip's temporary --target directory, which names
     // nothing that matters; the base's standard library comes from its _sysconfigdata.
     let build_paths = strs(&a["build_paths"]);
-    assert!(!build_paths.iter().any(|p| p.contains("pip-target")), "{build_paths:?}");
+    assert!(
+        !build_paths.iter().any(|p| p.contains("pip-target")),
+        "{build_paths:?}"
+    );
     assert_eq!(build_paths, ["/usr/lib/python3.11"]);
     assert!(
-        leak_paths(&a).contains(&"python/lib/python3.11/_sysconfigdata__aarch64-linux-gnu.py".into()),
+        leak_paths(&a)
+            .contains(&"python/lib/python3.11/_sysconfigdata__aarch64-linux-gnu.py".into()),
         "{:#}",
         a["leaks"]
     );
@@ -399,7 +465,10 @@ fn bad_input_is_one_error_line() {
             first.starts_with(&format!("error: {}", path.display())) && first.contains(words),
             "{err}"
         );
-        assert!(err.lines().skip(1).all(|l| l.starts_with("hint: ")), "{err}");
+        assert!(
+            err.lines().skip(1).all(|l| l.starts_with("hint: ")),
+            "{err}"
+        );
     }
     assert!(stderr(&inspect(&plain, &[])).contains("\nhint: give a venv's directory"));
 }
