@@ -69,7 +69,7 @@ fn zsh_and_fish_completions_name_every_subcommand() {
     // zsh registers it with compdef.
     let out = shell(
         "zsh",
-        "autoload -Uz compinit && compinit -u -d /dev/null && source <(rvenv completions zsh) \
+        "autoload -Uz compinit && compinit -u -D && source <(rvenv completions zsh) \
          && print -r -- ${_comps[rvenv]}",
     );
     assert_eq!(stdout(&out).trim(), "_rvenv", "{}", stderr(&out));

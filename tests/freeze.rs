@@ -227,9 +227,9 @@ fn local_wheel_and_editable_installs_with_and_without_git() {
         ));
         venv_with(&python, &venv);
         pip_install(&venv, &["--no-deps", demo_wheel().to_str().unwrap()]);
-        // The projects build with the venv's own setuptools (>= 64 for editable installs),
-        // not one fetched per project.
-        pip_install(&venv, &["setuptools>=64"]);
+        // The projects build with the venv's own setuptools (70.1 and later build wheels without
+        // the wheel package), not one fetched per project.
+        pip_install(&venv, &["setuptools>=70.1"]);
         let local = ["--no-deps", "--no-build-isolation"];
         for p in ["plain", "gitted", "lonely", "mono/libs/sub"] {
             let dir = projects.join(p);
