@@ -82,8 +82,94 @@ pub enum Command {
     ))]
     Verify(VerifyArgs),
     /// List the targets rvenv knows
-    #[command(after_help = "Examples:\n  rvenv targets\n  rvenv targets --json | jq '.[].name'")]
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv targets\n",
+        "  rvenv targets --json | jq '.[].name'\n\n",
+        "Exit status: 0 ok, 2 usage errors."
+    ))]
     Targets(TargetsArgs),
+    /// Show what a venv, an extracted bundle or a bundle tarball holds: Python, target, sizes,
+    /// packages, binaries, glibc, scripts, leaks, editable installs
+    #[command(after_help = concat!(
+        "Nothing is run (the interpreter may be for another CPU) and a tarball is read once, never\n",
+        "extracted. A venv is shown as `rvenv bundle` would pack it: its files plus the interpreter\n",
+        "and standard library under python/, with the files bundle would rewrite. Reported: the\n",
+        "Python version, the target detected from the interpreter's ELF header, size by top-level\n",
+        "directory and by package (a .dist-info's RECORD; unclaimed site-packages files by name),\n",
+        "ELF files by architecture, the highest GLIBC_x.y and GLIBCXX_3.4.n needed, bin/ scripts\n",
+        "by launcher form, text files that still name a build-machine path, editable installs.\n\n",
+        "Examples:\n",
+        "  rvenv inspect .venv\n",
+        "  rvenv inspect app-aarch64.tar.gz --json | jq '.packages[:5]'\n",
+        "  rvenv inspect .venv --target rpios-bullseye-aarch64   # glibc compared with bullseye's\n\n",
+        "Exit status: 0 ok (inspect reports; it does not judge: see `rvenv check`), 2 usage or\n",
+        "input errors (not a venv or bundle, unreadable)."
+    ))]
+    Inspect(InspectArgs),
+    /// Print `pip freeze`'s output for a venv, an extracted bundle or a bundle tarball, computed
+    /// from its .dist-info without running pip
+    #[command(after_help = concat!(
+        "The same text as the environment's own `pip freeze`: names as in METADATA, versions\n",
+        "normalised, sorted as pip sorts them, `name @ URL` from direct_url.json, editable\n",
+        "installs as pip shows them (with their comment line), and pip, setuptools, wheel and\n",
+        "distribute left out as the installed pip leaves them out (setuptools and wheel are\n",
+        "shown from Python 3.12 with pip 23.2 or newer). A bundle's requirements.txt is this text.\n\n",
+        "Examples:\n",
+        "  rvenv freeze .venv > requirements.txt\n",
+        "  rvenv freeze app-aarch64.tar.gz | diff - requirements.txt\n\n",
+        "Exit status: 0 ok, 2 usage or input errors (not a venv or bundle, damaged metadata)."
+    ))]
+    Freeze(FreezeArgs),
+    /// Print a shell completion script for rvenv
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv completions bash > ~/.local/share/bash-completion/completions/rvenv\n",
+        "  source <(rvenv completions bash)                          # this bash session only\n",
+        "  rvenv completions zsh > ~/.zfunc/_rvenv                   # with fpath+=~/.zfunc\n",
+        "  rvenv completions fish > ~/.config/fish/completions/rvenv.fish\n\n",
+        "Exit status: 0 ok, 2 usage errors."
+    ))]
+    Completions(CompletionsArgs),
+    /// Print rvenv's manual page (roff) on standard output
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv man | man -l -\n",
+        "  rvenv man inspect | man -l -\n",
+        "  rvenv man > /usr/local/share/man/man1/rvenv.1\n\n",
+        "Exit status: 0 ok, 2 usage errors (no such command)."
+    ))]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print the report as JSON (a stable document; see docs/inspect-json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand's page (rvenv-COMMAND(1)) instead of rvenv(1)
+    pub command: Option<String>,
 }
 
 /// Which target to check against.

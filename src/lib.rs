@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage: `cli` → `config` → `venv` → `plan` → `rewrite` → `elf`
 //! → `archive` → `report`; `target` holds the catalogue and `dist` the installed packages;
-//! `probe` describes a board as a target file.
+//! `probe` describes a board as a target file; `inspect` reports what an environment holds.
 
 pub mod archive;
 pub mod assemble;
@@ -11,6 +11,7 @@ pub mod compress;
 pub mod config;
 pub mod dist;
 pub mod elf;
+pub mod inspect;
 pub mod plan;
 pub mod probe;
 pub mod report;
@@ -54,6 +55,10 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(anyhow::Error::from),
         cli::Command::Verify(args) => verify(args),
+        cli::Command::Inspect(args) => inspect(args),
+        cli::Command::Freeze(args) => freeze(args),
+        cli::Command::Completions(args) => completions(args),
+        cli::Command::Man(args) => man(args),
     };
     match result {
         Ok(code) => code,
@@ -85,6 +90,9 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         return e.hint();
     }
     if let Some(config::Error::Trim(e)) = e.downcast_ref::<config::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = e.downcast_ref::<inspect::Error>() {
         return e.hint();
     }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {
@@ -304,6 +312,30 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The options `check` and `inspect` build a venv's plan with: as `rvenv bundle` would, with
+/// editable installs allowed (they are reported, not refused) and nothing written.
+fn plan_config(path: &Path, choice: &config::TargetChoice) -> config::BundleConfig {
+    config::BundleConfig {
+        venv: path.to_path_buf(),
+        target: choice.clone(),
+        no_check: false,
+        output: None,
+        arcroot: None,
+        keep_stdlib_tests: false,
+        allow_editable: true,
+        quiet: true,
+        verbose: false,
+        source_date_epoch: None,
+        assemble: None,
+        trim: config::TrimConfig::default(),
+        compression: archive::Compression {
+            format: compress::Format::Tar,
+            level: 0,
+            jobs: 1,
+        },
+    }
+}
+
 /// `rvenv check`: a venv is checked as it would be bundled; an extracted bundle or a tarball as
 /// it is.
 fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
@@ -315,25 +347,7 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
     let (target, contents) = if meta.is_dir() && !path.join(report::MANIFEST).is_file() {
         let venv = venv::Venv::discover(path)?;
         let target = resolve_target(&choice, &venv.interpreter, &venv.interpreter_elf, args.json)?;
-        let config = config::BundleConfig {
-            venv: path.clone(),
-            target: choice.clone(),
-            no_check: false,
-            output: None,
-            arcroot: None,
-            keep_stdlib_tests: false,
-            allow_editable: true,
-            quiet: true,
-            verbose: false,
-            source_date_epoch: None,
-            assemble: None,
-            trim: config::TrimConfig::default(),
-            compression: archive::Compression {
-                format: compress::Format::Tar,
-                level: 0,
-                jobs: 1,
-            },
-        };
+        let config = plan_config(path, &choice);
         let nowhere = Path::new("/nonexistent/rvenv-check.tar.gz");
         let plan = plan::build(&venv, &config, &venv.name(), nowhere, interrupted)?;
         let progress = report::Progress::new(args.json, "checking", || plan.file_totals());
@@ -381,4 +395,84 @@ fn check(args: cli::CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes `text` to standard output; a reader that stops early (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            anyhow::bail!("standard output: {e}")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `rvenv inspect`: a report, never a verdict (exit 0 unless the input cannot be read).
+fn inspect(args: cli::InspectArgs) -> anyhow::Result<ExitCode> {
+    let choice = config::TargetChoice::from_args(&args.target)?;
+    let path = &args.path;
+    let kind = inspect::layout(path)?;
+    let ctx = inspect::Context {
+        path,
+        kind,
+        choice: &choice,
+    };
+    let inspection = match kind {
+        inspect::Layout::Venv => {
+            let venv = venv::Venv::discover(path)?;
+            let config = plan_config(path, &choice);
+            let not_interrupted = std::sync::atomic::AtomicBool::new(false);
+            let nowhere = Path::new("/nonexistent/rvenv-inspect.tar.gz");
+            let plan = plan::build(&venv, &config, &venv.name(), nowhere, &not_interrupted)?;
+            inspect::of_venv(&ctx, &venv, &plan)?
+        }
+        _ => inspect::of_bundle(&ctx)?,
+    };
+    if args.json {
+        print_out(&(inspection.json() + "\n"))?;
+    } else {
+        print_out(&inspection.render())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rvenv freeze`: pip freeze's text, from the metadata.
+fn freeze(args: cli::FreezeArgs) -> anyhow::Result<ExitCode> {
+    let (dists, minor) = inspect::distributions(&args.path)?;
+    print_out(&dist::freeze(&dists, minor))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn completions(args: cli::CompletionsArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut cli::Cli::command(), "rvenv", &mut out);
+    print_out(&String::from_utf8_lossy(&out))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rvenv man [COMMAND]`: rvenv(1), or rvenv-COMMAND(1).
+fn man(args: cli::ManArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut cmd = cli::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let page = match &args.command {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let known: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+                report::error(
+                    &format!("man {name}: no such command"),
+                    Some(&format!("one of: {}", known.join(", "))),
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    print_out(&String::from_utf8_lossy(&out))?;
+    Ok(ExitCode::SUCCESS)
 }

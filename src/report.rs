@@ -155,16 +155,30 @@ impl std::io::Read for ManifestReader<'_, '_> {
     }
 }
 
-/// Diagnostics go to stderr: `error:`, `warning:` and `hint:` lines.
+/// Diagnostics go to stderr: `error:`, `warning:` and `hint:` lines. The prefix is coloured
+/// only when stderr is a terminal that supports colour; never with `NO_COLOR` set (non-empty)
+/// or `TERM=dumb` (anstream decides, and strips the escapes everywhere else).
+fn prefix(label: &str, color: anstyle::AnsiColor) -> String {
+    let style = anstyle::Style::new().bold().fg_color(Some(color.into()));
+    format!("{style}{label}:{style:#}")
+}
+
 pub fn warning(message: &str) {
-    eprintln!("warning: {message}");
+    anstream::eprintln!(
+        "{} {message}",
+        prefix("warning", anstyle::AnsiColor::Yellow)
+    );
 }
 
 pub fn error(message: &str, hint: Option<&str>) {
-    eprintln!("error: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
+    anstream::eprintln!("{} {message}", prefix("error", anstyle::AnsiColor::Red));
+    if let Some(h) = hint {
+        self::hint(h);
     }
+}
+
+pub fn hint(message: &str) {
+    anstream::eprintln!("{} {message}", prefix("hint", anstyle::AnsiColor::Cyan));
 }
 
 pub fn info(quiet: bool, message: &str) {
@@ -266,7 +280,7 @@ pub fn offenders(report: &crate::elf::Report, as_errors: bool) {
         } else {
             warning(&line);
             if let Some(h) = &o.problem.hint {
-                eprintln!("hint: {h}");
+                hint(h);
             }
         }
     }

@@ -137,6 +137,87 @@ pub fn parse_launcher(script: &[u8]) -> Option<Launcher> {
     })
 }
 
+/// How a `bin/` file is launched, as `rvenv inspect` counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShebangForm {
+    /// `#!/abs/venv/bin/python`: pip's usual form; names the build machine's path.
+    Absolute,
+    /// `#!/usr/bin/env python3`: whichever Python is first on PATH.
+    Env,
+    /// pip/distlib's `#!/bin/sh` + `'''exec' /abs/venv/bin/python "$0" "$@"` (long or spaced
+    /// paths): names the build machine's path.
+    ShExec,
+    /// The same trampoline finding its Python from the script's own location (rvenv's, uv's).
+    Relocatable,
+    /// `#!python` and other relative names: an unprocessed wheel script.
+    Relative,
+    /// A shebang naming something other than Python (`#!/bin/bash`).
+    OtherInterpreter,
+    /// No shebang (activate scripts, data).
+    NoShebang,
+}
+
+impl ShebangForm {
+    pub const ALL: [ShebangForm; 7] = [
+        ShebangForm::Absolute,
+        ShebangForm::Env,
+        ShebangForm::ShExec,
+        ShebangForm::Relocatable,
+        ShebangForm::Relative,
+        ShebangForm::OtherInterpreter,
+        ShebangForm::NoShebang,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShebangForm::Absolute => "absolute",
+            ShebangForm::Env => "env",
+            ShebangForm::ShExec => "sh-exec",
+            ShebangForm::Relocatable => "relocatable",
+            ShebangForm::Relative => "relative",
+            ShebangForm::OtherInterpreter => "other-interpreter",
+            ShebangForm::NoShebang => "no-shebang",
+        }
+    }
+}
+
+/// Classifies a script from its first bytes (the first few lines are enough).
+pub fn shebang_form(head: &[u8]) -> ShebangForm {
+    let Some((first, after_first)) = line_at(head, 0) else {
+        return ShebangForm::NoShebang;
+    };
+    let Some(first) = first.strip_prefix(b"#!") else {
+        return ShebangForm::NoShebang;
+    };
+    if parse_launcher(head).is_none() {
+        return ShebangForm::OtherInterpreter;
+    }
+    let first = String::from_utf8_lossy(first);
+    let word = first.split_whitespace().next().unwrap_or("");
+    match basename(word) {
+        "sh" => {
+            // The exec line follows, after an optional coding line.
+            let mut at = after_first;
+            let mut relocatable = false;
+            while let Some((line, next)) = line_at(head, at) {
+                if line.starts_with(b"'''exec'") {
+                    relocatable = memchr::memmem::find(line, b"$(").is_some();
+                    break;
+                }
+                at = next;
+            }
+            if relocatable {
+                ShebangForm::Relocatable
+            } else {
+                ShebangForm::ShExec
+            }
+        }
+        "env" => ShebangForm::Env,
+        _ if word.starts_with('/') => ShebangForm::Absolute,
+        _ => ShebangForm::Relative,
+    }
+}
+
 /// Shell code that prints the directory holding the script's real file: follows `$0` through
 /// symlinks with `readlink` (present in coreutils and BusyBox) and shell built-ins only;
 /// `realpath --` is avoided because BusyBox's `realpath` rejects `--`. `CDPATH` is cleared so a
@@ -561,6 +642,30 @@ mod tests {
         assert!(parse_launcher(b"\x7fELF\x02\x01\x01").is_none());
         assert!(launcher("import os\n").is_none());
         assert!(parse_launcher(b"#!/v/bin/python3\xff\n").is_none());
+    }
+
+    #[test]
+    fn shebang_forms() {
+        use ShebangForm::*;
+        let uv = "#!/bin/sh\n'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")\"/python \"$0\" \"$@\"\n' '''\nx";
+        let rvenv = relocatable_script(b"#!/v/bin/python3 -E\nimport x\n", "python3")
+            .unwrap()
+            .unwrap();
+        for (script, form) in [
+            (&b"#!/v/bin/python\nimport x\n"[..], Absolute),
+            (b"#!/usr/bin/env -S python3 -E\n", Env),
+            (b"#!/bin/sh\n'''exec' '/a b/bin/python' \"$0\" \"$@\"\n' '''\n", ShExec),
+            (b"#!/bin/sh\n# -*- coding: utf-8 -*-\n'''exec' /v/bin/python3 \"$0\" \"$@\"\n' '''\n", ShExec),
+            (uv.as_bytes(), Relocatable),
+            (&rvenv, Relocatable),
+            (b"#!python\n", Relative),
+            (b"#!/bin/bash\necho hi\n", OtherInterpreter),
+            (b"#!/bin/sh\necho hi\n", OtherInterpreter),
+            (b"# This file must be used with \"source bin/activate\"\n", NoShebang),
+            (b"", NoShebang),
+        ] {
+            assert_eq!(shebang_form(script), form, "{}", String::from_utf8_lossy(script));
+        }
     }
 
     #[test]

@@ -828,11 +828,14 @@ fn compile(
     ];
     let mut work = Vec::new();
     for entry in tree.entries.values() {
-        let Kind::File {
-            source: Source::Disk(source),
-            rewrite: crate::plan::Rewrite::None,
-            ..
-        } = &entry.kind
+        let (
+            Kind::File {
+                source: Source::Disk(_) | Source::Tree { .. },
+                rewrite: crate::plan::Rewrite::None,
+                ..
+            },
+            Some(source),
+        ) = (&entry.kind, entry.source_path())
         else {
             continue;
         };
@@ -860,7 +863,7 @@ fn compile(
             continue;
         }
         work.push(ToCompile {
-            source: source.clone(),
+            source: source.into_owned(),
             path: entry.path.clone(),
             pyc,
             mtime: entry.mtime,
