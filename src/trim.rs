@@ -1207,7 +1207,7 @@ fn strip_debug(
             }
             let original = map(&item.input)?;
             let stripped = map(&item.output)?;
-            Ok(if maps_the_same(&original, &stripped) {
+            Ok(if elf::loads_the_same(&original, &stripped) {
                 Outcome::Smaller(size)
             } else {
                 Outcome::Unsafe
@@ -1288,63 +1288,6 @@ fn map(path: &Path) -> Result<memmap2::Mmap, Error> {
     let file = std::fs::File::open(path).map_err(io(path))?;
     // SAFETY: read-only, private to this call; the files are the venv's or our own copies.
     unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))
-}
-
-/// Whether `stripped` loads exactly as `original`: the same ELF header fields the loader reads
-/// and program headers (file offsets aside), every loadable segment with the same bytes (but
-/// the ELF header's section-table fields) at an offset congruent to its address. Removing debug
-/// sections never changes these; on libraries patchelf rewrote (auditwheel's vendored ones),
-/// GNU strip and llvm-strip both move or truncate segments.
-fn maps_the_same(original: &[u8], stripped: &[u8]) -> bool {
-    use goblin::elf::program_header::{PT_LOAD, ProgramHeader};
-    type Loader = (u16, u16, u32, u64, u64, u16, u16);
-    fn headers(bytes: &[u8]) -> Option<(Loader, Vec<ProgramHeader>)> {
-        let header = goblin::elf::Elf::parse_header(bytes).ok()?;
-        let ctx = goblin::container::Ctx::new(header.container().ok()?, header.endianness().ok()?);
-        let phs = ProgramHeader::parse(
-            bytes,
-            usize::try_from(header.e_phoff).ok()?,
-            usize::from(header.e_phnum),
-            ctx,
-        )
-        .ok()?;
-        let loader = (
-            header.e_type,
-            header.e_machine,
-            header.e_flags,
-            header.e_entry,
-            header.e_phoff,
-            header.e_phnum,
-            header.e_ehsize,
-        );
-        Some((loader, phs))
-    }
-    /// A segment's bytes, from after the ELF header when it covers it (e_shoff, e_shnum and
-    /// e_shstrndx change with the section table, and the loader ignores them).
-    fn segment<'a>(bytes: &'a [u8], ph: &ProgramHeader, ehsize: u16) -> Option<&'a [u8]> {
-        let start = usize::try_from(ph.p_offset).ok()?;
-        let end = start.checked_add(usize::try_from(ph.p_filesz).ok()?)?;
-        bytes.get(start.max(usize::from(ehsize)).min(end)..end)
-    }
-    let (Some((loader_a, a)), Some((loader_b, b))) = (headers(original), headers(stripped)) else {
-        return false;
-    };
-    if loader_a != loader_b || a.len() != b.len() {
-        return false;
-    }
-    let ehsize = loader_a.6;
-    a.iter().zip(&b).all(|(x, y)| {
-        let same = (
-            x.p_type, x.p_flags, x.p_vaddr, x.p_paddr, x.p_filesz, x.p_memsz, x.p_align,
-        ) == (
-            y.p_type, y.p_flags, y.p_vaddr, y.p_paddr, y.p_filesz, y.p_memsz, y.p_align,
-        );
-        let loads = x.p_type != PT_LOAD
-            || ((y.p_align <= 1 || y.p_offset.wrapping_sub(y.p_vaddr) % y.p_align == 0)
-                && segment(original, x, ehsize)
-                    .is_some_and(|s| Some(s) == segment(stripped, y, ehsize)));
-        same && loads
-    })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
