@@ -1361,21 +1361,6 @@ fn leaks(g: &Gathered, build_paths: &[String]) -> Vec<Leak> {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-/// `1536` → `1.5 KiB`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// At most `n` items, then how many more.
 fn some<T>(items: &[T], n: usize, show: impl Fn(&T) -> String) -> Vec<String> {
     let mut out: Vec<String> = items.iter().take(n).map(show).collect();
@@ -1429,14 +1414,14 @@ impl Inspection {
         let _ = writeln!(
             w,
             "\nSize: {} in {} files",
-            human(self.size.total),
+            crate::report::human(self.size.total),
             self.size.files
         );
         for row in &self.size.top_level {
             let _ = writeln!(
                 w,
                 "  {:>10}  {:<20} {} files",
-                human(row.size),
+                crate::report::human(row.size),
                 row.name,
                 row.files
             );
@@ -1447,7 +1432,7 @@ impl Inspection {
             let _ = writeln!(w, "  none");
         }
         for line in some(&self.packages, 25, |p| {
-            let mut line = format!("  {:>10}  {}", human(p.size), p.name);
+            let mut line = format!("  {:>10}  {}", crate::report::human(p.size), p.name);
             match &p.version {
                 Some(v) => line.push_str(&format!(" {v}")),
                 None => line.push_str(" (no RECORD claims these files)"),
@@ -1699,8 +1684,8 @@ mod tests {
 
     #[test]
     fn sizes_are_human() {
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(5 << 30), "5.0 GiB");
+        assert_eq!(crate::report::human(1023), "1023 B");
+        assert_eq!(crate::report::human(1536), "1.5 KiB");
+        assert_eq!(crate::report::human(5 << 30), "5.0 GiB");
     }
 }

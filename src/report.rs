@@ -155,6 +155,21 @@ impl std::io::Read for ManifestReader<'_, '_> {
     }
 }
 
+/// A size as people write it: `1023 B`, `1.5 KiB`, `38.2 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Diagnostics go to stderr: `error:`, `warning:` and `hint:` lines. The prefix is coloured
 /// only when stderr is a terminal that supports colour; never with `NO_COLOR` set (non-empty)
 /// or `TERM=dumb` (anstream decides, and strips the escapes everywhere else).

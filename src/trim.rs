@@ -137,21 +137,6 @@ fn glob_message(e: &ignore::Error) -> String {
     }
 }
 
-/// 38.2 MiB
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -342,7 +327,7 @@ fn apply_to(
             plan.trimmed.push(format!(
                 "--no-pycache: {}, {} left out",
                 plural(gone.files, "file", "files"),
-                human(gone.bytes)
+                crate::report::human(gone.bytes)
             ));
         }
         Pycache::Compile => {
@@ -475,7 +460,7 @@ fn exclude_paths(
     Ok(format!(
         "--exclude: {}, {} left out",
         plural(gone.files, "file", "files"),
-        human(gone.bytes)
+        crate::report::human(gone.bytes)
     ))
 }
 
@@ -516,7 +501,7 @@ fn strip_tests(tree: &mut Tree, plan: &mut Plan, venv: &Venv) -> Result<String, 
         "--strip-tests: {} in {}, {} left out",
         plural(gone.files, "file", "files"),
         plural(folders, "test folder", "test folders"),
-        human(gone.bytes)
+        crate::report::human(gone.bytes)
     );
     if !report_kept.is_empty() {
         line.push_str(&format!(
@@ -943,9 +928,9 @@ fn compile(
         ));
     }
     let net = if added >= replaced {
-        format!("{} added", human(added - replaced))
+        format!("{} added", crate::report::human(added - replaced))
     } else {
-        format!("{} saved", human(replaced - added))
+        format!("{} saved", crate::report::human(replaced - added))
     };
     Ok(format!(
         "--compile: {} compiled by {} (unchecked-hash pycs), {net}{}",
@@ -1264,7 +1249,7 @@ fn strip_debug(
         stripped,
         plural(work.len(), "ELF file", "ELF files"),
         strip.display(),
-        human(saved),
+        crate::report::human(saved),
         if unsafe_copies.is_empty() {
             String::new()
         } else {
@@ -1302,11 +1287,11 @@ mod tests {
 
     #[test]
     fn sizes_read_as_people_write_them() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(40_055_603), "38.2 MiB");
-        assert_eq!(human(3 << 30), "3.0 GiB");
+        assert_eq!(crate::report::human(0), "0 B");
+        assert_eq!(crate::report::human(1023), "1023 B");
+        assert_eq!(crate::report::human(1536), "1.5 KiB");
+        assert_eq!(crate::report::human(40_055_603), "38.2 MiB");
+        assert_eq!(crate::report::human(3 << 30), "3.0 GiB");
     }
 
     fn exclude(patterns: &[&str]) -> Exclude {
