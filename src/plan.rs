@@ -554,32 +554,41 @@ impl Builder<'_> {
         };
         let parent = link.parent().unwrap_or(tree_root);
         let parent = parent.canonicalize().map_err(io(parent))?;
-        if resolved.starts_with(tree_root) {
+        let inside = resolved.starts_with(tree_root);
+        if !inside && policy == LinkPolicy::Strict {
+            return Err(Error::SymlinkLeaves {
+                path: link.to_path_buf(),
+                target: resolved,
+            });
+        }
+        let target_meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
+        if !target_meta.is_file() && !target_meta.is_dir() {
+            // The special file itself is skipped; a link to it would dangle in the bundle.
+            self.warnings.push(format!(
+                "{}: skipped: symlink to {}, not a regular file or directory (a socket, FIFO or device)",
+                link.display(),
+                resolved.display()
+            ));
+            return Ok(());
+        }
+        if inside {
             let kind = Kind::Symlink {
                 target: relative(&parent, &resolved),
             };
             self.insert(dest, kind, self.mtime(meta));
             return Ok(());
         }
-        match policy {
-            LinkPolicy::Strict => Err(Error::SymlinkLeaves {
-                path: link.to_path_buf(),
-                target: resolved,
-            }),
-            LinkPolicy::Dereference => {
-                let meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
-                if meta.is_file() {
-                    self.file(dest, &resolved, &meta);
-                } else {
-                    self.warnings.push(format!(
-                        "{}: skipped: symlink to a directory outside the standard library ({})",
-                        link.display(),
-                        resolved.display()
-                    ));
-                }
-                Ok(())
-            }
+        // Dereference (a strict tree returned above): the file is copied.
+        if target_meta.is_file() {
+            self.file(dest, &resolved, &target_meta);
+        } else {
+            self.warnings.push(format!(
+                "{}: skipped: symlink to a directory outside the standard library ({})",
+                link.display(),
+                resolved.display()
+            ));
         }
+        Ok(())
     }
 
     /// The venv's bin/: interpreter links are replaced by the bundle's own, activate scripts and
@@ -752,6 +761,7 @@ impl Builder<'_> {
                 .and_then(Path::parent)
                 .unwrap_or(Path::new(""));
             let bytes = std::fs::read(&src).map_err(io(&src))?;
+            dist::check_record(&src, &bytes)?;
             let changed = |row: &str| {
                 normalize(&site.join(row)).and_then(|p| self.new_hashes.get(&p).cloned())
             };
