@@ -82,6 +82,8 @@ const WHOLE_MAX: u64 = 1 << 20;
 /// At most this many bytes of whole files are read ahead and not yet written, whatever the
 /// venv's size; past it, files stream through the writer instead of waiting in memory.
 const READ_AHEAD: u64 = 8 << 20;
+/// A streamed file is read from disk in pieces of this size.
+const STREAM_BUFFER: usize = 1 << 20;
 /// Files prepared together on the thread pool while the writer stores the previous batch.
 const BATCH: usize = 64;
 
@@ -694,6 +696,9 @@ impl Writer {
             }
             Content::Stream { reader, size } => {
                 let mut scan = scanner.scan();
+                // The tar writer copies in 8 KiB pieces: read the file in large ones (one
+                // buffer, only for the file being stored).
+                let reader = std::io::BufReader::with_capacity(STREAM_BUFFER, reader);
                 let mut scanning = Scanning {
                     inner: reader.take(size),
                     scan: &mut scan,
