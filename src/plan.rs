@@ -354,6 +354,16 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
+/// The system's error behind a walk error, so the message is "PATH: Permission denied" rather
+/// than walkdir's own wording around it.
+fn walk_error(e: walkdir::Error) -> std::io::Error {
+    if e.io_error().is_some() {
+        e.into_io_error().expect("checked")
+    } else {
+        e.into()
+    }
+}
+
 /// How symlinks of a copied tree are handled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LinkPolicy {
@@ -486,7 +496,7 @@ impl Builder<'_> {
                 let path = e.path().unwrap_or(src).to_path_buf();
                 Error::Io {
                     path,
-                    source: e.into(),
+                    source: walk_error(e),
                 }
             })?;
             let path = item.path();
@@ -494,7 +504,7 @@ impl Builder<'_> {
             let out = dest.join(rel);
             let meta = item.metadata().map_err(|e| Error::Io {
                 path: path.to_path_buf(),
-                source: e.into(),
+                source: walk_error(e),
             })?;
             let ft = meta.file_type();
             if ft.is_dir() {
