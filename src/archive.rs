@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -30,6 +30,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: its directory {} was removed while the bundle was being written", dir.display())]
+    DirGone { path: PathBuf, dir: PathBuf },
     #[error("interrupted; nothing was written")]
     Interrupted,
 }
@@ -80,6 +82,8 @@ const WHOLE_MAX: u64 = 1 << 20;
 /// At most this many bytes of whole files are read ahead and not yet written, whatever the
 /// venv's size; past it, files stream through the writer instead of waiting in memory.
 const READ_AHEAD: u64 = 8 << 20;
+/// A streamed file is read from disk in pieces of this size.
+const STREAM_BUFFER: usize = 1 << 20;
 /// Files prepared together on the thread pool while the writer stores the previous batch.
 const BATCH: usize = 64;
 
@@ -179,19 +183,35 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// A reader that scans what passes through it and remembers whether reading failed (so a
-/// source error is not reported as a write error).
+/// How many bytes of a streamed file pass between two looks at the interrupt flag: a file of
+/// gigabytes must not delay Ctrl-C until it is stored.
+const INTERRUPT_EVERY: u64 = 256 << 10;
+
+/// A reader that scans what passes through it, remembers whether reading failed (so a source
+/// error is not reported as a write error), and stops when the run is interrupted.
 struct Scanning<'s, 'n, R> {
     inner: R,
     scan: &'s mut Scan<'n>,
     failed: bool,
+    interrupted: &'s AtomicBool,
+    stopped: bool,
+    unchecked: u64,
 }
 
 impl<R: Read> Read for Scanning<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.unchecked >= INTERRUPT_EVERY {
+            self.unchecked = 0;
+            if self.interrupted.load(Ordering::Relaxed) {
+                self.stopped = true;
+                // Not ErrorKind::Interrupted, which copy loops retry.
+                return Err(std::io::Error::other("interrupted"));
+            }
+        }
         match self.inner.read(buf) {
             Ok(n) => {
                 self.scan.update(&buf[..n]);
+                self.unchecked += n as u64;
                 Ok(n)
             }
             Err(e) => {
@@ -313,21 +333,143 @@ fn prepare<'a>(
 /// Where the bundle keeps the interpreter's own shared libraries (libpython).
 pub const BUNDLE_LIB_DIR: &str = "python/lib";
 
-/// `.NAME.XXXXXX.rvenv-tmp` beside the output; the plan never packs such files.
-fn temp_file(output: &Path) -> Result<tempfile::NamedTempFile, Error> {
-    let dir = match output.parent() {
+/// The directory the output goes to.
+fn output_dir(output: &Path) -> &Path {
+    match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    let name = output.file_name().unwrap_or_default().to_string_lossy();
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(crate::plan::TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
+    }
+}
+
+/// The start of the temporary files' names for `output`: `.NAME.`.
+fn temp_prefix(output: &Path) -> String {
+    format!(
+        ".{}.",
+        output.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// The bundle being written: `.NAME.XXXXXX.rvenv-tmp` beside the output (the plan never packs
+/// such files), locked (flock) for as long as this run writes it, so another run can tell a
+/// file in use from one left by a run that was killed. Dropped without being renamed into
+/// place, it is removed; if it cannot be (its directory was made read-only meanwhile), it is
+/// emptied and named in a warning.
+struct TempOutput {
+    file: Option<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TempOutput {
+    fn create(output: &Path) -> Result<TempOutput, Error> {
+        let dir = output_dir(output);
+        let temp = tempfile::Builder::new()
+            .prefix(&temp_prefix(output))
+            .suffix(crate::plan::TEMP_SUFFIX)
+            .tempfile_in(dir)
+            .map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        // A file system without locks only loses the clean-up of leftovers (see `remove_stale`).
+        let _ = temp.as_file().try_lock();
+        let (file, path) = temp.into_parts();
+        let path = path.keep().map_err(|e| Error::Write {
+            path: output.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(TempOutput {
+            file: Some(file),
+            path,
         })
+    }
+
+    fn file(&self) -> &std::fs::File {
+        self.file
+            .as_ref()
+            .expect("the file is taken only by persist")
+    }
+
+    /// Renames the finished file over `output` (atomically: a reader sees the old file or the
+    /// new one, never a part).
+    fn persist(mut self, output: &Path) -> Result<(), Error> {
+        match std::fs::rename(&self.path, output) {
+            Ok(()) => {
+                self.file.take();
+                Ok(())
+            }
+            Err(source) => {
+                let dir = output_dir(output);
+                if source.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {
+                    return Err(Error::DirGone {
+                        path: output.to_path_buf(),
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                Err(Error::Write {
+                    path: output.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let what = match file.set_len(0) {
+                    Ok(()) => "emptied it".to_string(),
+                    Err(t) => format!("and cannot empty it either ({t})"),
+                };
+                crate::report::warning(&format!(
+                    "{}: the unfinished bundle cannot be removed ({e}); {what}: delete it by hand",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// Temporary files of `output` left by runs that were killed (SIGKILL, a crash, a power cut):
+/// not locked by a running rvenv, and not modified for a few seconds (so a file another run has
+/// just created, and not yet locked, is never taken for one). They are removed; their paths
+/// are returned.
+fn remove_stale(output: &Path) -> Vec<PathBuf> {
+    let dir = output_dir(output);
+    let prefix = temp_prefix(output);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(&prefix) || !name.ends_with(crate::plan::TEMP_SUFFIX) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let old = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= std::time::Duration::from_secs(2));
+        if old && file.try_lock().is_ok() && std::fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// How the tar stream is compressed.
@@ -341,21 +483,26 @@ pub struct Compression {
 /// A bundle being written. Entries go in plan order with uid/gid 0, no owner names,
 /// normalised modes and the plan's mtimes; the compressed stream carries no time or name.
 pub struct Writer {
-    temp: tempfile::NamedTempFile,
     tar: tar::Builder<Sink<BufWriter<std::fs::File>>>,
     output: PathBuf,
     root: PathBuf,
+    /// Temporary files of earlier, killed runs for the same output, removed before this one
+    /// started.
+    pub removed_stale: Vec<PathBuf>,
+    /// Last, so it is dropped after the tar stream (which flushes into it) when the run fails.
+    temp: TempOutput,
 }
 
 impl Writer {
     /// Starts the bundle of `plan` in a temporary file beside `output`, with its root directory.
     pub fn create(output: &Path, plan: &Plan, compression: &Compression) -> Result<Writer, Error> {
-        let temp = temp_file(output)?;
+        let removed_stale = remove_stale(output);
+        let temp = TempOutput::create(output)?;
         let write_err = |source| Error::Write {
             path: output.to_path_buf(),
             source,
         };
-        let file = temp.as_file().try_clone().map_err(write_err)?;
+        let file = temp.file().try_clone().map_err(write_err)?;
         let sink = Sink::new(
             BufWriter::with_capacity(1 << 20, file),
             compression.format,
@@ -364,10 +511,11 @@ impl Writer {
         )
         .map_err(write_err)?;
         let mut writer = Writer {
-            temp,
             tar: tar::Builder::new(sink),
             output: output.to_path_buf(),
             root: PathBuf::from(&plan.arcroot),
+            removed_stale,
+            temp,
         };
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Directory);
@@ -471,7 +619,8 @@ impl Writer {
                     inspection,
                     ..
                 } = prepared;
-                let (file, leaks) = self.append_file(index, entry, content, scanner)?;
+                let (file, leaks) =
+                    self.append_file(index, entry, content, scanner, interrupted)?;
                 in_flight.fetch_sub(budget, Ordering::AcqRel);
                 stored(file.size);
                 if let Some(i) = inspection {
@@ -530,6 +679,7 @@ impl Writer {
         entry: &Entry,
         content: Content<'_>,
         scanner: &Scanner<'_>,
+        interrupted: &AtomicBool,
     ) -> Result<(FileDigest, Vec<Leak>), Error> {
         let path = self.root.join(&entry.path);
         let mut header = Self::header(entry);
@@ -546,16 +696,23 @@ impl Writer {
             }
             Content::Stream { reader, size } => {
                 let mut scan = scanner.scan();
+                // The tar writer copies in 8 KiB pieces: read the file in large ones (one
+                // buffer, only for the file being stored).
+                let reader = std::io::BufReader::with_capacity(STREAM_BUFFER, reader);
                 let mut scanning = Scanning {
                     inner: reader.take(size),
                     scan: &mut scan,
                     failed: false,
+                    interrupted,
+                    stopped: false,
+                    unchecked: 0,
                 };
                 header.set_size(size);
                 let result = self.tar.append_data(&mut header, &path, &mut scanning);
-                let failed = scanning.failed;
+                let (failed, stopped) = (scanning.failed, scanning.stopped);
                 let mut rest = scanning.inner.into_inner();
                 match result {
+                    Err(_) if stopped => return Err(Error::Interrupted),
                     Err(e) if failed => return Err(read_error(entry)(e)),
                     Err(e) => return Err(self.write_err()(e)),
                     Ok(()) => {}
@@ -604,12 +761,14 @@ impl Writer {
         let file = buffered
             .into_inner()
             .map_err(|e| write_err(e.into_error()))?;
+        // Written through to the disk before the rename, so a crash leaves the old file or the
+        // whole new one (ENOSPC on delayed allocation shows here too).
         file.sync_all().map_err(write_err)?;
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(write_err)?;
-        temp.persist(&output).map_err(|e| write_err(e.error))?;
-        Ok(())
+        drop(file);
+        temp.persist(&output)
     }
 }
 
@@ -622,7 +781,7 @@ pub fn interrupt_flag() -> &'static AtomicBool {
         // Failing to install leaves the default behaviour (the process dies, the temporary file
         // may remain): worth a warning, not a refusal.
         if let Err(e) = ctrlc::set_handler(|| FLAG.store(true, Ordering::SeqCst)) {
-            let _ = writeln!(std::io::stderr(), "warning: cannot catch Ctrl-C: {e}");
+            crate::report::warning(&format!("cannot catch Ctrl-C: {e}"));
         }
     });
     &FLAG

@@ -8,6 +8,7 @@
 //! packages pip hides depending on the pip version installed and the Python version.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -113,18 +114,44 @@ impl Distribution {
         direct_url: Option<&[u8]>,
     ) -> Result<Distribution, Error> {
         let metadata_path = dist_info.join(metadata_name(&dist_info));
-        let text = String::from_utf8_lossy(metadata);
-        let (name, version) = name_and_version(&text);
-        let missing = |field: &str| Error::BadMetadata {
+        let bad = |message: String| Error::BadMetadata {
             path: metadata_path.clone(),
-            message: format!("no '{field}' field"),
+            message,
         };
+        // Core metadata is UTF-8; distutils' PKG-INFO of old .egg-info predates the rule.
+        let text = if dist_info.extension().is_some_and(|e| e == "dist-info") {
+            std::str::from_utf8(metadata)
+                .map(Cow::Borrowed)
+                .map_err(|e| {
+                    bad(format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ))
+                })?
+        } else {
+            String::from_utf8_lossy(metadata)
+        };
+        let (name, version) = name_and_version(&text);
+        let missing = |field: &str| bad(format!("no '{field}' field"));
+        let name = name.ok_or_else(|| missing("Name"))?;
+        let version = version.ok_or_else(|| missing("Version"))?;
+        // requirements.txt gets `name==version` (or `===`): both must be writable there.
+        if name.parse::<pep508_rs::PackageName>().is_err() {
+            return Err(bad(format!(
+                "Name '{name}' is not a valid project name (letters, digits, '.', '-' and '_', PEP 508)"
+            )));
+        }
+        if !is_version_token(&version) {
+            return Err(bad(format!(
+                "Version '{version}' is not a version (PEP 440, or at least one word of letters, digits and '.+!_-')"
+            )));
+        }
         let direct_url = direct_url
             .map(|bytes| parse_direct_url(&dist_info.join("direct_url.json"), bytes))
             .transpose()?;
         Ok(Distribution {
-            name: name.ok_or_else(|| missing("Name"))?,
-            version: version.ok_or_else(|| missing("Version"))?,
+            name,
+            version,
             dist_info,
             direct_url,
         })
@@ -149,6 +176,53 @@ impl Distribution {
             None => format!("{}==={}", self.name, self.version),
         }
     }
+}
+
+/// A version pip can pin: PEP 440, or a legacy version pinned with `===` (PEP 440's arbitrary
+/// equality), which must still be one token of the characters PEP 508 allows in a version.
+fn is_version_token(version: &str) -> bool {
+    normalize_version(version).is_some()
+        || (!version.is_empty()
+            && version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+!".contains(&b)))
+}
+
+/// Checks a `.dist-info/RECORD` as PEP 376 and the wheel spec define it: UTF-8 CSV, every row
+/// three fields (path, hash, size), the path not empty. rvenv rewrites rows of this file and
+/// pip uninstalls by it, so a damaged one is refused rather than carried.
+pub fn check_record(path: &Path, record: &[u8]) -> Result<(), Error> {
+    let bad = |message: String| Error::BadMetadata {
+        path: path.to_path_buf(),
+        message,
+    };
+    std::str::from_utf8(record).map_err(|e| {
+        bad(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(record);
+    for row in reader.records() {
+        let row = row.map_err(|e| bad(format!("not valid CSV: {e}")))?;
+        let line = row.position().map_or(0, |p| p.line());
+        if row.len() == 1 && row[0].trim().is_empty() {
+            continue;
+        }
+        if row.len() != 3 {
+            return Err(bad(format!(
+                "line {line} has {} field(s); a RECORD row is path,hash,size",
+                row.len()
+            )));
+        }
+        if row[0].is_empty() {
+            return Err(bad(format!("line {line} has no path")));
+        }
+    }
+    Ok(())
 }
 
 /// `METADATA` in a `.dist-info`, `PKG-INFO` in an `.egg-info`.
@@ -835,6 +909,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(u.archive_hash.as_deref(), Some("sha256=1"));
+    }
+
+    #[test]
+    fn metadata_and_record_are_checked() {
+        let d = PathBuf::from("x-1.0.dist-info");
+        let ok = Distribution::from_parts(d.clone(), b"Name: x\nVersion: 1.0\n", None);
+        assert_eq!(ok.unwrap().pin(), "x==1.0");
+        let legacy = Distribution::from_parts(d.clone(), b"Name: x\nVersion: 2004d\n", None);
+        assert_eq!(legacy.unwrap().pin(), "x===2004d");
+        for bad in [
+            &b"Version: 1.0\n"[..],
+            b"Name: x\n",
+            b"Name: x\nVersion: \n",
+            b"Name: x\nVersion: one two\n",
+            b"Name: x y\nVersion: 1.0\n",
+            b"Name: x\nVersion: 1.0\xff\n",
+        ] {
+            let e = Distribution::from_parts(d.clone(), bad, None).unwrap_err();
+            assert!(
+                e.to_string().starts_with("x-1.0.dist-info/METADATA: "),
+                "{e}"
+            );
+        }
+        let p = Path::new("RECORD");
+        assert!(check_record(p, b"a.py,sha256=x,3\n\"b,c\",,\nRECORD,,\n\n").is_ok());
+        let e = check_record(p, b"a.py,sha256=x,3\nb.py,sha256=y\n").unwrap_err();
+        assert!(e.to_string().contains("line 2 has 2 field(s)"), "{e}");
+        let e = check_record(p, b"a.py,sha256=x,3,4\n").unwrap_err();
+        assert!(e.to_string().contains("line 1 has 4 field(s)"), "{e}");
+        let e = check_record(p, b"a\xff.py,,\n").unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 
     #[test]

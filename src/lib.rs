@@ -64,14 +64,31 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             report::error(&e.to_string(), hint(&e));
-            let interrupted = matches!(e.downcast_ref(), Some(archive::Error::Interrupted))
-                || matches!(e.downcast_ref(), Some(plan::Error::Interrupted))
-                || matches!(e.downcast_ref(), Some(assemble::Error::Interrupted));
-            if interrupted {
+            if is_interrupted(&e) {
                 ExitCode::from(130)
             } else {
                 ExitCode::from(2)
             }
+        }
+    }
+}
+
+fn is_interrupted(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref(), Some(archive::Error::Interrupted))
+        || matches!(e.downcast_ref(), Some(plan::Error::Interrupted))
+        || matches!(e.downcast_ref(), Some(assemble::Error::Interrupted))
+}
+
+/// An interruption while the bundle is planned or written names the output it leaves out.
+fn naming_output(output: &Path) -> impl Fn(anyhow::Error) -> anyhow::Error + '_ {
+    move |e| {
+        if is_interrupted(&e) {
+            e.context(format!(
+                "{}: interrupted; nothing was written",
+                output.display()
+            ))
+        } else {
+            e
         }
     }
 }
@@ -230,7 +247,8 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     let output = config.output_for(&name, &target)?;
 
     let started = std::time::Instant::now();
-    let plan = plan::build(&venv, &config, &arcroot, &output, interrupted)?;
+    let plan = plan::build(&venv, &config, &arcroot, &output, interrupted)
+        .map_err(|e| naming_output(&output)(e.into()))?;
     if config.verbose {
         report::info(
             false,
@@ -253,12 +271,22 @@ fn bundle(args: cli::BundleArgs) -> anyhow::Result<ExitCode> {
     // One pass: every file is read once, hashed, checked and stored; the bundle is renamed
     // into place only if the checks pass.
     let mut writer = archive::Writer::create(&output, &plan, &config.compression)?;
+    for stale in &writer.removed_stale {
+        report::info(
+            config.quiet,
+            &format!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            ),
+        );
+    }
     let progress = report::Progress::new(config.quiet, "bundling", || plan.file_totals());
     let started = std::time::Instant::now();
-    let digest =
-        writer.append_plan(&plan, &target, config.target.glibc, interrupted, &|bytes| {
+    let digest = writer
+        .append_plan(&plan, &target, config.target.glibc, interrupted, &|bytes| {
             progress.file_done(bytes)
-        })?;
+        })
+        .map_err(|e| naming_output(&output)(e.into()))?;
     progress.finish();
     if config.verbose {
         let bytes: u64 = digest.files.iter().map(|f| f.size).sum();

@@ -354,6 +354,16 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
+/// The system's error behind a walk error, so the message is "PATH: Permission denied" rather
+/// than walkdir's own wording around it.
+fn walk_error(e: walkdir::Error) -> std::io::Error {
+    if e.io_error().is_some() {
+        e.into_io_error().expect("checked")
+    } else {
+        e.into()
+    }
+}
+
 /// How symlinks of a copied tree are handled.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LinkPolicy {
@@ -486,7 +496,7 @@ impl Builder<'_> {
                 let path = e.path().unwrap_or(src).to_path_buf();
                 Error::Io {
                     path,
-                    source: e.into(),
+                    source: walk_error(e),
                 }
             })?;
             let path = item.path();
@@ -494,7 +504,7 @@ impl Builder<'_> {
             let out = dest.join(rel);
             let meta = item.metadata().map_err(|e| Error::Io {
                 path: path.to_path_buf(),
-                source: e.into(),
+                source: walk_error(e),
             })?;
             let ft = meta.file_type();
             if ft.is_dir() {
@@ -554,32 +564,41 @@ impl Builder<'_> {
         };
         let parent = link.parent().unwrap_or(tree_root);
         let parent = parent.canonicalize().map_err(io(parent))?;
-        if resolved.starts_with(tree_root) {
+        let inside = resolved.starts_with(tree_root);
+        if !inside && policy == LinkPolicy::Strict {
+            return Err(Error::SymlinkLeaves {
+                path: link.to_path_buf(),
+                target: resolved,
+            });
+        }
+        let target_meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
+        if !target_meta.is_file() && !target_meta.is_dir() {
+            // The special file itself is skipped; a link to it would dangle in the bundle.
+            self.warnings.push(format!(
+                "{}: skipped: symlink to {}, not a regular file or directory (a socket, FIFO or device)",
+                link.display(),
+                resolved.display()
+            ));
+            return Ok(());
+        }
+        if inside {
             let kind = Kind::Symlink {
                 target: relative(&parent, &resolved),
             };
             self.insert(dest, kind, self.mtime(meta));
             return Ok(());
         }
-        match policy {
-            LinkPolicy::Strict => Err(Error::SymlinkLeaves {
-                path: link.to_path_buf(),
-                target: resolved,
-            }),
-            LinkPolicy::Dereference => {
-                let meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
-                if meta.is_file() {
-                    self.file(dest, &resolved, &meta);
-                } else {
-                    self.warnings.push(format!(
-                        "{}: skipped: symlink to a directory outside the standard library ({})",
-                        link.display(),
-                        resolved.display()
-                    ));
-                }
-                Ok(())
-            }
+        // Dereference (a strict tree returned above): the file is copied.
+        if target_meta.is_file() {
+            self.file(dest, &resolved, &target_meta);
+        } else {
+            self.warnings.push(format!(
+                "{}: skipped: symlink to a directory outside the standard library ({})",
+                link.display(),
+                resolved.display()
+            ));
         }
+        Ok(())
     }
 
     /// The venv's bin/: interpreter links are replaced by the bundle's own, activate scripts and
@@ -752,6 +771,7 @@ impl Builder<'_> {
                 .and_then(Path::parent)
                 .unwrap_or(Path::new(""));
             let bytes = std::fs::read(&src).map_err(io(&src))?;
+            dist::check_record(&src, &bytes)?;
             let changed = |row: &str| {
                 normalize(&site.join(row)).and_then(|p| self.new_hashes.get(&p).cloned())
             };

@@ -70,9 +70,16 @@ impl<'a> Manifest<'a> {
             out.extend_from_slice(&self.head);
         } else if let Some(f) = self.files.get(i - 1) {
             out.extend_from_slice(if i == 1 { b"\n" } else { b",\n" });
-            let path = self.plan.entries[f.entry].path.to_string_lossy();
+            let path = self.plan.entries[f.entry].path.as_os_str();
             out.extend_from_slice(b"{\"path\":");
-            serde_json::to_writer(&mut *out, &path).expect("a string serialises");
+            serde_json::to_writer(&mut *out, &path.to_string_lossy()).expect("a string serialises");
+            // JSON strings are Unicode: a name that is not UTF-8 is also given byte for byte.
+            if path.to_str().is_none() {
+                use base64::Engine as _;
+                use std::os::unix::ffi::OsStrExt as _;
+                let exact = base64::engine::general_purpose::STANDARD.encode(path.as_bytes());
+                let _ = write!(PieceWriter(out), ",\"path_base64\":\"{exact}\"");
+            }
             let _ = write!(
                 PieceWriter(out),
                 ",\"size\":{},\"sha256\":\"{}\"}}",

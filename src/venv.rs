@@ -21,6 +21,8 @@ pub enum Error {
     BrokenInterpreterLink { link: PathBuf, message: String },
     #[error("{0}: the interpreter is not an ELF executable")]
     InterpreterNotElf(PathBuf),
+    #[error("{0}: a directory where the venv's interpreter should be")]
+    InterpreterIsADirectory(PathBuf),
     #[error(
         "{interpreter}: base installation not found: no {landmark} above the interpreter or pyvenv.cfg's home"
     )]
@@ -74,7 +76,75 @@ pub struct PyvenvCfg {
     pub entries: Vec<(String, String)>,
 }
 
+/// A `pyvenv.cfg` is a few lines; anything much larger is not one.
+pub const PYVENV_CFG_MAX: u64 = 64 * 1024;
+
 impl PyvenvCfg {
+    /// Reads and checks a venv's `pyvenv.cfg`: UTF-8 text of at most `PYVENV_CFG_MAX` bytes,
+    /// without NUL or other control bytes, with at least one `key = value` line and no key
+    /// twice. CPython itself would take the last of two keys silently; a bundle must not guess
+    /// which `home` or `version` was meant.
+    pub fn read(path: &Path) -> Result<PyvenvCfg, Error> {
+        use std::io::Read;
+        let bad = |message: String| Error::BadPyvenvCfg {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        let mut bytes = Vec::new();
+        file.take(PYVENV_CFG_MAX + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_error(path))?;
+        if bytes.len() as u64 > PYVENV_CFG_MAX {
+            return Err(bad(format!(
+                "larger than {} KiB: not a pyvenv.cfg (a few key = value lines)",
+                PYVENV_CFG_MAX / 1024
+            )));
+        }
+        if let Some(at) = bytes
+            .iter()
+            .position(|&b| b == 0 || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+        {
+            return Err(bad(format!(
+                "binary data (byte 0x{:02x} at offset {at}), not key = value text",
+                bytes[at]
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            bad(format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let cfg = PyvenvCfg::parse(text);
+        if cfg.entries.is_empty() {
+            return Err(bad(if cfg.text.trim().is_empty() {
+                "empty: a venv's pyvenv.cfg holds at least its home and version".into()
+            } else {
+                "no 'key = value' line".into()
+            }));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (line, (key, _)) in cfg.lines_of_entries() {
+            if let Some(first) = seen.insert(key.as_str(), line) {
+                return Err(bad(format!(
+                    "the key '{key}' is given twice (lines {first} and {line})"
+                )));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Each entry with the 1-based number of the line it was read from.
+    fn lines_of_entries(&self) -> impl Iterator<Item = (usize, &(String, String))> {
+        self.text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains('='))
+            .map(|(i, _)| i + 1)
+            .zip(&self.entries)
+    }
+
     pub fn parse(text: String) -> PyvenvCfg {
         let entries = text
             .lines()
@@ -175,12 +245,7 @@ impl Venv {
         if !cfg_path.is_file() {
             return Err(Error::NoPyvenvCfg(root));
         }
-        let bytes = std::fs::read(&cfg_path).map_err(io_error(&cfg_path))?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::BadPyvenvCfg {
-            path: cfg_path.clone(),
-            message: "not UTF-8 text".into(),
-        })?;
-        let cfg = PyvenvCfg::parse(text);
+        let cfg = PyvenvCfg::read(&cfg_path)?;
         if cfg
             .get("include-system-site-packages")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -261,6 +326,14 @@ fn find_interpreter(root: &Path, cfg: &PyvenvCfg) -> Result<(PathBuf, PathBuf), 
         names.push(v.exe_name());
     }
     names.extend(["python3".to_string(), "python".to_string()]);
+    // A directory under one of these names would be copied into the bundle where its
+    // interpreter link goes.
+    for name in &names {
+        let path = root.join("bin").join(name);
+        if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Error::InterpreterIsADirectory(path));
+        }
+    }
     for name in &names {
         let link = root.join("bin").join(name);
         if link.symlink_metadata().is_err() {

@@ -87,6 +87,9 @@ struct ManifestIn {
 #[derive(Debug, Deserialize)]
 struct ManifestFileIn {
     path: String,
+    /// The exact bytes of a name that is not UTF-8 (`path` then has U+FFFD in their place).
+    #[serde(default)]
+    path_base64: Option<String>,
     size: u64,
     sha256: String,
 }
@@ -105,10 +108,10 @@ enum Found {
     Other(&'static str),
 }
 
-/// Every path of the bundle, relative to its top-level directory, keyed as the manifest writes
-/// paths (lossy UTF-8).
+/// Every path of the bundle, relative to its top-level directory, byte for byte (names that are
+/// not UTF-8 included).
 struct Tree {
-    entries: BTreeMap<String, Found>,
+    entries: BTreeMap<PathBuf, Found>,
     /// Where the manifest was read from, for error messages.
     manifest_path: PathBuf,
     manifest: Vec<u8>,
@@ -211,6 +214,7 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// A path as reports write it (names that are not UTF-8 with U+FFFD).
 fn key(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -267,7 +271,7 @@ pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
 struct ParsedManifest {
     rvenv_version: String,
     target: String,
-    files: Vec<(String, Expected, [u8; 32])>,
+    files: Vec<(PathBuf, Expected, [u8; 32])>,
 }
 
 fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
@@ -278,10 +282,28 @@ fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
     let m: ManifestIn = serde_json::from_slice(&tree.manifest).map_err(|e| bad(e.to_string()))?;
     let mut files = Vec::with_capacity(m.files.len());
     for f in m.files {
-        let p = Path::new(&f.path);
+        let p = match &f.path_base64 {
+            None => PathBuf::from(&f.path),
+            Some(exact) => {
+                use base64::Engine as _;
+                use std::os::unix::ffi::OsStringExt as _;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(exact)
+                    .map_err(|e| bad(format!("{}: path_base64 is not base64: {e}", f.path)))?;
+                let p = PathBuf::from(OsString::from_vec(bytes));
+                if key(&p) != f.path {
+                    return Err(bad(format!(
+                        "{}: path_base64 names another file ({})",
+                        f.path,
+                        key(&p)
+                    )));
+                }
+                p
+            }
+        };
         let plain = !f.path.is_empty()
             && p.components().all(|c| matches!(c, Component::Normal(_)))
-            && f.path != MANIFEST;
+            && p != Path::new(MANIFEST);
         if !plain {
             return Err(bad(format!("{:?} is not a path inside the bundle", f.path)));
         }
@@ -298,7 +320,7 @@ fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
             size: f.size,
             sha256: f.sha256.to_ascii_lowercase(),
         };
-        files.push((f.path, expected, sha));
+        files.push((p, expected, sha));
     }
     Ok(ParsedManifest {
         rvenv_version: m.rvenv_version,
@@ -338,9 +360,9 @@ fn read_dir(root: &Path) -> Result<Tree, Error> {
         } else {
             Found::Other(special_kind(&ft))
         };
-        entries.insert(key(rel), found);
+        entries.insert(rel.to_path_buf(), found);
     }
-    let manifest = match entries.get(MANIFEST) {
+    let manifest = match entries.get(Path::new(MANIFEST)) {
         Some(Found::File { .. }) => {
             std::fs::read(&manifest_path).map_err(|source| Error::Read {
                 path: manifest_path.clone(),
@@ -398,15 +420,15 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
 /// Hashes, in parallel, the manifest's files that are present with the expected size (a size
 /// that differs already tells).
 fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Result<(), Error> {
-    let todo: Vec<&str> = manifest
+    let todo: Vec<&Path> = manifest
         .files
         .iter()
         .filter(|(p, e, _)| {
-            matches!(tree.entries.get(p.as_str()), Some(Found::File { size, .. }) if *size == e.size)
+            matches!(tree.entries.get(p), Some(Found::File { size, .. }) if *size == e.size)
         })
-        .map(|(p, _, _)| p.as_str())
+        .map(|(p, _, _)| p.as_path())
         .collect();
-    let hashed: Vec<(String, [u8; 32])> = todo
+    let hashed: Vec<(PathBuf, [u8; 32])> = todo
         .par_iter()
         .map(|rel| {
             let full = root.join(rel);
@@ -416,7 +438,7 @@ fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Re
             };
             let file = std::fs::File::open(&full).map_err(read_err)?;
             let sha = sha256_of(file).map_err(read_err)?;
-            Ok((rel.to_string(), sha))
+            Ok((rel.to_path_buf(), sha))
         })
         .collect::<Result<_, Error>>()?;
     for (rel, sha) in hashed {
@@ -525,11 +547,11 @@ fn read_tarball(path: &Path) -> Result<Tree, Error> {
         } else {
             Found::Other("special file")
         };
-        entries.insert(key(&rel), found);
+        entries.insert(rel, found);
     }
     let root_name = root.map(PathBuf::from).unwrap_or_default();
     let manifest_path = path.join(&root_name).join(MANIFEST);
-    match (manifest, entries.get(MANIFEST)) {
+    match (manifest, entries.get(Path::new(MANIFEST))) {
         (Some(bytes), Some(Found::File { .. })) => Ok(Tree {
             entries,
             manifest_path,
@@ -564,8 +586,7 @@ fn found_out(found: &Found, with_sha: bool) -> FoundOut {
 
 /// `__pycache__/NAME.TAG.pyc` or `NAME.TAG.opt-N.pyc` whose `NAME.py` is a file of the bundle:
 /// what CPython writes when it imports that module.
-fn is_written_bytecode(path: &str, entries: &BTreeMap<String, Found>) -> bool {
-    let p = Path::new(path);
+fn is_written_bytecode(p: &Path, entries: &BTreeMap<PathBuf, Found>) -> bool {
     let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
         return false;
     };
@@ -589,19 +610,16 @@ fn is_written_bytecode(path: &str, entries: &BTreeMap<String, Found>) -> bool {
         .parent()
         .unwrap_or(Path::new(""))
         .join(format!("{module}.py"));
-    matches!(entries.get(&key(&source)), Some(Found::File { .. }))
+    matches!(entries.get(&source), Some(Found::File { .. }))
 }
 
 /// Follows a symlink inside the tree, component by component (symlinks on the way included).
 /// `None` when it resolves to something present inside the bundle.
-fn broken_link(link: &str, entries: &BTreeMap<String, Found>) -> Option<&'static str> {
+fn broken_link(link: &Path, entries: &BTreeMap<PathBuf, Found>) -> Option<&'static str> {
     let Some(Found::Symlink(target)) = entries.get(link) else {
         return None;
     };
-    let mut at = Path::new(link)
-        .parent()
-        .unwrap_or(Path::new(""))
-        .to_path_buf();
+    let mut at = link.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut queue: VecDeque<Component> = VecDeque::new();
     if target.is_absolute() {
         return Some("leaves the bundle");
@@ -618,7 +636,7 @@ fn broken_link(link: &str, entries: &BTreeMap<String, Found>) -> Option<&'static
             }
             Component::Normal(n) => {
                 let next = at.join(n);
-                match entries.get(&key(&next)) {
+                match entries.get(&next) {
                     None => return Some("dangles"),
                     Some(Found::Symlink(t)) => {
                         hops += 1;
@@ -658,16 +676,16 @@ fn compare(
     let mut missing = Vec::new();
     let mut listed = std::collections::HashSet::with_capacity(manifest.files.len());
     for (path, expected, sha) in &manifest.files {
-        listed.insert(path.as_str());
+        listed.insert(path.as_path());
         let change = |reason, found: &Found, with_sha| Changed {
-            path: path.clone(),
+            path: key(path),
             reason,
             expected: expected.clone(),
             found: found_out(found, with_sha),
         };
-        match tree.entries.get(path.as_str()) {
+        match tree.entries.get(path) {
             None => missing.push(Missing {
-                path: path.clone(),
+                path: key(path),
                 expected: expected.clone(),
             }),
             Some(f @ Found::File { size, sha256 }) => {
@@ -685,7 +703,7 @@ fn compare(
     let mut written_since = Vec::new();
     let mut symlinks = 0;
     for (path, found) in &tree.entries {
-        if path == MANIFEST || listed.contains(path.as_str()) {
+        if path == Path::new(MANIFEST) || listed.contains(path.as_path()) {
             continue;
         }
         match found {
@@ -694,7 +712,7 @@ fn compare(
                 symlinks += 1;
                 if let Some(problem) = broken_link(path, &tree.entries) {
                     broken_symlinks.push(BrokenLink {
-                        path: path.clone(),
+                        path: key(path),
                         target: key(target),
                         problem,
                     });
@@ -703,18 +721,18 @@ fn compare(
             Found::File { size, .. } if is_written_bytecode(path, &tree.entries) => {
                 if strict {
                     extra.push(Extra {
-                        path: path.clone(),
+                        path: key(path),
                         found: found_out(found, false),
                     });
                 } else {
                     written_since.push(Written {
-                        path: path.clone(),
+                        path: key(path),
                         size: *size,
                     });
                 }
             }
             _ => extra.push(Extra {
-                path: path.clone(),
+                path: key(path),
                 found: found_out(found, false),
             }),
         }
@@ -839,10 +857,10 @@ impl Verification {
 mod tests {
     use super::*;
 
-    fn tree(items: &[(&str, Found)]) -> BTreeMap<String, Found> {
+    fn tree(items: &[(&str, Found)]) -> BTreeMap<PathBuf, Found> {
         items
             .iter()
-            .map(|(p, f)| (p.to_string(), f.clone()))
+            .map(|(p, f)| (PathBuf::from(p), f.clone()))
             .collect()
     }
 
@@ -877,15 +895,15 @@ mod tests {
             ("loop-b", link("loop-a")),
             ("through-file", link("lib/x/y")),
         ]);
-        assert_eq!(broken_link("bin/python3", &t), None);
-        assert_eq!(broken_link("bin/python3.11", &t), None);
-        assert_eq!(broken_link("lib64", &t), None);
-        assert_eq!(broken_link("via", &t), None);
-        assert_eq!(broken_link("dangling", &t), Some("dangles"));
-        assert_eq!(broken_link("out", &t), Some("leaves the bundle"));
-        assert_eq!(broken_link("abs", &t), Some("leaves the bundle"));
-        assert_eq!(broken_link("loop-a", &t), Some("loops"));
-        assert_eq!(broken_link("through-file", &t), Some("dangles"));
+        assert_eq!(broken_link(Path::new("bin/python3"), &t), None);
+        assert_eq!(broken_link(Path::new("bin/python3.11"), &t), None);
+        assert_eq!(broken_link(Path::new("lib64"), &t), None);
+        assert_eq!(broken_link(Path::new("via"), &t), None);
+        assert_eq!(broken_link(Path::new("dangling"), &t), Some("dangles"));
+        assert_eq!(broken_link(Path::new("out"), &t), Some("leaves the bundle"));
+        assert_eq!(broken_link(Path::new("abs"), &t), Some("leaves the bundle"));
+        assert_eq!(broken_link(Path::new("loop-a"), &t), Some("loops"));
+        assert_eq!(broken_link(Path::new("through-file"), &t), Some("dangles"));
     }
 
     #[test]
@@ -897,15 +915,18 @@ mod tests {
             ("lib/__pycache__/other.cpython-311.pyc", file()),
             ("lib/m.cpython-311.pyc", file()),
         ]);
-        assert!(is_written_bytecode("lib/__pycache__/m.cpython-311.pyc", &t));
         assert!(is_written_bytecode(
-            "lib/__pycache__/m.cpython-311.opt-1.pyc",
+            Path::new("lib/__pycache__/m.cpython-311.pyc"),
+            &t
+        ));
+        assert!(is_written_bytecode(
+            Path::new("lib/__pycache__/m.cpython-311.opt-1.pyc"),
             &t
         ));
         assert!(!is_written_bytecode(
-            "lib/__pycache__/other.cpython-311.pyc",
+            Path::new("lib/__pycache__/other.cpython-311.pyc"),
             &t
         ));
-        assert!(!is_written_bytecode("lib/m.cpython-311.pyc", &t));
+        assert!(!is_written_bytecode(Path::new("lib/m.cpython-311.pyc"), &t));
     }
 }

@@ -37,6 +37,54 @@ pub enum Error {
     MissingMember { wheel: PathBuf, member: String },
     #[error("{wheel}: would replace {path}, the environment's own interpreter link")]
     WouldReplaceInterpreter { wheel: PathBuf, path: PathBuf },
+    #[error(
+        "{wheel}: member '{member}' is a symlink (zip mode {mode:o}); a wheel holds regular files only"
+    )]
+    SymlinkMember {
+        wheel: PathBuf,
+        member: String,
+        mode: u32,
+    },
+    #[error(
+        "{wheel}: member '{member}' declares {declared} bytes from {compressed} compressed (more than {MAX_RATIO}:1): refused as a zip bomb"
+    )]
+    Ratio {
+        wheel: PathBuf,
+        member: String,
+        declared: u64,
+        compressed: u64,
+    },
+    #[error(
+        "{wheel}: member '{member}' inflates to more than the {declared} bytes its zip header declares: refused as a zip bomb"
+    )]
+    Oversized {
+        wheel: PathBuf,
+        member: String,
+        declared: u64,
+    },
+    #[error(
+        "{wheel}: its files take {} ({needed} bytes) once installed, and {dir} has {} free",
+        crate::report::human(*needed),
+        crate::report::human(*free)
+    )]
+    NoSpace {
+        wheel: PathBuf,
+        needed: u64,
+        dir: PathBuf,
+        free: u64,
+    },
+}
+
+/// A member may inflate to at most this many times its compressed size (DEFLATE reaches about
+/// 1030:1 on a run of one byte; real wheels stay far below 100:1 on any large file).
+pub const MAX_RATIO: u64 = 100;
+/// Members up to this size are not held to `MAX_RATIO`: a small file of spaces is no threat.
+const RATIO_FREE: u64 = 1 << 20;
+
+/// Bytes available to this user on the file system holding `dir`.
+fn free_space(dir: &Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -343,8 +391,11 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let file = std::fs::File::open(wheel).map_err(io(wheel))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
 
-    // Names first: every one must stay inside, and directories are not installed.
+    // Names first: every one must stay inside, and directories are not installed. Then what
+    // each declares: a regular file (a symlink could point anywhere once written), at a sane
+    // ratio, and all of them together fitting the disk.
     let mut members: Vec<(usize, String)> = Vec::new();
+    let mut declared_total = 0u64;
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(zip_err)?;
         let name = entry.name().map_err(zip_err)?.to_string();
@@ -354,6 +405,25 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
                 member: name,
             });
         }
+        if let Some(mode) = entry.unix_mode()
+            && mode & 0o170000 == 0o120000
+        {
+            return Err(Error::SymlinkMember {
+                wheel: wheel.to_path_buf(),
+                member: name,
+                mode,
+            });
+        }
+        let (declared, compressed) = (entry.size(), entry.compressed_size());
+        if declared > RATIO_FREE && declared / compressed.max(1) > MAX_RATIO {
+            return Err(Error::Ratio {
+                wheel: wheel.to_path_buf(),
+                member: name,
+                declared,
+                compressed,
+            });
+        }
+        declared_total = declared_total.saturating_add(declared);
         if !entry.is_dir() {
             members.push((i, name));
         }
@@ -486,10 +556,26 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         places.push((*index, name.clone(), dest, is_script));
     }
 
+    let free = free_space(&layout.site_packages).map_err(io(&layout.site_packages))?;
+    if declared_total > free {
+        return Err(Error::NoSpace {
+            wheel: wheel.to_path_buf(),
+            needed: declared_total,
+            dir: layout.site_packages.clone(),
+            free,
+        });
+    }
+
     let mut written: Vec<(PathBuf, Vec<u8>, u64)> = Vec::new();
     let mut overwritten = Vec::new();
     for (index, name, dest, is_script) in places {
         let mut entry = zip.by_index(index).map_err(zip_err)?;
+        let declared = entry.size();
+        let oversized = || Error::Oversized {
+            wheel: wheel.to_path_buf(),
+            member: name.clone(),
+            declared,
+        };
         let executable = is_script || entry.unix_mode().is_some_and(|m| m & 0o111 != 0);
         let (field, size) = rows[&name].clone();
         let mismatch = |detail: String| Error::RecordMismatch {
@@ -509,7 +595,8 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         // Scripts are small; they are read whole to replace their first line.
         if is_script {
             let mut bytes = Vec::new();
-            entry
+            (&mut entry)
+                .take(declared)
                 .read_to_end(&mut bytes)
                 .map_err(|e| malformed(format!("{name}: {e}")))?;
             hashers.update(&bytes);
@@ -526,8 +613,10 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
             }
             out.0.write_all(&bytes).map_err(io(&dest))?;
         } else {
+            // Never more than the header declared (the free-space check counted on it).
+            let mut limited = (&mut entry).take(declared);
             loop {
-                let n = entry
+                let n = limited
                     .read(&mut buf)
                     .map_err(|e| malformed(format!("{name}: {e}")))?;
                 if n == 0 {
@@ -537,6 +626,19 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
                 count += n as u64;
                 out.0.write_all(&buf[..n]).map_err(io(&dest))?;
             }
+        }
+        // One byte past the declared size: the zip reader fails on it, or returns it.
+        match entry.read(&mut buf[..1]) {
+            Ok(0) => {}
+            Ok(_) => return Err(oversized()),
+            // zip's own bound on the declared size (a checksum error is told apart by its text).
+            Err(e)
+                if e.kind() == std::io::ErrorKind::InvalidData
+                    && e.to_string().contains("declared") =>
+            {
+                return Err(oversized());
+            }
+            Err(e) => return Err(malformed(format!("{name}: {e}"))),
         }
         if let Some(size) = size
             && size != count

@@ -302,41 +302,6 @@ fn output_directory_read_only() {
 }
 
 #[test]
-fn unreadable_file() {
-    if !is_root() {
-        eprintln!("*** SKIPPED unreadable_file: needs root to switch to an unprivileged user ***");
-        return;
-    }
-    let (s, venv, out) = setup();
-    let secret = site(&venv).join("secret.py");
-    std::fs::write(&secret, "X = 1\n").unwrap();
-    chmod(&secret, 0o600);
-    let before = snapshot(&venv);
-    let outdir = s.path().join("out");
-    std::fs::create_dir(&outdir).unwrap();
-    chmod(&outdir, 0o777);
-    let out = outdir.join(out.file_name().unwrap());
-    let o = run(Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            RVENV,
-            "bundle",
-        ])
-        .arg(&venv)
-        .arg("-o")
-        .arg(&out));
-    check_refusal(
-        &o,
-        &out,
-        2,
-        &["site-packages/secret.py", "Permission denied"],
-    );
-    assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
-}
-
-#[test]
 fn fifos_and_sockets_are_skipped_with_a_warning() {
     let (_s, venv, out) = setup();
     let fifo = site(&venv).join("a.fifo");
@@ -398,52 +363,6 @@ fn leftover_build_paths_are_warned_about_by_file() {
 }
 
 #[test]
-fn interrupt_leaves_nothing_behind() {
-    let (s, venv, out) = setup();
-    // Enough incompressible data that the write takes a while.
-    let big = site(&venv).join("blobs");
-    std::fs::create_dir(&big).unwrap();
-    for i in 0..40 {
-        run_ok(
-            Command::new("head")
-                .args(["-c", "8000000", "/dev/urandom"])
-                .stdout(std::fs::File::create(big.join(format!("{i}.bin"))).unwrap()),
-        );
-    }
-    let before = snapshot(&venv);
-    for signal in ["INT", "TERM"] {
-        let mut child = Command::new(RVENV)
-            .arg("bundle")
-            .arg(&venv)
-            .arg("-o")
-            .arg(&out)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while temp_leftovers(s.path()).is_empty() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no temporary file appeared"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "finished before it could be interrupted"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        run_ok(
-            Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(child.id().to_string()),
-        );
-        let o = child.wait_with_output().unwrap();
-        check_refusal(&o, &out, 130, &["interrupted"]);
-    }
-    assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
-}
-
-#[test]
 fn a_top_level_python_directory_in_the_venv_is_refused() {
     let (_s, venv, out) = setup();
     std::fs::create_dir(venv.join("python")).unwrap();
@@ -485,4 +404,330 @@ fn output_into_a_closed_pipe_ends_quietly() {
         "{err}"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+/// Device nodes are skipped with a warning like FIFOs and sockets (a bundle never needs one,
+/// and extracting one needs root); so is a symlink to any of them, which would dangle in the
+/// bundle. The bundle verifies.
+#[test]
+fn device_nodes_and_links_to_special_files_are_skipped_with_a_warning() {
+    if !is_root() {
+        eprintln!(
+            "*** SKIPPED device_nodes_and_links_to_special_files_are_skipped_with_a_warning: mknod needs root ***"
+        );
+        return;
+    }
+    let (_s, venv, out) = setup();
+    let dev = site(&venv).join("null-device");
+    run_ok(Command::new("mknod").arg(&dev).args(["c", "1", "3"]));
+    let fifo = site(&venv).join("pipe.fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    for (link, to) in [("to-device", "null-device"), ("to-fifo", "pipe.fifo")] {
+        std::os::unix::fs::symlink(to, site(&venv).join(link)).unwrap();
+    }
+    let before = snapshot(&venv);
+    let err = bundle_ok(&venv, &out, &[]);
+    for name in ["null-device", "pipe.fifo", "to-device", "to-fifo"] {
+        let p = site(&venv).join(name);
+        assert!(
+            err.contains(&format!("warning: {}: skipped", p.display())),
+            "{name}:\n{err}"
+        );
+    }
+    let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
+    for name in ["null-device", "pipe.fifo", "to-device", "to-fifo"] {
+        assert!(!listing.contains(name), "{name} in\n{listing}");
+    }
+    let o = run(Command::new(RVENV).arg("verify").arg(&out));
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
+}
+
+/// A symlink out of the venv to a device is still a symlink leaving the venv.
+#[test]
+fn symlink_to_a_device_outside_the_venv() {
+    let (_s, venv, out) = setup();
+    std::os::unix::fs::symlink("/dev/null", site(&venv).join("devnull")).unwrap();
+    refused(
+        &venv,
+        &out,
+        &[],
+        2,
+        &["site-packages/devnull", "leaves the venv", "/dev/null"],
+    );
+}
+
+#[test]
+fn pyvenv_cfg_empty_binary_huge_or_with_a_key_twice() {
+    let (_s, venv, out) = setup();
+    let cfg_path = venv.join("pyvenv.cfg");
+    let good = std::fs::read_to_string(&cfg_path).unwrap();
+    let huge = format!("{good}{}", "# padding\n".repeat(7000));
+    let twice = format!("{good}Home = /somewhere/else\n");
+    let cases: [(&str, Vec<u8>, &[&str]); 6] = [
+        ("empty", Vec::new(), &["pyvenv.cfg", "empty"]),
+        ("blank", b"\n  \n".to_vec(), &["pyvenv.cfg", "empty"]),
+        (
+            "no key",
+            b"just words\n".to_vec(),
+            &["pyvenv.cfg", "no 'key = value' line"],
+        ),
+        (
+            "binary",
+            [good.as_bytes(), b"\0\x01\x02\xff"].concat(),
+            &["pyvenv.cfg", "binary data (byte 0x00 at offset"],
+        ),
+        (
+            "huge",
+            huge.into_bytes(),
+            &["pyvenv.cfg", "larger than 64 KiB"],
+        ),
+        (
+            "key twice",
+            twice.into_bytes(),
+            &[
+                "pyvenv.cfg",
+                "the key 'home' is given twice (lines 1 and 6)",
+            ],
+        ),
+    ];
+    for (what, bytes, words) in cases {
+        std::fs::write(&cfg_path, &bytes).unwrap();
+        let err = refused(&venv, &out, &[], 2, words);
+        assert!(err.starts_with("error: "), "{what}: {err}");
+    }
+    let latin1 = [good.as_bytes(), b"prompt = caf\xe9\n"].concat();
+    std::fs::write(&cfg_path, latin1).unwrap();
+    refused(&venv, &out, &[], 2, &["pyvenv.cfg", "not UTF-8"]);
+}
+
+#[test]
+fn bin_python_is_a_directory() {
+    let (_s, venv, out) = setup();
+    std::fs::remove_file(venv.join("bin/python")).unwrap();
+    std::fs::create_dir(venv.join("bin/python")).unwrap();
+    std::fs::write(venv.join("bin/python/inside"), "x").unwrap();
+    refused(
+        &venv,
+        &out,
+        &[],
+        2,
+        &["bin/python: a directory where the venv's interpreter should be"],
+    );
+}
+
+/// A distribution written by hand into site-packages: `METADATA` and `RECORD` as given.
+fn fake_dist(venv: &Path, metadata: &[u8], record: &[u8]) -> PathBuf {
+    let d = site(venv).join("fake-1.0.dist-info");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("METADATA"), metadata).unwrap();
+    std::fs::write(d.join("RECORD"), record).unwrap();
+    d
+}
+
+#[test]
+fn malformed_record() {
+    let (_s, venv, out) = setup();
+    let metadata = b"Metadata-Version: 2.1\nName: fake\nVersion: 1.0\n";
+    for (record, words) in [
+        (
+            &b"fake.py,sha256=abc,3\nfake-1.0.dist-info/RECORD\n"[..],
+            &["fake-1.0.dist-info/RECORD", "line 2 has 1 field(s)"][..],
+        ),
+        (
+            b"fake.py,sha256=abc,3,extra\n",
+            &["fake-1.0.dist-info/RECORD", "line 1 has 4 field(s)"],
+        ),
+        (
+            b"caf\xe9.py,sha256=abc,3\n",
+            &["fake-1.0.dist-info/RECORD", "not UTF-8"],
+        ),
+        (
+            b",sha256=abc,3\n",
+            &["fake-1.0.dist-info/RECORD", "line 1 has no path"],
+        ),
+    ] {
+        fake_dist(&venv, metadata, record);
+        refused(&venv, &out, &[], 2, words);
+    }
+    // The same distribution with a sound RECORD bundles.
+    fake_dist(
+        &venv,
+        metadata,
+        b"fake.py,sha256=abc,3\nfake-1.0.dist-info/RECORD,,\n",
+    );
+    bundle_ok(&venv, &out, &[]);
+}
+
+#[test]
+fn malformed_metadata() {
+    let (_s, venv, out) = setup();
+    let record = b"fake-1.0.dist-info/RECORD,,\n";
+    for (metadata, words) in [
+        (
+            &b"Metadata-Version: 2.1\nVersion: 1.0\n"[..],
+            &["no 'Name' field"][..],
+        ),
+        (
+            b"Metadata-Version: 2.1\nName: fake\n",
+            &["no 'Version' field"],
+        ),
+        (
+            b"Metadata-Version: 2.1\nName: fake\nVersion: 1.0 beta 2\n",
+            &["Version '1.0 beta 2' is not a version"],
+        ),
+        (
+            b"Metadata-Version: 2.1\nName: fake\nVersion:\n",
+            &["Version '' is not a version"],
+        ),
+        (
+            b"Metadata-Version: 2.1\nName: my package\nVersion: 1.0\n",
+            &["Name 'my package' is not a valid project name"],
+        ),
+        (
+            b"Metadata-Version: 2.1\nName: caf\xe9\nVersion: 1.0\n",
+            &["not UTF-8"],
+        ),
+    ] {
+        fake_dist(&venv, metadata, record);
+        let err = refused(&venv, &out, &[], 2, words);
+        assert!(
+            err.contains("fake-1.0.dist-info/METADATA: "),
+            "the file is named: {err}"
+        );
+    }
+}
+
+/// A wheel variant of tests/fixtures/make_wheel.py in its own folder under `dir`.
+fn wheel_variant(dir: &Path, variant: &str) -> PathBuf {
+    let out = dir.join(format!("wheels-{variant}"));
+    std::fs::create_dir_all(&out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_wheel.py");
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .arg(script)
+            .arg(&out)
+            .arg(variant),
+    );
+    out
+}
+
+/// `rvenv bundle --python <this machine's python3.11> -r requirements.txt -f WHEELS` from
+/// `dir`, with TMPDIR in it (`dir/tmp`) so leftovers can be seen.
+fn assemble_from(dir: &Path, wheels: &Path) -> Output {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "rvenv-demo==1.0\n").unwrap();
+    run(Command::new(RVENV)
+        .args(["bundle", "-t", "x86_64", "--python", "/usr/bin/python3.11"])
+        .args([
+            "-r",
+            "requirements.txt",
+            "--no-index",
+            "-o",
+            "out.tar.gz",
+            "-f",
+        ])
+        .arg(wheels)
+        .env("TMPDIR", &tmp)
+        .current_dir(dir))
+}
+
+/// The wheel installer (`--python ... -r ...`): a symlink member, a member that inflates past
+/// a sane ratio, and one that inflates past the size its header declares are refused before
+/// (or as soon as) anything is written; exit 2, no output, nothing left in TMPDIR. Names with
+/// `..`, absolute names and RECORD hash mismatches: tests/assemble.rs.
+#[test]
+fn wheels_with_a_symlink_member_or_a_zip_bomb() {
+    let s = scratch();
+    let d = s.path();
+    for (variant, words) in [
+        (
+            "symlink",
+            &["member 'rvenv_demo/passwd' is a symlink (zip mode 120777)"][..],
+        ),
+        (
+            "bomb",
+            &[
+                "member 'rvenv_demo/zeros.bin' declares 67108864 bytes from",
+                "zip bomb",
+            ],
+        ),
+        (
+            "liar",
+            &[
+                "member 'rvenv_demo/zeros.bin' inflates to more than the 4096 bytes its zip header declares",
+                "zip bomb",
+            ],
+        ),
+    ] {
+        let wheels = wheel_variant(d, variant);
+        let o = assemble_from(d, &wheels);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{variant}: {err}");
+        assert!(err.starts_with("error: "), "{variant}: {err}");
+        assert!(
+            err.contains("rvenv_demo-1.0-py3-none-any.whl: "),
+            "{variant}: {err}"
+        );
+        for w in words {
+            assert!(err.contains(w), "{variant}: wanted {w:?} in {err}");
+        }
+        assert!(!d.join("out.tar.gz").exists(), "{variant}: output written");
+        assert_eq!(
+            std::fs::read_dir(d.join("tmp")).unwrap().count(),
+            0,
+            "{variant}: temporary files left"
+        );
+    }
+    // The plain demo wheel installs from the same setup.
+    let o = assemble_from(d, demo_wheel().parent().unwrap());
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A wheel whose files, as declared, do not fit the free space where the venv is assembled
+/// (TMPDIR on an 8 MiB tmpfs) is refused before anything of it is written.
+#[test]
+fn a_wheel_larger_than_the_free_space() {
+    if !can_hide() {
+        eprintln!(
+            "*** SKIPPED a_wheel_larger_than_the_free_space: needs `unshare -m` (root) for a small tmpfs ***"
+        );
+        return;
+    }
+    let s = scratch();
+    let d = s.path();
+    let wheels = wheel_variant(d, "big");
+    std::fs::write(d.join("requirements.txt"), "rvenv-demo==1.0\n").unwrap();
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=8m rvenv-small '{tmp}' || exit 99\n\
+         cd '{d}' && TMPDIR='{tmp}' '{rvenv}' bundle -t x86_64 --python /usr/bin/python3.11 \
+         -r requirements.txt --no-index -f '{wheels}' -o out.tar.gz\n\
+         echo \"rc=$?\"\nls -A '{tmp}'",
+        tmp = tmp.display(),
+        d = d.display(),
+        rvenv = RVENV,
+        wheels = wheels.display()
+    );
+    let o = run(Command::new("unshare").args(["-m", "sh", "-c", &script]));
+    if o.status.code() == Some(99) {
+        eprintln!(
+            "*** SKIPPED a_wheel_larger_than_the_free_space: cannot mount a tmpfs here ({}) ***",
+            stderr(&o).trim()
+        );
+        return;
+    }
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("rc=2"), "{out}\n{}", stderr(&o));
+    assert_eq!(lines.next(), None, "left in TMPDIR: {out}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("rvenv_demo-1.0-py3-none-any.whl: its files take 16.0 MiB (16778")
+            && err.contains("site-packages has 8.0 MiB free"),
+        "{err}"
+    );
+    assert!(!d.join("out.tar.gz").exists());
 }

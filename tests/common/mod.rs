@@ -592,3 +592,24 @@ pub fn run_python_qemu(root: &Path, qemu: &str, python: &str, args: &[&str]) -> 
         .arg(root.join(python.trim_start_matches('/')))
         .args(args))
 }
+
+static SHARED: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_shared() {
+    if let Some(dir) = SHARED.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A scratch directory for what the tests of one test binary share (a venv or bundle made once
+/// behind a OnceLock), removed when the binary exits (statics are never dropped).
+pub fn shared_scratch() -> &'static Path {
+    SHARED.get_or_init(|| {
+        let dir = scratch().keep();
+        // SAFETY: registers a plain function; it only reads a OnceLock and removes files.
+        unsafe {
+            libc::atexit(remove_shared);
+        }
+        dir
+    })
+}
