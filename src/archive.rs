@@ -81,7 +81,7 @@ fn changed(entry: &Entry) -> Error {
 const WHOLE_MAX: u64 = 1 << 20;
 /// At most this many bytes of whole files are read ahead and not yet written, whatever the
 /// venv's size; past it, files stream through the writer instead of waiting in memory.
-const READ_AHEAD: u64 = 8 << 20;
+const READ_AHEAD: u64 = 4 << 20;
 /// A streamed file is read from disk in pieces of this size.
 const STREAM_BUFFER: usize = 1 << 20;
 /// Files prepared together on the thread pool while the writer stores the previous batch.

@@ -228,8 +228,12 @@ impl<W: Write> Sink<W> {
             Format::TarZst => {
                 let mut z = zstd::Encoder::new(inner, level as i32)?;
                 // zstd's output is the same for any number of workers ≥ 1 (not for 0), so
-                // even -j1 uses one worker thread.
-                z.multithread(jobs.max(1) as u32)?;
+                // even -j1 uses one worker thread. With several, one more worker than jobs:
+                // libzstd hands out the next job only when the writer stops waiting for the
+                // oldest one, so a worker that finished early would idle meanwhile (measured on
+                // the 2 GB benchmark venv, 2 cores: 8.6 s with 2 workers, 7.7 s with 3).
+                let workers = if jobs > 1 { jobs + 1 } else { 1 };
+                z.multithread(workers as u32)?;
                 // Smaller jobs than zstd's default (4 windows) keep each worker's buffers, and
                 // so peak memory, small; the ratio barely changes.
                 z.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
