@@ -7,8 +7,11 @@ use crate::{archive, dist, elf, inspect, rewrite, tarread, venv, verify, wheel};
 use std::io::Cursor;
 use std::path::{Component, Path};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their fuzz target and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("elf_inspect", elf_inspect),
     ("arm_attributes", arm_attributes),
     ("shebang", shebang),
@@ -74,7 +77,12 @@ pub fn pyvenv_cfg(data: &[u8]) {
         return;
     };
     let cfg = venv::PyvenvCfg::parse(text.to_string());
-    for key in ["home", "include-system-site-packages", "version", "executable"] {
+    for key in [
+        "home",
+        "include-system-site-packages",
+        "version",
+        "executable",
+    ] {
         let _ = cfg.get(key);
     }
     let version = cfg
@@ -101,11 +109,9 @@ pub fn record(data: &[u8]) {
         let _ = d.canonical_name();
         let _ = dist::freeze(std::slice::from_ref(&d), 11);
     }
-    if let Ok(d) = dist::Distribution::from_parts(
-        dist_info.into(),
-        b"Name: fuzz\nVersion: 1.0\n",
-        Some(data),
-    ) {
+    if let Ok(d) =
+        dist::Distribution::from_parts(dist_info.into(), b"Name: fuzz\nVersion: 1.0\n", Some(data))
+    {
         // An editable install is looked up on disk; only its path is computed here.
         match &d.direct_url {
             Some(u) if d.is_editable() => {
@@ -119,7 +125,11 @@ pub fn record(data: &[u8]) {
     let _ = dist::normalize_version(&text);
     let _ = dist::canonicalize_name(&text);
     if let Some(name) = wheel::WheelName::parse(&text) {
-        let tags = wheel::Tags::new(3, 11, &["manylinux_2_17_aarch64".into(), "linux_aarch64".into()]);
+        let tags = wheel::Tags::new(
+            3,
+            11,
+            &["manylinux_2_17_aarch64".into(), "linux_aarch64".into()],
+        );
         let _ = tags.rank(&name);
     }
     if let Ok(scripts) = wheel::entry_points(&text) {
@@ -136,12 +146,21 @@ pub fn record(data: &[u8]) {
 pub fn wheel_zip(data: &[u8]) {
     // The name the wheel's own .dist-info gives, so the checks after that one are reached.
     let named = zip::ZipArchive::new(Cursor::new(data)).ok().and_then(|z| {
-        z.file_names()
-            .filter_map(|n| n.split_once(".dist-info/"))
-            .find_map(|(d, _)| d.rsplit_once('-')?.0.parse::<pep508_rs::PackageName>().ok())
+        z.file_names().filter_map(Result::ok).find_map(|n| {
+            let (dist_info, _) = n.split_once(".dist-info/")?;
+            dist_info
+                .rsplit_once('-')?
+                .0
+                .parse::<pep508_rs::PackageName>()
+                .ok()
+        })
     });
     let name = named.unwrap_or_else(|| "fuzz".parse().expect("a valid name"));
-    let _ = wheel::check_from(Cursor::new(data), Path::new("fuzz-1.0-py3-none-any.whl"), &name);
+    let _ = wheel::check_from(
+        Cursor::new(data),
+        Path::new("fuzz-1.0-py3-none-any.whl"),
+        &name,
+    );
 }
 
 /// The checked tar reader over the bytes as they are (gzip, zstd or plain tar, told by the
@@ -151,14 +170,19 @@ pub fn tar_reader(data: &[u8]) {
     use std::io::Write as _;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(data).expect("writes to memory");
-    tar_once(gz.finish().expect("writes to memory"), Path::new("fuzz.tar.gz"));
+    tar_once(
+        gz.finish().expect("writes to memory"),
+        Path::new("fuzz.tar.gz"),
+    );
 }
 
 fn tar_once(bytes: Vec<u8>, path: &Path) {
     let read = tarread::read_from(Cursor::new(bytes.clone()), path, |m, content| {
         assert!(
             !m.path.as_os_str().is_empty()
-                && m.path.components().all(|c| matches!(c, Component::Normal(_))),
+                && m.path
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_))),
             "{m:?}"
         );
         match &m.kind {
@@ -166,7 +190,10 @@ fn tar_once(bytes: Vec<u8>, path: &Path) {
                 assert!(tarread::lexical_target(&m.path, t).is_some(), "{m:?}");
             }
             tarread::Kind::HardLink(t) => {
-                assert!(t.components().all(|c| matches!(c, Component::Normal(_))), "{m:?}");
+                assert!(
+                    t.components().all(|c| matches!(c, Component::Normal(_))),
+                    "{m:?}"
+                );
             }
             _ => {}
         }

@@ -42,12 +42,10 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::Archive(e @ crate::tarread::Error::Unsafe { .. }) => e.hint(),
-            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::Archive(_) => {
-                Some(
-                    "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
+            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::Archive(_) => Some(
+                "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
                  directory (holding rvenv.json) or a bundle tarball",
-                )
-            }
+            ),
             Error::Venv(e) => e.hint(),
             _ => None,
         }

@@ -144,7 +144,10 @@ impl Content<'_> {
 /// What the reader remembers of each path of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
-    File { size: u64, sha256: [u8; 32] },
+    File {
+        size: u64,
+        sha256: [u8; 32],
+    },
     /// A directory member, or one implied by the members under it.
     Dir,
     Symlink(PathBuf),
@@ -182,11 +185,10 @@ pub fn read_from<R: io::BufRead + 'static>(
     path: &Path,
     mut visit: impl FnMut(&Member, &mut Content) -> io::Result<()>,
 ) -> Result<Archive, Error> {
-    let (stream, compression) =
-        crate::compress::decoder(reader).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let (stream, compression) = crate::compress::decoder(reader).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     // A stream that is not tar (or is damaged) fails on a header or in the decompressor;
     // other errors are the file's.
     let as_tar = |source: io::Error| match source.kind() {
@@ -425,18 +427,24 @@ impl Checker<'_> {
                 Component::Normal(n) => parts.push(n.to_os_string()),
                 Component::CurDir => {}
                 Component::RootDir | Component::Prefix(_) => {
-                    let what = if member == path { "name" } else { "link target" };
-                    return Err(self.refuse(
-                        member,
-                        format!("an absolute {what} ({})", path.display()),
-                    ));
+                    let what = if member == path {
+                        "name"
+                    } else {
+                        "link target"
+                    };
+                    return Err(
+                        self.refuse(member, format!("an absolute {what} ({})", path.display()))
+                    );
                 }
                 Component::ParentDir => {
-                    let what = if member == path { "name" } else { "link target" };
-                    return Err(self.refuse(
-                        member,
-                        format!("a '..' in its {what} ({})", path.display()),
-                    ));
+                    let what = if member == path {
+                        "name"
+                    } else {
+                        "link target"
+                    };
+                    return Err(
+                        self.refuse(member, format!("a '..' in its {what} ({})", path.display()))
+                    );
                 }
             }
         }
@@ -454,22 +462,20 @@ impl Checker<'_> {
             Kind::Symlink(t) => Seen::Symlink(t.clone()),
             Kind::HardLink(t) => Seen::HardLink(t.clone()),
         };
-        if let Some(old) = self.seen.get(&member.path) {
-            if *old != new {
-                let reason = if std::mem::discriminant(old) == std::mem::discriminant(&new) {
-                    format!(
-                        "stored twice with different {}",
-                        if matches!(new, Seen::File { .. }) {
-                            "content"
-                        } else {
-                            "targets"
-                        }
-                    )
+        if let Some(old) = self.seen.get(&member.path)
+            && *old != new
+        {
+            let reason = if std::mem::discriminant(old) == std::mem::discriminant(&new) {
+                let what = if matches!(new, Seen::File { .. }) {
+                    "content"
                 } else {
-                    format!("stored twice: as {} and as {}", old.what(), new.what())
+                    "targets"
                 };
-                return Err(self.refuse(&member.name, reason));
-            }
+                format!("stored twice with different {what}")
+            } else {
+                format!("stored twice: as {} and as {}", old.what(), new.what())
+            };
+            return Err(self.refuse(&member.name, reason));
         }
         // Its directories, up to the first one already known (whose own are known too).
         for dir in member.path.ancestors().skip(1) {
@@ -626,7 +632,10 @@ mod tests {
     #[test]
     fn lexical_targets() {
         let p = |s: &str| PathBuf::from(s);
-        assert_eq!(lexical_target(&p("bin/x"), &p("../lib/y")), Some(p("lib/y")));
+        assert_eq!(
+            lexical_target(&p("bin/x"), &p("../lib/y")),
+            Some(p("lib/y"))
+        );
         assert_eq!(lexical_target(&p("x"), &p("y/../z")), Some(p("z")));
         assert_eq!(lexical_target(&p("x"), &p("..")), None);
         assert_eq!(lexical_target(&p("a/b/x"), &p("../../..")), None);
@@ -636,13 +645,13 @@ mod tests {
     #[test]
     fn good_members_pass_in_order() {
         let seen = read_bytes(tar_of(&[
-            ("app/", T::Directory, "", b""),
-            ("app/bin/", T::Directory, "", b""),
-            ("app/lib/x", T::Regular, "", b"data"),
-            ("app/bin/l", T::Symlink, "../lib/x", b""),
-            ("app/h", T::Link, "app/lib/x", b""),
-            ("app/lib/x", T::Regular, "", b"data"),
-            ("app/bin/", T::Directory, "", b""),
+            ("app/", T::Directory, "", &b""[..]),
+            ("app/bin/", T::Directory, "", &b""[..]),
+            ("app/lib/x", T::Regular, "", &b"data"[..]),
+            ("app/bin/l", T::Symlink, "../lib/x", &b""[..]),
+            ("app/h", T::Link, "app/lib/x", &b""[..]),
+            ("app/lib/x", T::Regular, "", &b"data"[..]),
+            ("app/bin/", T::Directory, "", &b""[..]),
         ]))
         .unwrap();
         let names: Vec<_> = seen.iter().map(|(p, _)| p.to_str().unwrap()).collect();
@@ -658,48 +667,76 @@ mod tests {
     fn each_unsafe_kind_is_refused_by_name() {
         for (members, words) in [
             (vec![("/app/x", T::Regular, "", &b""[..])], "absolute name"),
-            (vec![("app/../x", T::Regular, "", b"")], "'..'"),
-            (vec![("app/x", T::Symlink, "/etc/passwd", b"")], "absolute path"),
-            (vec![("app/x", T::Symlink, "../../etc", b"")], "leaves"),
-            (vec![("app/x", T::Symlink, "", b"")], "empty target"),
-            (vec![("app/x", T::Link, "/etc/passwd", b"")], "absolute link target"),
-            (vec![("app/x", T::Link, "app/../../x", b"")], "'..'"),
-            (vec![("app/x", T::Link, "other/x", b"")], "outside"),
-            (vec![("app/x", T::Link, "app/y", b"")], "not an earlier file"),
-            (vec![("app/x", T::Link, "app/x", b"")], "not an earlier file"),
-            (vec![("app/x", T::Char, "", b"")], "character device"),
-            (vec![("app/x", T::Block, "", b"")], "block device"),
-            (vec![("app/x", T::Fifo, "", b"")], "FIFO"),
-            (vec![("app", T::Symlink, "elsewhere", b"")], "top-level directory is a link"),
+            (vec![("app/../x", T::Regular, "", &b""[..])], "'..'"),
+            (
+                vec![("app/x", T::Symlink, "/etc/passwd", &b""[..])],
+                "absolute path",
+            ),
+            (vec![("app/x", T::Symlink, "../../etc", &b""[..])], "leaves"),
+            (vec![("app/x", T::Symlink, "", &b""[..])], "empty target"),
+            (
+                vec![("app/x", T::Link, "/etc/passwd", &b""[..])],
+                "absolute link target",
+            ),
+            (vec![("app/x", T::Link, "app/../../x", &b""[..])], "'..'"),
+            (vec![("app/x", T::Link, "other/x", &b""[..])], "outside"),
+            (
+                vec![("app/x", T::Link, "app/y", &b""[..])],
+                "not an earlier file",
+            ),
+            (
+                vec![("app/x", T::Link, "app/x", &b""[..])],
+                "not an earlier file",
+            ),
+            (vec![("app/x", T::Char, "", &b""[..])], "character device"),
+            (vec![("app/x", T::Block, "", &b""[..])], "block device"),
+            (vec![("app/x", T::Fifo, "", &b""[..])], "FIFO"),
+            (
+                vec![("app", T::Symlink, "elsewhere", &b""[..])],
+                "top-level directory is a link",
+            ),
             (
                 vec![
-                    ("app/x", T::Regular, "", b"one"),
-                    ("app/x", T::Regular, "", b"two"),
+                    ("app/x", T::Regular, "", &b"one"[..]),
+                    ("app/x", T::Regular, "", &b"two"[..]),
                 ],
                 "different content",
             ),
             (
                 vec![
-                    ("app/x", T::Symlink, "a", b""),
-                    ("app/x", T::Symlink, "b", b""),
+                    ("app/x", T::Symlink, "a", &b""[..]),
+                    ("app/x", T::Symlink, "b", &b""[..]),
                 ],
                 "different targets",
             ),
             (
-                vec![("app/d/f", T::Regular, "", b""), ("app/d", T::Regular, "", b"")],
+                vec![
+                    ("app/d/f", T::Regular, "", &b""[..]),
+                    ("app/d", T::Regular, "", &b""[..]),
+                ],
                 "as a directory and as a file",
             ),
             (
-                vec![("app/d", T::Symlink, "e", b""), ("app/d/f", T::Regular, "", b"")],
+                vec![
+                    ("app/d", T::Symlink, "e", &b""[..]),
+                    ("app/d/f", T::Regular, "", &b""[..]),
+                ],
                 "under d, which is a symlink",
             ),
             (
-                vec![("app/s", T::Symlink, ".", b""), ("app/a", T::Symlink, "s/..", b"")],
+                vec![
+                    ("app/s", T::Symlink, ".", &b""[..]),
+                    ("app/a", T::Symlink, "s/..", &b""[..]),
+                ],
                 "through the symlink s",
             ),
         ] {
             let message = refused(&members);
-            let name = if words.contains("through") { "app/a" } else { members.last().unwrap().0 };
+            let name = if words.contains("through") {
+                "app/a"
+            } else {
+                members.last().unwrap().0
+            };
             assert!(
                 message.contains(&format!("refused member {name}: ")) && message.contains(words),
                 "{members:?}: {message}"
@@ -710,11 +747,14 @@ mod tests {
     #[test]
     fn not_a_bundle_and_not_a_tar() {
         let e = read_bytes(tar_of(&[
-            ("a/x", T::Regular, "", b""),
-            ("b/x", T::Regular, "", b""),
+            ("a/x", T::Regular, "", &b""[..]),
+            ("b/x", T::Regular, "", &b""[..]),
         ]))
         .unwrap_err();
-        assert!(e.to_string().contains("more than one top-level directory"), "{e}");
+        assert!(
+            e.to_string().contains("more than one top-level directory"),
+            "{e}"
+        );
         let e = read_bytes(b"not a tar at all, but long enough to fill a header? no".repeat(20))
             .unwrap_err();
         assert!(matches!(e, Error::NotATar { .. }), "{e}");

@@ -40,5 +40,9 @@ fn every_committed_fuzz_input_replays_without_a_finding() {
         }
         eprintln!("{target}: {} inputs replayed", all.len());
     }
-    assert!(failures.is_empty(), "inputs that fail:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "inputs that fail:\n{}",
+        failures.join("\n")
+    );
 }
