@@ -64,7 +64,7 @@ done
 mkdir "$work/x" && tar -xf "$work/app.tar" -C "$work/x"
 cp "$work/x/app/bin/pip" "$SEEDS/shebang/rvenv-relocatable-pip"
 cp "$work/x/app/pyvenv.cfg" "$SEEDS/pyvenv_cfg/rvenv-bundle"
-# A tar made of some members of another, byte for byte: the first N and the manifest.
+# A tar made of some members of another, byte for byte: the first N [and the manifest].
 cut() {
     python3 - "$@" <<'EOF'
 import sys, tarfile
@@ -74,11 +74,14 @@ with tarfile.open(src) as t:
 data = open(src, "rb").read()
 def raw(m):  # the member's own header(s) and data blocks, as they were written
     return data[m.offset:m.offset_data + (m.size + 511) // 512 * 512]
-keep = members[:n] + [m for m in members if m.name.endswith("/rvenv.json")]
+keep = members[:n]
+if len(sys.argv) > 4:  # the manifest too (large: it lists every file of the bundle)
+    keep += [m for m in members if m.name.endswith("/rvenv.json")]
 open(dst, "wb").write(b"".join(raw(m) for m in keep) + b"\0" * 1024)
 EOF
 }
-cut "$work/app.tar" "$SEEDS/tar_reader/bundle-head-and-manifest" 12
+cut "$work/app.tar" "$SEEDS/tar_reader/bundle-head-and-manifest" 12 manifest
+cut "$work/app.tar" "$SEEDS/tar_reader/bundle-head" 12
 mkdir "$work/evil" "$work/canary"
 python3 tests/fixtures/unsafe_tar.py "$work/app.tar" "$work/evil" "$work/canary" >/dev/null
 for f in "$work"/evil/*.tar; do

@@ -31,15 +31,20 @@ max_len() {
     esac
 }
 
+# Tokens of the format, where there is a dictionary for it (fuzz/dicts).
+dict() {
+    [ -f "dicts/$1.dict" ] && echo "-dict=$PWD/dicts/$1.dict"
+}
+
 nice -n "$NICE" cargo +nightly fuzz build -O || exit 2
 failed=0
 for t in $TARGETS; do
     mkdir -p "corpus/$t" "artifacts/$t"
     out="logs/$t.log"
     start=$(date +%s)
-    nice -n "$NICE" cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
+    nice -n "$NICE" cargo +nightly fuzz run -O "$t" "$PWD/corpus/$t" "$PWD/seeds/$t" -- \
         -runs="$RUNS" -max_total_time="$MAX_TIME" -max_len="$(max_len "$t")" \
-        -print_final_stats=1 >"$out" 2>&1
+        -print_final_stats=1 $(dict "$t") >"$out" 2>&1
     rc=$?
     elapsed=$(($(date +%s) - start))
     execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$out" | tail -n 1)
@@ -54,7 +59,7 @@ for t in $TARGETS; do
     printf '%s\t%s\t%s execs\t%s s\t%s exec/s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
         "$t" "$execs" "$elapsed" "$rate" "$result" | tee -a "$LOG"
     if [ "$CMIN" = 1 ] && [ "$rc" -eq 0 ]; then
-        nice -n "$NICE" cargo +nightly fuzz cmin -O "$t" "corpus/$t" -- \
+        nice -n "$NICE" cargo +nightly fuzz cmin -O "$t" "$PWD/corpus/$t" -- \
             -max_len="$(max_len "$t")" >"logs/$t.cmin.log" 2>&1 ||
             echo "cmin of $t failed: see fuzz/logs/$t.cmin.log" >&2
     fi
