@@ -449,6 +449,10 @@ fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Re
 /// file; paths are taken relative to its single top-level directory. A member rvenv would
 /// never write (an absolute or `..` name, a link out of the tree, a device...) is refused
 /// there, with exit status 2.
+/// A manifest lists about 150 bytes per file: this is millions of files. A larger one is not
+/// read into memory (a compressed tarball can hold a huge member in a small file).
+const MANIFEST_MAX: u64 = 256 << 20;
+
 fn read_tarball(path: &Path) -> Result<Tree, Error> {
     let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
@@ -463,7 +467,7 @@ fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> R
     let archive = crate::tarread::read_from(reader, path, |member, content| {
         let found = match &member.kind {
             crate::tarread::Kind::File => {
-                if member.path == Path::new(MANIFEST) {
+                if member.path == Path::new(MANIFEST) && member.size <= MANIFEST_MAX {
                     // The header's size is not trusted for an allocation.
                     let mut bytes = Vec::with_capacity(member.size.min(1 << 24) as usize);
                     content.read_to_end(&mut bytes)?;
@@ -482,6 +486,14 @@ fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> R
         Ok(())
     })?;
     let manifest_path = path.join(&archive.root).join(MANIFEST);
+    if let Some(Found::File { size, .. }) = entries.get(MANIFEST)
+        && *size > MANIFEST_MAX
+    {
+        return Err(Error::BadManifest {
+            path: manifest_path,
+            reason: format!("{size} bytes, more than any manifest rvenv writes"),
+        });
+    }
     match (manifest, entries.get(MANIFEST)) {
         (Some(bytes), Some(Found::File { .. })) => Ok(Tree {
             entries,

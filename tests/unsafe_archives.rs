@@ -152,3 +152,47 @@ fn unsafe_members_are_refused_and_nothing_is_written() {
         }
     }
 }
+
+/// A compressed tarball can hold a huge member in a small file: a manifest of 300 MiB (300
+/// KiB as gzip) is refused by its size, not read into memory.
+#[test]
+fn a_huge_manifest_is_refused_unread() {
+    let s = scratch();
+    let bomb = s.path().join("bomb.tar.gz");
+    let script = r#"
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.left = n
+    def readinto(self, b):
+        k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
+with tarfile.open(sys.argv[1], "w:gz", compresslevel=1) as t:
+    d = tarfile.TarInfo("app"); d.type = tarfile.DIRTYPE; t.addfile(d)
+    m = tarfile.TarInfo("app/rvenv.json"); m.size = 300 << 20
+    t.addfile(m, io.BufferedReader(Zeros(m.size)))
+"#;
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-c", script])
+            .arg(&bomb),
+    );
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 4 << 20);
+    // Its peak memory, as its parent sees it (the only child of this Python).
+    let measure = "import resource, subprocess, sys\n\
+        code = subprocess.run(sys.argv[1:]).returncode\n\
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(code)\n";
+    let out = run(Command::new(SYSTEM_PYTHON)
+        .args(["-c", measure, RVENV, "verify"])
+        .arg(&bomb));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: not a manifest written by rvenv: 314572800 bytes, more than any manifest",
+            bomb.join("app/rvenv.json").display()
+        )),
+        "{err}"
+    );
+    let rss: u64 = stdout(&out).trim().parse().expect("the peak in KiB");
+    assert!(rss < 100 << 10, "verify used {rss} KiB");
+}
