@@ -164,44 +164,43 @@ pub fn wheel_zip(data: &[u8]) {
 }
 
 /// The checked tar reader over the bytes as they are (gzip, zstd or plain tar, told by the
-/// first bytes) and as the content of a gzip stream; then verify, check and inspect on them.
+/// first bytes), then verify, check and inspect on them; and the reader alone over the bytes
+/// as the content of a gzip stream (stored blocks: what is fuzzed is the reader behind the
+/// decoder, not deflate, and compressing on every run would halve the rate).
 pub fn tar_reader(data: &[u8]) {
-    tar_once(data.to_vec(), Path::new("fuzz.tar"));
+    readers_agree(data.to_vec(), Path::new("fuzz.tar"));
     use std::io::Write as _;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
     gz.write_all(data).expect("writes to memory");
-    tar_once(
-        gz.finish().expect("writes to memory"),
-        Path::new("fuzz.tar.gz"),
-    );
+    let gz = gz.finish().expect("writes to memory");
+    let _ = checked_members(gz, Path::new("fuzz.tar.gz"));
 }
 
-fn tar_once(bytes: Vec<u8>, path: &Path) {
-    let read = tarread::read_from(Cursor::new(bytes.clone()), path, |m, content| {
-        assert!(
-            !m.path.as_os_str().is_empty()
-                && m.path
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_))),
-            "{m:?}"
-        );
+/// What the reader passes on is safe, whatever the input.
+fn checked_members(bytes: Vec<u8>, path: &Path) -> Result<tarread::Archive, tarread::Error> {
+    tarread::read_from(Cursor::new(bytes), path, |m, content| {
+        let plain = |p: &Path| {
+            !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+        };
+        assert!(plain(&m.path), "{m:?}");
         match &m.kind {
             tarread::Kind::Symlink(t) => {
                 assert!(tarread::lexical_target(&m.path, t).is_some(), "{m:?}");
             }
-            tarread::Kind::HardLink(t) => {
-                assert!(
-                    t.components().all(|c| matches!(c, Component::Normal(_))),
-                    "{m:?}"
-                );
-            }
+            tarread::Kind::HardLink(t) => assert!(plain(t), "{m:?}"),
             _ => {}
         }
         let mut head = [0u8; 16];
         let _ = std::io::Read::read(content, &mut head)?;
         content.sha256()?;
         Ok(())
-    });
+    })
+}
+
+/// Verify, check and inspect read the same stream through the reader; check accepts exactly
+/// what the reader accepts.
+fn readers_agree(bytes: Vec<u8>, path: &Path) {
+    let read = checked_members(bytes.clone(), path);
     let checked = archive::read_tarball_from(Cursor::new(bytes.clone()), path);
     assert_eq!(
         read.is_ok(),

@@ -163,6 +163,7 @@ fn a_huge_manifest_is_refused_unread() {
 import io, sys, tarfile
 class Zeros(io.RawIOBase):
     def __init__(self, n): self.left = n
+    def readable(self): return True
     def readinto(self, b):
         k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
 with tarfile.open(sys.argv[1], "w:gz", compresslevel=1) as t:
@@ -170,11 +171,7 @@ with tarfile.open(sys.argv[1], "w:gz", compresslevel=1) as t:
     m = tarfile.TarInfo("app/rvenv.json"); m.size = 300 << 20
     t.addfile(m, io.BufferedReader(Zeros(m.size)))
 "#;
-    run_ok(
-        Command::new(SYSTEM_PYTHON)
-            .args(["-c", script])
-            .arg(&bomb),
-    );
+    run_ok(Command::new(SYSTEM_PYTHON).args(["-c", script]).arg(&bomb));
     assert!(std::fs::metadata(&bomb).unwrap().len() < 4 << 20);
     // Its peak memory, as its parent sees it (the only child of this Python).
     let measure = "import resource, subprocess, sys\n\
