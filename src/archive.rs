@@ -34,6 +34,8 @@ pub enum Error {
     DirGone { path: PathBuf, dir: PathBuf },
     #[error("interrupted; nothing was written")]
     Interrupted,
+    #[error(transparent)]
+    Archive(#[from] crate::tarread::Error),
 }
 
 /// One file of the bundle as it was stored.
@@ -911,43 +913,48 @@ pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
     Ok(contents)
 }
 
-/// Reads a bundle tarball (gzip-compressed or plain) without extracting it; paths are relative
-/// to its single top-level directory.
+/// Reads a bundle tarball (gzip, zstd or plain) through the checked reader, without
+/// extracting it; paths are relative to its single top-level directory.
 pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
-    use std::io::Read;
-    let read_err = |source| Error::Read {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let reader = std::io::BufReader::new(file);
-    let (stream, _) = crate::compress::decoder(reader).map_err(read_err)?;
-    let mut archive = tar::Archive::new(stream);
+    })?;
+    read_tarball_from(std::io::BufReader::new(file), path)
+}
+
+/// As `read_tarball`, from a stream (`path` names it in messages).
+pub fn read_tarball_from<R: std::io::BufRead + 'static>(
+    reader: R,
+    path: &Path,
+) -> Result<Contents, Error> {
     let mut contents = Contents::default();
     let mut links = Vec::new();
-    for entry in archive.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        let name = entry.path().map_err(read_err)?.into_owned();
-        // Strip the bundle's root directory.
-        let rel: PathBuf = name.components().skip(1).collect();
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        if entry.header().entry_type().is_file() {
-            // The header's size is not trusted for an allocation: the read grows as data comes.
-            let mut bytes = Vec::with_capacity(entry.size().min(1 << 20) as usize);
-            entry.read_to_end(&mut bytes).map_err(read_err)?;
-            if let Some(i) = elf::inspect(&rel, &bytes) {
-                contents.binaries.push((rel.clone(), i));
+    crate::tarread::read_from(reader, path, |member, content| {
+        match &member.kind {
+            crate::tarread::Kind::File => {
+                // Only a binary is read whole (as from a directory); the header's size is
+                // not trusted for an allocation: the read grows as data comes.
+                let mut bytes = Vec::with_capacity(4);
+                content.by_ref().take(4).read_to_end(&mut bytes)?;
+                if elf::is_binary_magic(&bytes) {
+                    bytes.reserve(member.size.min(1 << 20) as usize);
+                    content.read_to_end(&mut bytes)?;
+                    if let Some(i) = elf::inspect(&member.path, &bytes) {
+                        contents.binaries.push((member.path.clone(), i));
+                    }
+                }
+                contents.present.insert(member.path.clone());
+            }
+            crate::tarread::Kind::Symlink(target) => {
+                links.push((member.path.clone(), target.clone()));
+            }
+            _ => {
+                contents.present.insert(member.path.clone());
             }
         }
-        if entry.header().entry_type().is_symlink() {
-            let target = entry.link_name().map_err(read_err)?.unwrap_or_default();
-            links.push((rel, target.into_owned()));
-        } else {
-            contents.present.insert(rel);
-        }
-    }
+        Ok(())
+    })?;
     add_resolved_links(&mut contents.present, &links);
     Ok(contents)
 }

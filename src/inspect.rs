@@ -24,18 +24,6 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{archive}: cannot read its member {member}: {source}")]
-    Member {
-        archive: PathBuf,
-        member: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a readable {compression}tar archive: {source}")]
-    NotATarball {
-        path: PathBuf,
-        compression: &'static str,
-        source: std::io::Error,
-    },
     #[error(
         "{0}: neither a venv (no pyvenv.cfg) nor an rvenv bundle (no rvenv.json) nor a tarball of one"
     )]
@@ -46,17 +34,18 @@ pub enum Error {
     Venv(#[from] venv::Error),
     #[error(transparent)]
     Dist(#[from] dist::Error),
+    #[error(transparent)]
+    Archive(#[from] crate::tarread::Error),
 }
 
 impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::NotATarball { .. } => {
-                Some(
-                    "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
+            Error::Archive(e @ crate::tarread::Error::Unsafe { .. }) => e.hint(),
+            Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::Archive(_) => Some(
+                "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
                  directory (holding rvenv.json) or a bundle tarball",
-                )
-            }
+            ),
             Error::Venv(e) => e.hint(),
             _ => None,
         }
@@ -763,48 +752,34 @@ fn gather_dir(root: &Path) -> Result<Gathered, Error> {
     Ok(gathered)
 }
 
-/// A tarball, streamed once: paths are relative to its single top-level directory.
+/// A tarball, streamed once through the checked reader: paths are relative to its single
+/// top-level directory.
 fn gather_tarball(path: &Path) -> Result<Gathered, Error> {
     let file = std::fs::File::open(path).map_err(read_error(path))?;
-    let (stream, compression) =
-        crate::compress::decoder(std::io::BufReader::new(file)).map_err(read_error(path))?;
-    let not_tar = |source| Error::NotATarball {
-        path: path.to_path_buf(),
-        compression,
-        source,
-    };
-    let mut archive = tar::Archive::new(stream);
+    gather_tarball_from(std::io::BufReader::new(file), path)
+}
+
+/// As `gather_tarball`, from a stream (`path` names it in messages).
+fn gather_tarball_from<R: std::io::BufRead + 'static>(
+    reader: R,
+    path: &Path,
+) -> Result<Gathered, Error> {
     let mut gathered = Gathered::default();
-    let member_error = |member: &Path| {
-        let member = member.to_path_buf();
-        move |source| Error::Member {
-            archive: path.to_path_buf(),
-            member,
-            source,
+    crate::tarread::read_from(reader, path, |member, content| {
+        if member.kind != crate::tarread::Kind::File {
+            return Ok(());
         }
-    };
-    for entry in archive.entries().map_err(not_tar)? {
-        let mut entry = entry.map_err(not_tar)?;
-        let name = entry.path().map_err(not_tar)?.into_owned();
-        let rel: PathBuf = name
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .skip(1)
-            .collect();
-        if rel.as_os_str().is_empty() || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let size = entry.size();
-        let parts = components(&rel);
+        let parts = components(&member.path);
         let site = in_site_packages(&parts).is_some();
         let want = if site {
             gathered.compiled_venv.is_none()
         } else {
             gathered.compiled_stdlib.is_none()
         };
-        let scanned = scan(&rel, size, &mut entry, None, want).map_err(member_error(&rel))?;
+        let scanned = scan(&member.path, member.size, content, None, want)?;
         gathered.add(scanned);
-    }
+        Ok(())
+    })?;
     if gathered.files.is_empty()
         || !gathered
             .kept
@@ -877,6 +852,25 @@ pub fn of_bundle(ctx: &Context) -> Result<Inspection, Error> {
         Layout::Tarball => gather_tarball(ctx.path)?,
         _ => gather_dir(ctx.path)?,
     };
+    Ok(of_gathered(ctx, gathered))
+}
+
+/// `rvenv inspect` of a tarball read from a stream (`path` names it): the fuzz targets' way
+/// in.
+pub(crate) fn of_tarball_from<R: std::io::BufRead + 'static>(
+    reader: R,
+    path: &Path,
+    choice: &crate::config::TargetChoice,
+) -> Result<Inspection, Error> {
+    let ctx = Context {
+        path,
+        kind: Layout::Tarball,
+        choice,
+    };
+    Ok(of_gathered(&ctx, gather_tarball_from(reader, path)?))
+}
+
+fn of_gathered(ctx: &Context, gathered: Gathered) -> Inspection {
     let manifest: serde_json::Value = gathered
         .kept
         .get(Path::new(report::MANIFEST))
@@ -930,7 +924,7 @@ pub fn of_bundle(ctx: &Context) -> Result<Inspection, Error> {
         None,
     );
     inspection.target.bundle_target = manifest["target"].as_str().map(str::to_string);
-    Ok(inspection)
+    inspection
 }
 
 fn rewrite_name(r: plan::Rewrite) -> &'static str {

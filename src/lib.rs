@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one module per stage: `cli` → `config` → `venv` → `plan` → `rewrite` → `elf`
 //! → `archive` → `report`; `target` holds the catalogue and `dist` the installed packages;
-//! `probe` describes a board as a target file; `inspect` reports what an environment holds.
+//! `probe` describes a board as a target file; `inspect` reports what an environment holds;
+//! `tarread` is the one checked reader of bundle tarballs (verify, check, inspect).
 
 pub mod archive;
 pub mod assemble;
@@ -11,6 +12,8 @@ pub mod compress;
 pub mod config;
 pub mod dist;
 pub mod elf;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod plan;
 pub mod probe;
@@ -18,6 +21,7 @@ pub mod report;
 pub mod requirements;
 pub mod rewrite;
 pub mod target;
+pub mod tarread;
 pub mod trim;
 pub mod venv;
 pub mod verify;
@@ -110,6 +114,9 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
         return e.hint();
     }
     if let Some(e) = e.downcast_ref::<inspect::Error>() {
+        return e.hint();
+    }
+    if let Some(archive::Error::Archive(e)) = e.downcast_ref::<archive::Error>() {
         return e.hint();
     }
     if let Some(config::Error::NoOutputDir(_)) = e.downcast_ref::<config::Error>() {

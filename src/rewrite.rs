@@ -53,9 +53,11 @@ fn line_at(text: &[u8], start: usize) -> Option<(&[u8], usize)> {
 }
 
 /// A PEP 263 encoding declaration: it only counts on line 1 or 2, so the rewritten header keeps
-/// it on its own line 2 (a comment for both the shell and Python).
+/// it on its own line 2 (a comment for both the shell and Python). Trailing white space is
+/// dropped: a second `\r` before the newline would otherwise stay, and come off only when the
+/// rewritten script is read again (found by fuzzing).
 fn coding_declaration(line: &[u8]) -> Option<&str> {
-    let line = std::str::from_utf8(line).ok()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end();
     let comment = line
         .trim_start_matches([' ', '\t', '\x0c'])
         .strip_prefix('#')?;
@@ -855,6 +857,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(again, out.as_bytes());
+    }
+
+    #[test]
+    fn coding_line_ending_in_carriage_returns_rewrites_the_same_twice() {
+        for end in ["\r\r\n", "\x0c\x0c\r\n", " \t\r\n"] {
+            let s = format!("#!/v/bin/python\n# coding: utf-8{end}print('x')\n");
+            let out = relocatable_script(s.as_bytes(), "python").unwrap().unwrap();
+            assert!(
+                out.starts_with(b"#!/bin/sh\n# coding: utf-8\n'''exec' "),
+                "{end:?}: {}",
+                String::from_utf8_lossy(&out)
+            );
+            let again = relocatable_script(&out, "python").unwrap().unwrap();
+            assert_eq!(again, out, "{end:?}");
+        }
     }
 
     #[test]

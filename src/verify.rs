@@ -19,7 +19,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -40,6 +39,8 @@ pub enum Error {
     BadManifest { path: PathBuf, reason: String },
     #[error("{path}: not an rvenv bundle: {reason}")]
     NotABundle { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Archive(#[from] crate::tarread::Error),
 }
 
 fn nested_note(nested: &Option<PathBuf>) -> String {
@@ -72,6 +73,7 @@ impl Error {
                 "give an extracted bundle's top-level directory or the .tar.gz written by \
                  `rvenv bundle` (one top-level directory holding rvenv.json)",
             ),
+            Error::Archive(e) => e.hint(),
         }
     }
 }
@@ -240,7 +242,7 @@ pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    let (mut tree, manifest) = if meta.is_dir() {
+    let (tree, manifest) = if meta.is_dir() {
         let mut tree = read_dir(path)?;
         let manifest = parse_manifest(&tree)?;
         hash_dir_files(path, &mut tree, &manifest)?;
@@ -255,6 +257,22 @@ pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
             reason: "neither a directory nor a file".into(),
         });
     };
+    Ok(conclude(path, tree, &manifest, strict))
+}
+
+/// A bundle tarball read from a stream (`path` names it in messages): the fuzz targets' way
+/// in.
+pub(crate) fn verify_tarball_from<R: std::io::BufRead + 'static>(
+    reader: R,
+    path: &Path,
+    strict: bool,
+) -> Result<Verification, Error> {
+    let tree = read_tarball_from(reader, path)?;
+    let manifest = parse_manifest(&tree)?;
+    Ok(conclude(path, tree, &manifest, strict))
+}
+
+fn conclude(path: &Path, mut tree: Tree, manifest: &ParsedManifest, strict: bool) -> Verification {
     let manifest_sha = hex(&Sha256::digest(&tree.manifest));
     let manifest_path = key(&tree.manifest_path);
     tree.manifest.clear();
@@ -264,7 +282,7 @@ pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
         rvenv_version: manifest.rvenv_version.clone(),
         target: manifest.target.clone(),
     };
-    Ok(compare(path, &tree, &manifest, info, strict))
+    compare(path, &tree, manifest, info, strict)
 }
 
 /// A parsed manifest: path → expected row, in manifest order.
@@ -290,7 +308,7 @@ fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(exact)
                     .map_err(|e| bad(format!("{}: path_base64 is not base64: {e}", f.path)))?;
-                let p = PathBuf::from(OsString::from_vec(bytes));
+                let p = PathBuf::from(std::ffi::OsString::from_vec(bytes));
                 if key(&p) != f.path {
                     return Err(bad(format!(
                         "{}: path_base64 names another file ({})",
@@ -449,108 +467,55 @@ fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Re
     Ok(())
 }
 
-/// Streams a tarball (gzip-compressed or plain) once, hashing every file; paths are taken
-/// relative to its single top-level directory. A path stored twice counts as its last copy,
-/// as `tar -x` would leave it.
+/// Streams a tarball (gzip, zstd or plain) once through the checked reader, hashing every
+/// file; paths are taken relative to its single top-level directory. A member rvenv would
+/// never write (an absolute or `..` name, a link out of the tree, a device...) is refused
+/// there, with exit status 2.
+/// A manifest lists about 150 bytes per file: this is millions of files. A larger one is not
+/// read into memory (a compressed tarball can hold a huge member in a small file).
+const MANIFEST_MAX: u64 = 256 << 20;
+
 fn read_tarball(path: &Path) -> Result<Tree, Error> {
-    let read_err = |source| Error::Read {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let not_bundle = |reason: String| Error::NotABundle {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let (stream, compression) = crate::compress::decoder(reader).map_err(read_err)?;
-    // A file that is neither gzip nor tar fails on its first header; say what it is not.
-    let as_tar = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::Other {
-            not_bundle(format!("not a {compression}tar archive ({e})"))
-        } else {
-            read_err(e)
-        }
-    };
-    let mut archive = tar::Archive::new(stream);
-    let mut root: Option<OsString> = None;
+    })?;
+    read_tarball_from(std::io::BufReader::with_capacity(1 << 20, file), path)
+}
+
+fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> Result<Tree, Error> {
     let mut entries = BTreeMap::new();
     let mut manifest = None;
-    for entry in archive.entries().map_err(as_tar)? {
-        let mut entry = entry.map_err(as_tar)?;
-        let name = entry.path().map_err(as_tar)?.into_owned();
-        let mut parts = Vec::new();
-        for c in name.components() {
-            match c {
-                Component::Normal(n) => parts.push(n.to_os_string()),
-                Component::CurDir => {}
-                _ => {
-                    return Err(not_bundle(format!(
-                        "member {} leaves the archive's directory",
-                        name.display()
-                    )));
+    let archive = crate::tarread::read_from(reader, path, |member, content| {
+        let found = match &member.kind {
+            crate::tarread::Kind::File => {
+                if member.path == Path::new(MANIFEST) && member.size <= MANIFEST_MAX {
+                    // The header's size is not trusted for an allocation.
+                    let mut bytes = Vec::with_capacity(member.size.min(1 << 24) as usize);
+                    content.read_to_end(&mut bytes)?;
+                    manifest = Some(bytes);
                 }
-            }
-        }
-        let Some(first) = parts.first() else { continue };
-        match &root {
-            None => root = Some(first.clone()),
-            Some(r) if r == first => {}
-            Some(r) => {
-                return Err(not_bundle(format!(
-                    "more than one top-level directory ({} and {})",
-                    r.to_string_lossy(),
-                    first.to_string_lossy()
-                )));
-            }
-        }
-        let rel: PathBuf = parts[1..].iter().collect();
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let kind = entry.header().entry_type();
-        let found = if kind.is_file() || kind == tar::EntryType::Continuous {
-            let size = entry.size();
-            if rel == Path::new(MANIFEST) {
-                let mut bytes = Vec::with_capacity(size.min(1 << 24) as usize);
-                entry.read_to_end(&mut bytes).map_err(as_tar)?;
-                let sha = Sha256::digest(&bytes).into();
-                manifest = Some(bytes);
                 Found::File {
-                    size,
-                    sha256: Some(sha),
-                }
-            } else {
-                Found::File {
-                    size,
-                    sha256: Some(sha256_of(&mut entry).map_err(as_tar)?),
+                    size: member.size,
+                    sha256: Some(content.sha256()?),
                 }
             }
-        } else if kind.is_dir() {
-            Found::Dir
-        } else if kind.is_symlink() {
-            Found::Symlink(
-                entry
-                    .link_name()
-                    .map_err(as_tar)?
-                    .unwrap_or_default()
-                    .into_owned(),
-            )
-        } else if kind.is_hard_link() {
-            Found::Other("hard link")
-        } else if kind.is_fifo() {
-            Found::Other("fifo")
-        } else if kind.is_character_special() {
-            Found::Other("character device")
-        } else if kind.is_block_special() {
-            Found::Other("block device")
-        } else {
-            Found::Other("special file")
+            crate::tarread::Kind::Dir => Found::Dir,
+            crate::tarread::Kind::Symlink(target) => Found::Symlink(target.clone()),
+            crate::tarread::Kind::HardLink(_) => Found::Other("hard link"),
         };
-        entries.insert(rel, found);
+        entries.insert(member.path.clone(), found);
+        Ok(())
+    })?;
+    let manifest_path = path.join(&archive.root).join(MANIFEST);
+    if let Some(Found::File { size, .. }) = entries.get(Path::new(MANIFEST))
+        && *size > MANIFEST_MAX
+    {
+        return Err(Error::BadManifest {
+            path: manifest_path,
+            reason: format!("{size} bytes, more than any manifest rvenv writes"),
+        });
     }
-    let root_name = root.map(PathBuf::from).unwrap_or_default();
-    let manifest_path = path.join(&root_name).join(MANIFEST);
     match (manifest, entries.get(Path::new(MANIFEST))) {
         (Some(bytes), Some(Found::File { .. })) => Ok(Tree {
             entries,

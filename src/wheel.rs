@@ -375,11 +375,35 @@ impl Hashers {
     }
 }
 
-/// Installs a wheel whose name says it is `expected`. Member names, RECORD's coverage and the
-/// `.data` schemes are checked before anything is written; each member is then streamed to its
-/// place (memory stays small for any wheel) and its hash and size checked against RECORD. A
-/// refused wheel fails the whole assembly, whose temporary directory is then removed.
-pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<Installed, Error> {
+/// What a wheel's checks before anything is written found.
+struct Checked {
+    /// Index and name of every member that is not a directory.
+    members: Vec<(usize, String)>,
+    dist_info: String,
+    version: Version,
+    requires_dist: Vec<String>,
+    /// RECORD: path → (hash field, size).
+    rows: BTreeMap<String, (String, Option<u64>)>,
+    /// Entry points: (script name, module, attribute).
+    scripts: Vec<(String, String, String)>,
+    record_name: String,
+    /// What all members declare they expand to (checked against the free space).
+    declared_total: u64,
+}
+
+/// RECORD itself and its signatures are the members RECORD does not list.
+fn is_unsigned(record_name: &str, name: &str) -> bool {
+    name == record_name
+        || name.strip_prefix(record_name) == Some(".jws")
+        || name.strip_prefix(record_name) == Some(".p7s")
+}
+
+/// Member names, the metadata, and RECORD's coverage: all checked before anything is written.
+fn check_archive<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    wheel: &Path,
+    expected: &PackageName,
+) -> Result<Checked, Error> {
     let malformed = |message: String| Error::Malformed {
         wheel: wheel.to_path_buf(),
         message,
@@ -388,8 +412,6 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         wheel: wheel.to_path_buf(),
         message: e.to_string(),
     };
-    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
 
     // Names first: every one must stay inside, and directories are not installed. Then what
     // each declares: a regular file (a symlink could point anywhere once written), at a sane
@@ -479,11 +501,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
 
     // RECORD covers every member but itself (and its signatures), and names nothing absent.
     let record_name = format!("{dist_info}/RECORD");
-    let unsigned = |name: &str| {
-        name == record_name
-            || name == format!("{record_name}.jws")
-            || name == format!("{record_name}.p7s")
-    };
+    let unsigned = |name: &str| is_unsigned(&record_name, name);
     let mut rows: BTreeMap<String, (String, Option<u64>)> = BTreeMap::new();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -526,6 +544,92 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         Some(t) => entry_points(t).map_err(malformed)?,
         None => Vec::new(),
     };
+    Ok(Checked {
+        members,
+        dist_info,
+        version,
+        requires_dist,
+        rows,
+        scripts,
+        record_name,
+        declared_total,
+    })
+}
+
+/// A wheel read from any stream (`wheel` names it) as `install` reads it, writing nothing:
+/// the checks before writing, then every member read and compared with RECORD.
+pub fn check_from<R: Read + std::io::Seek>(
+    reader: R,
+    wheel: &Path,
+    expected: &PackageName,
+) -> Result<(), Error> {
+    let zip_err = |e: zip::result::ZipError| Error::Zip {
+        wheel: wheel.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut zip = zip::ZipArchive::new(reader).map_err(zip_err)?;
+    let checked = check_archive(&mut zip, wheel, expected)?;
+    for (index, name) in &checked.members {
+        if is_unsigned(&checked.record_name, name) {
+            continue;
+        }
+        let (field, size) = &checked.rows[name];
+        let mismatch = |detail: String| Error::RecordMismatch {
+            wheel: wheel.to_path_buf(),
+            member: name.clone(),
+            detail,
+        };
+        let mut hashers = Hashers::new(field).map_err(mismatch)?;
+        let mut entry = zip.by_index(*index).map_err(zip_err)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut count = 0u64;
+        loop {
+            let n = entry.read(&mut buf).map_err(|e| Error::Malformed {
+                wheel: wheel.to_path_buf(),
+                message: format!("{name}: {e}"),
+            })?;
+            if n == 0 {
+                break;
+            }
+            hashers.update(&buf[..n]);
+            count += n as u64;
+        }
+        if let Some(size) = size
+            && *size != count
+        {
+            return Err(mismatch(format!("{count} bytes, RECORD says {size}")));
+        }
+        hashers.check(field).0.map_err(mismatch)?;
+    }
+    Ok(())
+}
+
+/// Installs a wheel whose name says it is `expected`. Member names, RECORD's coverage and the
+/// `.data` schemes are checked before anything is written; each member is then streamed to its
+/// place (memory stays small for any wheel) and its hash and size checked against RECORD. A
+/// refused wheel fails the whole assembly, whose temporary directory is then removed.
+pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<Installed, Error> {
+    let malformed = |message: String| Error::Malformed {
+        wheel: wheel.to_path_buf(),
+        message,
+    };
+    let zip_err = |e: zip::result::ZipError| Error::Zip {
+        wheel: wheel.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
+    let Checked {
+        members,
+        dist_info,
+        version,
+        requires_dist,
+        rows,
+        scripts,
+        record_name,
+        declared_total,
+    } = check_archive(&mut zip, wheel, expected)?;
+    let unsigned = |name: &str| is_unsigned(&record_name, name);
 
     // Where each member goes, all decided before anything is written.
     let data_prefix = format!("{}.data/", dist_info.trim_end_matches(".dist-info"));

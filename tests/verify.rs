@@ -255,16 +255,34 @@ fn every_difference_is_named_in_the_directory_and_in_a_tarball_of_it() {
         ]
     );
 
-    // The same tree packed again (GNU tar, its own order) reads the same, streamed.
+    // The same tree packed again (GNU tar, its own order): its symlinks out of the bundle
+    // make the tarball unsafe, refused before anything is compared (tests/unsafe_archives.rs
+    // has every kind).
     let repacked = s.path().join("edited.tar.gz");
-    run_ok(
-        Command::new("tar")
-            .arg("-czf")
-            .arg(&repacked)
-            .arg("-C")
-            .arg(app.parent().unwrap())
-            .arg("app"),
+    let pack = || {
+        run_ok(
+            Command::new("tar")
+                .arg("-czf")
+                .arg(&repacked)
+                .arg("-C")
+                .arg(app.parent().unwrap())
+                .arg("app"),
+        )
+    };
+    pack();
+    let out = verify(&repacked, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused member app/bin/escape: a symlink to the absolute path")
+            || stderr(&out).contains("refused member app/bin/up: a symlink to ../../outside"),
+        "{}",
+        stderr(&out)
     );
+    // Without them, the tarball reads the same as the directory, streamed.
+    std::fs::remove_file(app.join("bin/escape")).unwrap();
+    std::fs::remove_file(app.join("bin/up")).unwrap();
+    let doc = verify_json(&app, &[], 1);
+    pack();
     let from_tar = verify_json(&repacked, &[], 1);
     for key in [
         "ok",
@@ -415,14 +433,14 @@ fn input_that_is_not_a_bundle_exits_2_naming_it() {
     refused(
         &text,
         &text.display().to_string(),
-        &["not an rvenv bundle", "not a tar"],
+        &["not a readable tar archive"],
     );
     let gz = s.path().join("notes.txt.gz");
     run_ok(Command::new("gzip").arg("-k").arg(&text));
     refused(
         &gz,
         &gz.display().to_string(),
-        &["not a gzip-compressed tar"],
+        &["not a readable gzip-compressed tar"],
     );
     let none = s.path().join("absent.tar.gz");
     refused(&none, &none.display().to_string(), &["cannot be read"]);

@@ -1,0 +1,6 @@
+//! A wheel read from bytes as the installer checks it, writing nothing, over arbitrary bytes: never a panic (the body is rvenv::fuzzing::wheel_zip, which
+//! tests/fuzz_corpus.rs replays the corpus through on stable Rust).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| rvenv::fuzzing::wheel_zip(data));
