@@ -46,7 +46,8 @@ pub enum Command {
         "Examples:\n",
         "  rvenv check .venv --target rpios-bookworm-aarch64\n",
         "  rvenv check app-aarch64.tar.gz --glibc 2.31 --json\n\n",
-        "Exit status: 0 clean, 1 problems found, 2 usage or input errors."
+        "Exit status: 0 clean, 1 problems found, 2 usage or input errors (a tarball member rvenv\n",
+        "never writes, such as an absolute or .. name or a link out of the bundle, is refused)."
     ))]
     Check(CheckArgs),
     /// Describe this machine (or a mounted root filesystem) as a target file for --target-file
@@ -78,7 +79,8 @@ pub enum Command {
         "  rvenv verify /opt/app                 # the directory holding rvenv.json\n",
         "  rvenv verify app-aarch64.tar.gz --json\n\n",
         "Exit status: 0 everything matches, 1 differences found, 2 usage or input errors (no\n",
-        "rvenv.json, not a bundle, unreadable)."
+        "rvenv.json, not a bundle, unreadable, or a tarball member rvenv never writes: an\n",
+        "absolute or .. name, a link out of the bundle, a device; nothing is extracted)."
     ))]
     Verify(VerifyArgs),
     /// List the targets rvenv knows
@@ -104,7 +106,7 @@ pub enum Command {
         "  rvenv inspect app-aarch64.tar.gz --json | jq '.packages[:5]'\n",
         "  rvenv inspect .venv --target rpios-bullseye-aarch64   # glibc compared with bullseye's\n\n",
         "Exit status: 0 ok (inspect reports; it does not judge: see `rvenv check`), 2 usage or\n",
-        "input errors (not a venv or bundle, unreadable)."
+        "input errors (not a venv or bundle, unreadable, an unsafe tarball member)."
     ))]
     Inspect(InspectArgs),
     /// Print `pip freeze`'s output for a venv, an extracted bundle or a bundle tarball, computed
@@ -118,7 +120,8 @@ pub enum Command {
         "Examples:\n",
         "  rvenv freeze .venv > requirements.txt\n",
         "  rvenv freeze app-aarch64.tar.gz | diff - requirements.txt\n\n",
-        "Exit status: 0 ok, 2 usage or input errors (not a venv or bundle, damaged metadata)."
+        "Exit status: 0 ok, 2 usage or input errors (not a venv or bundle, damaged metadata, an\n",
+        "unsafe tarball member)."
     ))]
     Freeze(FreezeArgs),
     /// Print a shell completion script for rvenv
