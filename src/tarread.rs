@@ -543,16 +543,39 @@ pub fn lexical_target(link: &Path, target: &Path) -> Option<PathBuf> {
     Some(at.iter().collect())
 }
 
-/// Follows `link` through the symlinks of `seen`, component by component: `Some(symlink)`
-/// when a `..` after that symlink takes the path out of the tree. Loops and dangling paths
-/// are not escapes (verify reports them).
-fn leaves_through_links(link: &Path, seen: &HashMap<PathBuf, Seen>) -> Option<PathBuf> {
-    let Some(Seen::Symlink(target)) = seen.get(link) else {
-        return None;
-    };
+/// What a path of the tree is, as [`resolve_symlink`] needs to know it.
+pub enum Node<'a> {
+    Absent,
+    Dir,
+    /// A file, or anything else that cannot be walked through.
+    Other,
+    Symlink(&'a Path),
+}
+
+/// Where a symlink of the tree ends up when followed like the kernel would, component by
+/// component, through the tree's other symlinks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolution {
+    Inside,
+    /// A `..` or an absolute target after the symlink `via` takes the path out of the tree.
+    Leaves {
+        via: PathBuf,
+    },
+    Dangles,
+    Loops,
+}
+
+/// Resolves the symlink at `link` (relative to the tree) whose target is `target`, asking
+/// `node` what each path on the way is. Shared by the tar reader (escapes) and verify (escapes,
+/// dangling links and loops), so the two cannot disagree about where a link leads.
+pub fn resolve_symlink<'a>(
+    link: &Path,
+    target: &Path,
+    node: impl Fn(&Path) -> Node<'a>,
+) -> Resolution {
     let mut at = link.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut queue: std::collections::VecDeque<Component> = target.components().collect();
-    // The last symlink followed: the one the escape goes through.
+    // The last symlink followed: the one an escape goes through.
     let mut via = link.to_path_buf();
     let mut hops = 0;
     while let Some(c) = queue.pop_front() {
@@ -560,32 +583,50 @@ fn leaves_through_links(link: &Path, seen: &HashMap<PathBuf, Seen>) -> Option<Pa
             Component::CurDir => {}
             Component::ParentDir => {
                 if !at.pop() {
-                    return Some(via);
+                    return Resolution::Leaves { via };
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return Some(via),
+            Component::RootDir | Component::Prefix(_) => return Resolution::Leaves { via },
             Component::Normal(n) => {
                 let next = at.join(n);
-                match seen.get(&next) {
-                    Some(Seen::Symlink(t)) => {
+                match node(&next) {
+                    Node::Absent => return Resolution::Dangles,
+                    Node::Dir => at = next,
+                    Node::Other if queue.is_empty() => at = next,
+                    Node::Other => return Resolution::Dangles,
+                    Node::Symlink(t) => {
+                        // Linux's own limit on symlinks followed in one lookup.
                         hops += 1;
                         if hops > 40 {
-                            return None;
-                        }
-                        if t.is_absolute() {
-                            return Some(next);
+                            return Resolution::Loops;
                         }
                         for c in t.components().rev() {
                             queue.push_front(c);
                         }
                         via = next;
                     }
-                    _ => at = next,
                 }
             }
         }
     }
-    None
+    Resolution::Inside
+}
+
+/// `Some(symlink)` when following `link` through the symlinks of `seen` leaves the tree after
+/// that symlink. A path not seen is taken as a directory: a later member may still create it,
+/// and only escapes are refused here (verify reports dangling links and loops).
+fn leaves_through_links(link: &Path, seen: &HashMap<PathBuf, Seen>) -> Option<PathBuf> {
+    let Some(Seen::Symlink(target)) = seen.get(link) else {
+        return None;
+    };
+    let node = |p: &Path| match seen.get(p) {
+        Some(Seen::Symlink(t)) => Node::Symlink(t),
+        _ => Node::Dir,
+    };
+    match resolve_symlink(link, target, node) {
+        Resolution::Leaves { via } => Some(via),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@
 //! A directory's files are hashed in parallel; a tarball is streamed once, never extracted.
 
 use crate::report::MANIFEST;
+use crate::tarread::{Node, Resolution, resolve_symlink};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -584,50 +585,18 @@ fn broken_link(link: &Path, entries: &BTreeMap<PathBuf, Found>) -> Option<&'stat
     let Some(Found::Symlink(target)) = entries.get(link) else {
         return None;
     };
-    let mut at = link.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut queue: VecDeque<Component> = VecDeque::new();
-    if target.is_absolute() {
-        return Some("leaves the bundle");
+    let node = |p: &Path| match entries.get(p) {
+        None => Node::Absent,
+        Some(Found::Dir) => Node::Dir,
+        Some(Found::Symlink(t)) => Node::Symlink(t),
+        Some(_) => Node::Other,
+    };
+    match resolve_symlink(link, target, node) {
+        Resolution::Inside => None,
+        Resolution::Leaves { .. } => Some("leaves the bundle"),
+        Resolution::Dangles => Some("dangles"),
+        Resolution::Loops => Some("loops"),
     }
-    queue.extend(target.components());
-    let mut hops = 0;
-    while let Some(c) = queue.pop_front() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !at.pop() {
-                    return Some("leaves the bundle");
-                }
-            }
-            Component::Normal(n) => {
-                let next = at.join(n);
-                match entries.get(&next) {
-                    None => return Some("dangles"),
-                    Some(Found::Symlink(t)) => {
-                        hops += 1;
-                        if hops > 40 {
-                            return Some("loops");
-                        }
-                        if t.is_absolute() {
-                            return Some("leaves the bundle");
-                        }
-                        for c in t.components().rev() {
-                            queue.push_front(c);
-                        }
-                    }
-                    Some(Found::Dir) => at = next,
-                    Some(_) => {
-                        if !queue.is_empty() {
-                            return Some("dangles");
-                        }
-                        at = next;
-                    }
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return Some("leaves the bundle"),
-        }
-    }
-    None
 }
 
 fn compare(

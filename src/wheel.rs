@@ -224,7 +224,8 @@ fn safe_member(name: &str) -> bool {
         && !name.contains('\\')
         && !name.contains('\0')
         && !name.split('/').any(|c| c == ".." || c == ".")
-        && !(name.len() > 1 && name.as_bytes()[1] == b':')
+        // A Windows drive (`C:`), which `Path` on Linux would take as a plain name.
+        && name.as_bytes().get(1) != Some(&b':')
 }
 
 fn header_values<'a>(metadata: &'a str, key: &str) -> Vec<&'a str> {
@@ -288,7 +289,7 @@ pub fn entry_points(text: &str) -> Result<Vec<(String, String, String)>, String>
 /// The script written for a console or GUI entry point.
 pub fn entry_point_script(python: &str, module: &str, attr: &str) -> String {
     let (import, call) = if attr.is_empty() {
-        (format!("import {module}"), format!("{module}"))
+        (format!("import {module}"), module.to_string())
     } else {
         let top = attr.split('.').next().unwrap_or(attr);
         (format!("from {module} import {top}"), attr.to_string())
