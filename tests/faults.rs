@@ -196,8 +196,10 @@ fn disk_full_leaves_nothing() {
     assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
 }
 
-/// SIGINT and SIGTERM while one large file streams: exit 130 within moments (the flag is
-/// looked at every 256 KiB of a file, not only between files), nothing left.
+/// SIGINT and SIGTERM while one large file streams: exit 130 soon after (the flag is looked at
+/// every 256 KiB of a file, not only between files), nothing left. "Soon" is measured in bytes,
+/// not seconds (the machines are shared): the blob is noise, so the temporary file grows with
+/// every byte of it stored, and it must stop growing far short of the blob's 256 MiB.
 #[test]
 fn interrupted_in_the_middle_of_a_large_file() {
     let s = scratch();
@@ -209,20 +211,30 @@ fn interrupted_in_the_middle_of_a_large_file() {
         let out = outdir.join("app.tar.gz");
         let mut child = spawn_bundle(&venv, &out, &SLOW);
         let temp = wait_for_growth(&mut child, &outdir, 8 << 20);
-        let sent = Instant::now();
+        let at_signal = temp.metadata().unwrap().len();
         run_ok(
             Command::new("kill")
                 .arg(format!("-{signal}"))
                 .arg(child.id().to_string()),
         );
+        // The largest the temporary file gets before rvenv exits and removes it.
+        let mut largest = at_signal;
+        while child.try_wait().unwrap().is_none() {
+            if let Ok(m) = temp.metadata() {
+                largest = largest.max(m.len());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eprintln!(
+            "SIG{signal}: temporary file {at_signal} bytes at the signal, {largest} at most after"
+        );
         let o = child.wait_with_output().unwrap();
-        let took = sent.elapsed();
         assert_clean_failure(&o, &outdir, Some(130), &["app.tar.gz", "interrupted"]);
         assert!(!temp.exists());
-        // Before the check inside files, it ran on to the end of the blob: seconds more.
+        // Checked only between files, it stored the rest of the blob before it stopped.
         assert!(
-            took < Duration::from_secs(3),
-            "SIG{signal}: {took:?} from the signal to the exit"
+            largest < at_signal + (32 << 20),
+            "SIG{signal}: the temporary file grew from {at_signal} to {largest} bytes after the signal"
         );
     }
     assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
