@@ -3,7 +3,10 @@
 //! must never panic; where an input is accepted, it also asserts what the accepting code
 //! promises (a panic here is a finding, as a crash is). Not a public API.
 
-use crate::{archive, dist, elf, inspect, rewrite, tarread, venv, verify, wheel};
+use crate::bundle::archive;
+use crate::python::{dist, rewrite, venv};
+use crate::read::{tarread, verify};
+use crate::{elf, inspect, wheel};
 use std::io::Cursor;
 use std::path::{Component, Path};
 
@@ -185,7 +188,7 @@ fn checked_members(bytes: Vec<u8>, path: &Path) -> Result<tarread::Archive, tarr
         assert!(plain(&m.path), "{m:?}");
         match &m.kind {
             tarread::Kind::Symlink(t) => {
-                assert!(tarread::lexical_target(&m.path, t).is_some(), "{m:?}");
+                assert!(crate::paths::lexical_target(&m.path, t).is_some(), "{m:?}");
             }
             tarread::Kind::HardLink(t) => assert!(plain(t), "{m:?}"),
             _ => {}
@@ -201,7 +204,7 @@ fn checked_members(bytes: Vec<u8>, path: &Path) -> Result<tarread::Archive, tarr
 /// what the reader accepts.
 fn readers_agree(bytes: Vec<u8>, path: &Path) {
     let read = checked_members(bytes.clone(), path);
-    let checked = archive::read_tarball_from(Cursor::new(bytes.clone()), path);
+    let checked = crate::read::contents::read_tarball_from(Cursor::new(bytes.clone()), path);
     assert_eq!(
         read.is_ok(),
         checked.is_ok(),
@@ -223,7 +226,7 @@ fn readers_agree(bytes: Vec<u8>, path: &Path) {
         let _ = v.render();
         let _ = v.json();
     }
-    let choice = crate::config::TargetChoice {
+    let choice = crate::target::Choice {
         target: None,
         glibc: None,
     };

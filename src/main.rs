@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    rvenv::run(<rvenv::cli::Cli as clap::Parser>::parse())
+    rvenv::app::main()
 }

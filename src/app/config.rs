@@ -1,7 +1,11 @@
-//! Validated options for `rvenv bundle`.
+//! The command line, validated: `rvenv bundle`'s options as each stage's own options, and the
+//! target choice every command that checks binaries takes. Everything here is decided before
+//! any work is done.
 
-use crate::cli::{BundleArgs, TargetArgs};
-use crate::target::{self, GlibcVersion, Target};
+use super::cli::{BundleArgs, TargetArgs};
+use crate::bundle::{assemble, plan, trim};
+use crate::compress;
+use crate::target::{self, Choice, GlibcVersion, Target};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,92 +42,69 @@ pub enum Error {
     #[error("--jobs 0: at least one thread is needed")]
     NoJobs,
     #[error(transparent)]
-    Trim(#[from] crate::trim::Error),
+    Trim(#[from] crate::bundle::trim::Error),
 }
 
-/// The target to check against: chosen, or `None` to detect it from the interpreter.
-#[derive(Debug, Clone, Default)]
-pub struct TargetChoice {
-    pub target: Option<Target>,
-    /// `--glibc`: overrides the target's glibc.
-    pub glibc: Option<GlibcVersion>,
-}
-
-impl TargetChoice {
-    pub fn from_args(args: &TargetArgs) -> Result<TargetChoice, Error> {
-        let target = match (&args.target, &args.target_file) {
-            (Some(name), _) => Some(target::find(name)?.clone()),
-            (None, Some(file)) => Some(target::from_file(file)?),
-            (None, None) => None,
-        };
-        let glibc = args
-            .glibc
-            .as_deref()
-            .map(|g| GlibcVersion::parse(g).ok_or_else(|| Error::BadGlibc(g.to_string())))
-            .transpose()?;
-        Ok(TargetChoice { target, glibc })
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Trim(e) => e.hint(),
+            Error::NoOutputDir(_) => {
+                Some("create the directory first, or give -o a path in an existing one")
+            }
+            _ => None,
+        }
     }
 }
 
+/// The target to check against, from `--target`, `--target-file` and `--glibc`.
+pub fn target_choice(args: &TargetArgs) -> Result<Choice, Error> {
+    let target = match (&args.target, &args.target_file) {
+        (Some(name), _) => Some(target::find(name)?.clone()),
+        (None, Some(file)) => Some(target::from_file(file)?),
+        (None, None) => None,
+    };
+    let glibc = args
+        .glibc
+        .as_deref()
+        .map(|g| GlibcVersion::parse(g).ok_or_else(|| Error::BadGlibc(g.to_string())))
+        .transpose()?;
+    Ok(Choice { target, glibc })
+}
+
+/// `rvenv bundle`'s options, validated, as the options of each stage it runs.
 #[derive(Debug, Clone)]
 pub struct BundleConfig {
     pub venv: PathBuf,
-    pub target: TargetChoice,
+    pub target: Choice,
     /// Violations become warnings.
     pub no_check: bool,
     /// `None`: `<venv-dir-name>-<target>.tar.gz` in the current directory.
     pub output: Option<PathBuf>,
     pub arcroot: Option<String>,
-    pub keep_stdlib_tests: bool,
-    pub allow_editable: bool,
     pub quiet: bool,
     pub verbose: bool,
-    /// Every entry's mtime when set.
-    pub source_date_epoch: Option<u64>,
-    pub compression: crate::archive::Compression,
+    pub plan: plan::Options,
+    pub compression: compress::Settings,
     /// `--python` and `-r`: no venv; one is assembled from wheels.
-    pub assemble: Option<crate::assemble::AssembleConfig>,
+    pub assemble: Option<assemble::Options>,
     /// What to leave out or shrink; nothing by default.
-    pub trim: TrimConfig,
+    pub trim: trim::Options,
 }
 
-/// What happens to `__pycache__/*.pyc`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Pycache {
-    /// Stored as they are in the venv (the default).
-    #[default]
-    Keep,
-    /// `--no-pycache`: left out; the board compiles on first import.
-    Drop,
-    /// `--compile`: every .py compiled here, as unchecked-hash pycs.
-    Compile,
-}
-
-/// The size-trimming options of `rvenv bundle`, each off by default.
-#[derive(Debug, Clone, Default)]
-pub struct TrimConfig {
-    /// `--exclude`, compiled; `None` without patterns.
-    pub exclude: Option<crate::trim::Exclude>,
-    pub strip_tests: bool,
-    pub pycache: Pycache,
-    pub strip_debug: bool,
-}
-
-impl TrimConfig {
-    pub fn from_args(args: &BundleArgs) -> Result<TrimConfig, Error> {
-        let pycache = match (args.no_pycache, args.compile) {
-            (true, _) => Pycache::Drop,
-            (false, true) => Pycache::Compile,
-            // clap's `conflicts_with` keeps the two apart.
-            (false, false) => Pycache::Keep,
-        };
-        Ok(TrimConfig {
-            exclude: crate::trim::Exclude::new(&args.exclude)?,
-            strip_tests: args.strip_tests,
-            pycache,
-            strip_debug: args.strip_debug,
-        })
-    }
+fn trim_options(args: &BundleArgs) -> Result<trim::Options, Error> {
+    let pycache = match (args.no_pycache, args.compile) {
+        (true, _) => trim::Pycache::Drop,
+        (false, true) => trim::Pycache::Compile,
+        // clap's `conflicts_with` keeps the two apart.
+        (false, false) => trim::Pycache::Keep,
+    };
+    Ok(trim::Options {
+        exclude: trim::Exclude::new(&args.exclude)?,
+        strip_tests: args.strip_tests,
+        pycache,
+        strip_debug: args.strip_debug,
+    })
 }
 
 fn check_arcroot(name: &str) -> Result<(), Error> {
@@ -157,8 +138,8 @@ pub fn check_output(out: &Path) -> Result<(), Error> {
 }
 
 /// Format from `--format` or the output's name (they must agree), level and threads checked.
-fn compression(args: &BundleArgs) -> Result<crate::archive::Compression, Error> {
-    use crate::compress::Format;
+fn compression(args: &BundleArgs) -> Result<compress::Settings, Error> {
+    use compress::Format;
     let named = args.output.as_deref().and_then(Format::from_name);
     let format = match (args.format, named) {
         (Some(f), Some(n)) if f != n => {
@@ -186,7 +167,7 @@ fn compression(args: &BundleArgs) -> Result<crate::archive::Compression, Error> 
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    Ok(crate::archive::Compression {
+    Ok(compress::Settings {
         format,
         level,
         jobs,
@@ -195,7 +176,7 @@ fn compression(args: &BundleArgs) -> Result<crate::archive::Compression, Error> 
 
 impl BundleConfig {
     pub fn from_args(args: BundleArgs) -> Result<BundleConfig, Error> {
-        let target = TargetChoice::from_args(&args.target)?;
+        let target = target_choice(&args.target)?;
         if let Some(a) = &args.arcroot {
             check_arcroot(a)?;
         }
@@ -211,9 +192,9 @@ impl BundleConfig {
             _ => None,
         };
         let compression = compression(&args)?;
-        let trim = TrimConfig::from_args(&args)?;
+        let trim = trim_options(&args)?;
         let assemble = match (args.python, args.requirements) {
-            (Some(python), Some(requirements)) => Some(crate::assemble::AssembleConfig {
+            (Some(python), Some(requirements)) => Some(assemble::Options {
                 python,
                 requirements,
                 find_links: args.find_links,
@@ -228,16 +209,18 @@ impl BundleConfig {
             compression,
             assemble,
             trim,
-            venv: crate::venv::default_path(args.venv),
+            venv: crate::python::venv::default_path(args.venv),
             target,
             no_check: args.no_check,
             output: args.output,
             arcroot: args.arcroot,
-            keep_stdlib_tests: args.keep_stdlib_tests,
-            allow_editable: args.allow_editable,
             quiet: args.quiet,
             verbose: args.verbose,
-            source_date_epoch,
+            plan: plan::Options {
+                source_date_epoch,
+                keep_stdlib_tests: args.keep_stdlib_tests,
+                allow_editable: args.allow_editable,
+            },
         })
     }
 

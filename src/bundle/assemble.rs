@@ -10,9 +10,9 @@ use std::process::Command;
 use pep508_rs::PackageName;
 
 use crate::elf::ElfFile;
-use crate::requirements::{self, Pin, Requirements};
+use crate::python::requirements::{self, Pin, Requirements};
+use crate::python::venv::{self, PythonVersion};
 use crate::target::{GlibcVersion, Target};
-use crate::venv::{self, PythonVersion};
 use crate::wheel::{self, Tags, WheelName};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +50,8 @@ pub enum Error {
         file: PathBuf,
         actual: String,
     },
-    #[error("interrupted; nothing was written")]
-    Interrupted,
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("pip could not be run to fetch wheels ({command}): {message}")]
     Pip { command: String, message: String },
     #[error("{requirements}: the pinned set does not satisfy {} requirement(s) of its packages:\n  {}", .unmet.len(), .unmet.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
@@ -61,8 +61,12 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted(_))
+    }
+
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::NoWheel { .. } => Some(
                 "put a wheel built for the target in a --find-links folder (piwheels.org has armv6l/armv7l wheels), or pin a version that has one",
@@ -126,7 +130,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 /// Everything `bundle --python ... -r ...` was given.
 #[derive(Debug, Clone)]
-pub struct AssembleConfig {
+pub struct Options {
     pub python: PathBuf,
     pub requirements: PathBuf,
     pub find_links: Vec<PathBuf>,
@@ -135,7 +139,7 @@ pub struct AssembleConfig {
     pub no_deps_check: bool,
 }
 
-impl AssembleConfig {
+impl Options {
     /// The bundle's default name: the directory holding the requirements file (the project).
     pub fn name(&self) -> String {
         std::path::absolute(&self.requirements)
@@ -312,7 +316,7 @@ fn pip_download(
     tags: &Tags,
     version: &PythonVersion,
     options: &requirements::FileOptions,
-    config: &AssembleConfig,
+    config: &Options,
     dest: &Path,
 ) -> Result<String, Error> {
     let mut cmd = Command::new("python3");
@@ -406,14 +410,14 @@ pub fn assemble(
     interp: &Interpreter,
     target: &Target,
     glibc: Option<GlibcVersion>,
-    config: &AssembleConfig,
+    config: &Options,
     name: &str,
     interrupted: &std::sync::atomic::AtomicBool,
     mut progress: impl FnMut(&str),
 ) -> Result<Assembly, Error> {
     let stop = || {
         if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
-            Err(Error::Interrupted)
+            Err(Error::Interrupted(crate::interrupt::Interrupted))
         } else {
             Ok(())
         }

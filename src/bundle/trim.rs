@@ -3,10 +3,10 @@
 //! order, and each reports what it saved in bytes (before compression). The venv is never
 //! modified: stripped copies and compiled bytecode go to a temporary directory the plan owns.
 
-use crate::config::{Pycache, TrimConfig};
+use crate::bundle::plan::{Entry, Kind, Plan, Source};
 use crate::elf;
-use crate::plan::{Entry, Kind, Plan, Source, normalize};
-use crate::venv::Venv;
+use crate::paths::normalize;
+use crate::python::venv::Venv;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -35,12 +35,16 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("interrupted; nothing was written")]
-    Interrupted,
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted(_))
+    }
+
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::Protected { .. } => Some(
                 "narrow the pattern: the interpreter, pyvenv.cfg, the standard library's startup modules (os.py, encodings/, ...) and rvenv.json must stay",
@@ -274,11 +278,35 @@ impl Tree {
     }
 }
 
-/// Applies the options of `config` to `plan`; one line per option goes to `plan.trimmed`.
+/// What happens to `__pycache__/*.pyc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pycache {
+    /// Stored as they are in the venv (the default).
+    #[default]
+    Keep,
+    /// `--no-pycache`: left out; the board compiles on first import.
+    Drop,
+    /// `--compile`: every .py compiled here, as unchecked-hash pycs.
+    Compile,
+}
+
+/// The size-trimming options of `rvenv bundle`, each off by default.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--exclude`, compiled; `None` without patterns.
+    pub exclude: Option<Exclude>,
+    pub strip_tests: bool,
+    pub pycache: Pycache,
+    pub strip_debug: bool,
+}
+
+/// Applies the options of `config` to `plan`, last, so they see the bundle as it would
+/// otherwise be (rewritten files, requirements.txt) and nothing later brings back what they
+/// left out; one line per option goes to `plan.trimmed`.
 pub fn apply(
     plan: &mut Plan,
     venv: &Venv,
-    config: &TrimConfig,
+    config: &Options,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     let wanted = config.exclude.is_some()
@@ -303,7 +331,7 @@ fn apply_to(
     tree: &mut Tree,
     plan: &mut Plan,
     venv: &Venv,
-    config: &TrimConfig,
+    config: &Options,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     if let Some(exclude) = &config.exclude {
@@ -327,7 +355,7 @@ fn apply_to(
             plan.trimmed.push(format!(
                 "--no-pycache: {}, {} left out",
                 plural(gone.files, "file", "files"),
-                crate::report::human(gone.bytes)
+                crate::ui::human(gone.bytes)
             ));
         }
         Pycache::Compile => {
@@ -376,7 +404,7 @@ fn protected(venv: &Venv) -> Vec<PathBuf> {
     let exe = venv.version.exe_name();
     let mut paths: Vec<PathBuf> = vec![
         "pyvenv.cfg".into(),
-        crate::report::MANIFEST.into(),
+        crate::read::MANIFEST.into(),
         Path::new("bin").join(&exe),
         "bin/python3".into(),
         "bin/python".into(),
@@ -439,7 +467,7 @@ fn exclude_paths(
         }
     }
     for path in protected(venv) {
-        let generated = path == Path::new(crate::report::MANIFEST);
+        let generated = path == Path::new(crate::read::MANIFEST);
         let pattern = if generated {
             exclude.matched(&path, false)
         } else {
@@ -460,7 +488,7 @@ fn exclude_paths(
     Ok(format!(
         "--exclude: {}, {} left out",
         plural(gone.files, "file", "files"),
-        crate::report::human(gone.bytes)
+        crate::ui::human(gone.bytes)
     ))
 }
 
@@ -501,7 +529,7 @@ fn strip_tests(tree: &mut Tree, plan: &mut Plan, venv: &Venv) -> Result<String, 
         "--strip-tests: {} in {}, {} left out",
         plural(gone.files, "file", "files"),
         plural(folders, "test folder", "test folders"),
-        crate::report::human(gone.bytes)
+        crate::ui::human(gone.bytes)
     );
     if !report_kept.is_empty() {
         line.push_str(&format!(
@@ -799,7 +827,7 @@ fn compile(
     tree: &mut Tree,
     plan: &mut Plan,
     venv: &Venv,
-    config: &TrimConfig,
+    config: &Options,
     scratch: &Path,
     interrupted: &AtomicBool,
 ) -> Result<String, Error> {
@@ -816,7 +844,7 @@ fn compile(
         let (
             Kind::File {
                 source: Source::Disk(_) | Source::Tree { .. },
-                rewrite: crate::plan::Rewrite::None,
+                rewrite: crate::bundle::plan::Rewrite::None,
                 ..
             },
             Some(source),
@@ -858,7 +886,7 @@ fn compile(
         .par_chunks(COMPILE_CHUNK)
         .map(|chunk| {
             if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+                return Err(crate::interrupt::Interrupted.into());
             }
             compile_chunk(&python, chunk, &out_root, interrupted)
         })
@@ -899,7 +927,7 @@ fn compile(
             kind: Kind::File {
                 source: Source::Disk(disk),
                 executable: false,
-                rewrite: crate::plan::Rewrite::None,
+                rewrite: crate::bundle::plan::Rewrite::None,
             },
             mtime: item.mtime,
             derived_from: Some(item.source.clone()),
@@ -928,9 +956,9 @@ fn compile(
         ));
     }
     let net = if added >= replaced {
-        format!("{} added", crate::report::human(added - replaced))
+        format!("{} added", crate::ui::human(added - replaced))
     } else {
-        format!("{} saved", crate::report::human(replaced - added))
+        format!("{} saved", crate::ui::human(replaced - added))
     };
     Ok(format!(
         "--compile: {} compiled by {} (unchecked-hash pycs), {net}{}",
@@ -985,7 +1013,7 @@ fn compile_chunk(
         .map_err(|e| failed(e.to_string()))?;
     let _ = writer.join();
     if interrupted.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted);
+        return Err(crate::interrupt::Interrupted.into());
     }
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1125,7 +1153,7 @@ fn strip_debug(
         .par_iter()
         .map(|entry| {
             if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+                return Err(crate::interrupt::Interrupted.into());
             }
             let Kind::File { source, .. } = &entry.kind else {
                 return Ok(None);
@@ -1163,7 +1191,7 @@ fn strip_debug(
         .par_iter()
         .map(|item| {
             if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+                return Err(crate::interrupt::Interrupted.into());
             }
             let parent = item.output.parent().expect("under the scratch directory");
             std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -1176,7 +1204,7 @@ fn strip_debug(
                 .output()
                 .map_err(io(&strip))?;
             if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+                return Err(crate::interrupt::Interrupted.into());
             }
             if !out.status.success() {
                 let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1249,7 +1277,7 @@ fn strip_debug(
         stripped,
         plural(work.len(), "ELF file", "ELF files"),
         strip.display(),
-        crate::report::human(saved),
+        crate::ui::human(saved),
         if unsafe_copies.is_empty() {
             String::new()
         } else {
@@ -1287,11 +1315,11 @@ mod tests {
 
     #[test]
     fn sizes_read_as_people_write_them() {
-        assert_eq!(crate::report::human(0), "0 B");
-        assert_eq!(crate::report::human(1023), "1023 B");
-        assert_eq!(crate::report::human(1536), "1.5 KiB");
-        assert_eq!(crate::report::human(40_055_603), "38.2 MiB");
-        assert_eq!(crate::report::human(3 << 30), "3.0 GiB");
+        assert_eq!(crate::ui::human(0), "0 B");
+        assert_eq!(crate::ui::human(1023), "1023 B");
+        assert_eq!(crate::ui::human(1536), "1.5 KiB");
+        assert_eq!(crate::ui::human(40_055_603), "38.2 MiB");
+        assert_eq!(crate::ui::human(3 << 30), "3.0 GiB");
     }
 
     fn exclude(patterns: &[&str]) -> Exclude {

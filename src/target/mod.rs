@@ -8,99 +8,105 @@ use std::sync::OnceLock;
 /// Catalogue order matters: detection (`elf::detect_target`) tries the targets of a header's
 /// architecture in this order, so the plain architectures come first and armv6 before armv7.
 const SOURCES: &[(&str, &str)] = &[
-    ("x86_64", include_str!("../targets/x86_64.toml")),
-    ("i686", include_str!("../targets/i686.toml")),
-    ("aarch64", include_str!("../targets/aarch64.toml")),
-    ("armv6", include_str!("../targets/armv6.toml")),
-    ("armv7", include_str!("../targets/armv7.toml")),
-    ("riscv64", include_str!("../targets/riscv64.toml")),
-    ("ppc64le", include_str!("../targets/ppc64le.toml")),
-    ("s390x", include_str!("../targets/s390x.toml")),
-    ("x86_64-musl", include_str!("../targets/x86_64-musl.toml")),
-    ("aarch64-musl", include_str!("../targets/aarch64-musl.toml")),
+    ("x86_64", include_str!("../../targets/x86_64.toml")),
+    ("i686", include_str!("../../targets/i686.toml")),
+    ("aarch64", include_str!("../../targets/aarch64.toml")),
+    ("armv6", include_str!("../../targets/armv6.toml")),
+    ("armv7", include_str!("../../targets/armv7.toml")),
+    ("riscv64", include_str!("../../targets/riscv64.toml")),
+    ("ppc64le", include_str!("../../targets/ppc64le.toml")),
+    ("s390x", include_str!("../../targets/s390x.toml")),
+    (
+        "x86_64-musl",
+        include_str!("../../targets/x86_64-musl.toml"),
+    ),
+    (
+        "aarch64-musl",
+        include_str!("../../targets/aarch64-musl.toml"),
+    ),
     (
         "debian-11-aarch64",
-        include_str!("../targets/debian-11-aarch64.toml"),
+        include_str!("../../targets/debian-11-aarch64.toml"),
     ),
     (
         "debian-11-armv7",
-        include_str!("../targets/debian-11-armv7.toml"),
+        include_str!("../../targets/debian-11-armv7.toml"),
     ),
     (
         "debian-11-x86_64",
-        include_str!("../targets/debian-11-x86_64.toml"),
+        include_str!("../../targets/debian-11-x86_64.toml"),
     ),
     (
         "debian-12-aarch64",
-        include_str!("../targets/debian-12-aarch64.toml"),
+        include_str!("../../targets/debian-12-aarch64.toml"),
     ),
     (
         "debian-12-armv7",
-        include_str!("../targets/debian-12-armv7.toml"),
+        include_str!("../../targets/debian-12-armv7.toml"),
     ),
     (
         "debian-12-x86_64",
-        include_str!("../targets/debian-12-x86_64.toml"),
+        include_str!("../../targets/debian-12-x86_64.toml"),
     ),
     (
         "debian-13-aarch64",
-        include_str!("../targets/debian-13-aarch64.toml"),
+        include_str!("../../targets/debian-13-aarch64.toml"),
     ),
     (
         "debian-13-armv7",
-        include_str!("../targets/debian-13-armv7.toml"),
+        include_str!("../../targets/debian-13-armv7.toml"),
     ),
     (
         "debian-13-x86_64",
-        include_str!("../targets/debian-13-x86_64.toml"),
+        include_str!("../../targets/debian-13-x86_64.toml"),
     ),
     (
         "rpios-bookworm-aarch64",
-        include_str!("../targets/rpios-bookworm-aarch64.toml"),
+        include_str!("../../targets/rpios-bookworm-aarch64.toml"),
     ),
     (
         "rpios-bookworm-armv6",
-        include_str!("../targets/rpios-bookworm-armv6.toml"),
+        include_str!("../../targets/rpios-bookworm-armv6.toml"),
     ),
     (
         "rpios-bullseye-aarch64",
-        include_str!("../targets/rpios-bullseye-aarch64.toml"),
+        include_str!("../../targets/rpios-bullseye-aarch64.toml"),
     ),
     (
         "rpios-bullseye-armv6",
-        include_str!("../targets/rpios-bullseye-armv6.toml"),
+        include_str!("../../targets/rpios-bullseye-armv6.toml"),
     ),
     (
         "rpios-trixie-aarch64",
-        include_str!("../targets/rpios-trixie-aarch64.toml"),
+        include_str!("../../targets/rpios-trixie-aarch64.toml"),
     ),
     (
         "rpios-trixie-armv6",
-        include_str!("../targets/rpios-trixie-armv6.toml"),
+        include_str!("../../targets/rpios-trixie-armv6.toml"),
     ),
     (
         "ubuntu-20.04-aarch64",
-        include_str!("../targets/ubuntu-20.04-aarch64.toml"),
+        include_str!("../../targets/ubuntu-20.04-aarch64.toml"),
     ),
     (
         "ubuntu-20.04-x86_64",
-        include_str!("../targets/ubuntu-20.04-x86_64.toml"),
+        include_str!("../../targets/ubuntu-20.04-x86_64.toml"),
     ),
     (
         "ubuntu-22.04-aarch64",
-        include_str!("../targets/ubuntu-22.04-aarch64.toml"),
+        include_str!("../../targets/ubuntu-22.04-aarch64.toml"),
     ),
     (
         "ubuntu-22.04-x86_64",
-        include_str!("../targets/ubuntu-22.04-x86_64.toml"),
+        include_str!("../../targets/ubuntu-22.04-x86_64.toml"),
     ),
     (
         "ubuntu-24.04-aarch64",
-        include_str!("../targets/ubuntu-24.04-aarch64.toml"),
+        include_str!("../../targets/ubuntu-24.04-aarch64.toml"),
     ),
     (
         "ubuntu-24.04-x86_64",
-        include_str!("../targets/ubuntu-24.04-x86_64.toml"),
+        include_str!("../../targets/ubuntu-24.04-x86_64.toml"),
     ),
 ];
 
@@ -281,6 +287,8 @@ pub enum Error {
     BadTargetFile { file: String, message: String },
 }
 
+impl crate::error::Hint for Error {}
+
 fn bad(file: &str, message: impl Into<String>) -> Error {
     Error::BadTargetFile {
         file: file.to_string(),
@@ -365,6 +373,14 @@ pub fn from_file(path: &std::path::Path) -> Result<Target, Error> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| bad(&file, e.to_string()))?;
     parse(&file, &text)
+}
+
+/// The target to check against: chosen, or `None` to detect it from the interpreter.
+#[derive(Debug, Clone, Default)]
+pub struct Choice {
+    pub target: Option<Target>,
+    /// `--glibc`: overrides the target's glibc.
+    pub glibc: Option<GlibcVersion>,
 }
 
 /// The built-in catalogue, parsed once. The files are checked by a unit test, so a parse

@@ -4,14 +4,14 @@
 //! place by `Writer::finish` only, once the checks passed and the manifest (its last member)
 //! is written. A `Writer` dropped unfinished removes its temporary file.
 
+use crate::bundle::plan::{Entry, Kind, Plan, Rewrite, Source};
 use crate::compress::Sink;
 use crate::elf;
-use crate::plan::{Entry, Kind, Plan, Rewrite, Source};
+use crate::read::contents::Contents;
 use crate::target::{GlibcVersion, Target};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,10 +32,16 @@ pub enum Error {
     },
     #[error("{path}: its directory {} was removed while the bundle was being written", dir.display())]
     DirGone { path: PathBuf, dir: PathBuf },
-    #[error("interrupted; nothing was written")]
-    Interrupted,
     #[error(transparent)]
-    Archive(#[from] crate::tarread::Error),
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    #[error(transparent)]
+    Archive(#[from] crate::read::tarread::Error),
+}
+
+impl crate::error::Hint for Error {
+    fn interrupted(&self) -> bool {
+        matches!(self, Error::Interrupted(_))
+    }
 }
 
 /// One file of the bundle as it was stored.
@@ -366,7 +372,7 @@ impl TempOutput {
         let dir = output_dir(output);
         let temp = tempfile::Builder::new()
             .prefix(&temp_prefix(output))
-            .suffix(crate::plan::TEMP_SUFFIX)
+            .suffix(crate::bundle::plan::TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(|source| Error::Write {
                 path: dir.to_path_buf(),
@@ -429,7 +435,7 @@ impl Drop for TempOutput {
                     Ok(()) => "emptied it".to_string(),
                     Err(t) => format!("and cannot empty it either ({t})"),
                 };
-                crate::report::warning(&format!(
+                crate::ui::warning(&format!(
                     "{}: the unfinished bundle cannot be removed ({e}); {what}: delete it by hand",
                     self.path.display()
                 ));
@@ -452,7 +458,7 @@ fn remove_stale(output: &Path) -> Vec<PathBuf> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with(&prefix) || !name.ends_with(crate::plan::TEMP_SUFFIX) {
+        if !name.starts_with(&prefix) || !name.ends_with(crate::bundle::plan::TEMP_SUFFIX) {
             continue;
         }
         let path = entry.path();
@@ -474,14 +480,6 @@ fn remove_stale(output: &Path) -> Vec<PathBuf> {
     removed
 }
 
-/// How the tar stream is compressed.
-#[derive(Debug, Clone)]
-pub struct Compression {
-    pub format: crate::compress::Format,
-    pub level: u32,
-    pub jobs: usize,
-}
-
 /// A bundle being written. Entries go in plan order with uid/gid 0, no owner names,
 /// normalised modes and the plan's mtimes; the compressed stream carries no time or name.
 pub struct Writer {
@@ -497,7 +495,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the bundle of `plan` in a temporary file beside `output`, with its root directory.
-    pub fn create(output: &Path, plan: &Plan, compression: &Compression) -> Result<Writer, Error> {
+    pub fn create(
+        output: &Path,
+        plan: &Plan,
+        compression: &crate::compress::Settings,
+    ) -> Result<Writer, Error> {
         let removed_stale = remove_stale(output);
         let temp = TempOutput::create(output)?;
         let write_err = |source| Error::Write {
@@ -580,7 +582,7 @@ impl Writer {
             s.spawn(move || {
                 for batch in files.chunks(BATCH) {
                     let prepared = if interrupted.load(Ordering::Relaxed) {
-                        Err(Error::Interrupted)
+                        Err(Error::Interrupted(crate::interrupt::Interrupted))
                     } else {
                         batch
                             .par_iter()
@@ -596,7 +598,7 @@ impl Writer {
             let mut ready = Vec::new().into_iter();
             for entry in &plan.entries {
                 if interrupted.load(Ordering::Relaxed) {
-                    return Err(Error::Interrupted);
+                    return Err(Error::Interrupted(crate::interrupt::Interrupted));
                 }
                 if !matches!(entry.kind, Kind::File { .. }) {
                     self.append_other(entry)?;
@@ -605,7 +607,9 @@ impl Writer {
                 let prepared = match ready.next() {
                     Some(p) => p,
                     None => {
-                        let batch = rx.recv().map_err(|_| Error::Interrupted)??;
+                        let batch = rx
+                            .recv()
+                            .map_err(|_| Error::Interrupted(crate::interrupt::Interrupted))??;
                         ready = batch.into_iter();
                         ready.next().expect("batches are never empty")
                     }
@@ -635,7 +639,7 @@ impl Writer {
         })?;
         let present = |p: &Path| {
             plan.entries
-                .binary_search_by(|e| crate::plan::path_order(&e.path, p))
+                .binary_search_by(|e| crate::paths::path_order(&e.path, p))
                 .is_ok()
         };
         digest.elf = elf::Report::build(
@@ -714,7 +718,9 @@ impl Writer {
                 let (failed, stopped) = (scanning.failed, scanning.stopped);
                 let mut rest = scanning.inner.into_inner();
                 match result {
-                    Err(_) if stopped => return Err(Error::Interrupted),
+                    Err(_) if stopped => {
+                        return Err(Error::Interrupted(crate::interrupt::Interrupted));
+                    }
                     Err(e) if failed => return Err(read_error(entry)(e)),
                     Err(e) => return Err(self.write_err()(e)),
                     Ok(()) => {}
@@ -774,21 +780,6 @@ impl Writer {
     }
 }
 
-/// Makes sure partial output is never left behind on Ctrl-C or SIGTERM: the handler only sets
-/// a flag; the stage that notices it returns `Interrupted` and the temporary file is dropped.
-pub fn interrupt_flag() -> &'static AtomicBool {
-    static FLAG: AtomicBool = AtomicBool::new(false);
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        // Failing to install leaves the default behaviour (the process dies, the temporary file
-        // may remain): worth a warning, not a refusal.
-        if let Err(e) = ctrlc::set_handler(|| FLAG.store(true, Ordering::SeqCst)) {
-            crate::report::warning(&format!("cannot catch Ctrl-C: {e}"));
-        }
-    });
-    &FLAG
-}
-
 /// The binaries of a plan (a venv as it would be bundled), read as `inspect_file` reads them,
 /// in parallel; nothing is hashed.
 pub fn read_plan(
@@ -801,7 +792,7 @@ pub fn read_plan(
         .par_iter()
         .filter_map(|entry| {
             if interrupted.load(Ordering::Relaxed) {
-                return Some(Err(Error::Interrupted));
+                return Some(Err(Error::Interrupted(crate::interrupt::Interrupted)));
             }
             let inspection = match (&entry.kind, entry.source_path()) {
                 (
@@ -831,130 +822,4 @@ pub fn read_plan(
         .collect::<Result<_, Error>>()?;
     let present = plan.entries.iter().map(|e| e.path.clone()).collect();
     Ok(Contents { binaries, present })
-}
-
-/// The binaries of an existing environment (an extracted bundle or a bundle tarball), for
-/// `rvenv check`: what each binary is, and every path present, relative to the root.
-#[derive(Debug, Default)]
-pub struct Contents {
-    pub binaries: Vec<(PathBuf, elf::Inspection)>,
-    /// Files and directories, and the symlinks that lead to one of them inside the tree.
-    pub present: HashSet<PathBuf>,
-}
-
-/// Adds the symlinks (path → target as written) that resolve, inside the tree, to something
-/// present: a dangling link, or one leaving the tree, does not make a library "found".
-fn add_resolved_links(present: &mut HashSet<PathBuf>, links: &[(PathBuf, PathBuf)]) {
-    let map: std::collections::HashMap<&Path, &Path> = links
-        .iter()
-        .map(|(l, t)| (l.as_path(), t.as_path()))
-        .collect();
-    for (link, _) in links {
-        let mut at = link.clone();
-        for _ in 0..40 {
-            match map.get(at.as_path()) {
-                Some(target) if target.is_relative() => {
-                    let joined = at.parent().unwrap_or(Path::new("")).join(target);
-                    match crate::plan::normalize(&joined) {
-                        Some(next) => at = next,
-                        None => break,
-                    }
-                }
-                Some(_) => break, // absolute: leaves the tree
-                None => {
-                    if present.contains(&at) {
-                        present.insert(link.clone());
-                    }
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Walks a directory (symlinks are not followed).
-pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
-    let mut contents = Contents::default();
-    let mut links = Vec::new();
-    for item in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let item = item.map_err(|e| Error::Read {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            source: e.into(),
-        })?;
-        let rel = item
-            .path()
-            .strip_prefix(root)
-            .expect("under root")
-            .to_path_buf();
-        if item.file_type().is_file() {
-            let inspection =
-                elf::inspect_file(item.path(), &rel).map_err(|source| Error::Read {
-                    path: item.path().to_path_buf(),
-                    source,
-                })?;
-            if let Some(i) = inspection {
-                contents.binaries.push((rel.clone(), i));
-            }
-        }
-        if item.path_is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
-                path: item.path().to_path_buf(),
-                source,
-            })?;
-            links.push((rel, target));
-        } else {
-            contents.present.insert(rel);
-        }
-    }
-    add_resolved_links(&mut contents.present, &links);
-    Ok(contents)
-}
-
-/// Reads a bundle tarball (gzip, zstd or plain) through the checked reader, without
-/// extracting it; paths are relative to its single top-level directory.
-pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_tarball_from(std::io::BufReader::new(file), path)
-}
-
-/// As `read_tarball`, from a stream (`path` names it in messages).
-pub fn read_tarball_from<R: std::io::BufRead + 'static>(
-    reader: R,
-    path: &Path,
-) -> Result<Contents, Error> {
-    let mut contents = Contents::default();
-    let mut links = Vec::new();
-    crate::tarread::read_from(reader, path, |member, content| {
-        match &member.kind {
-            crate::tarread::Kind::File => {
-                // Only a binary is read whole (as from a directory); the header's size is
-                // not trusted for an allocation: the read grows as data comes.
-                let mut bytes = Vec::with_capacity(4);
-                content.by_ref().take(4).read_to_end(&mut bytes)?;
-                if elf::is_binary_magic(&bytes) {
-                    bytes.reserve(member.size.min(1 << 20) as usize);
-                    content.read_to_end(&mut bytes)?;
-                    if let Some(i) = elf::inspect(&member.path, &bytes) {
-                        contents.binaries.push((member.path.clone(), i));
-                    }
-                }
-                contents.present.insert(member.path.clone());
-            }
-            crate::tarread::Kind::Symlink(target) => {
-                links.push((member.path.clone(), target.clone()));
-            }
-            _ => {
-                contents.present.insert(member.path.clone());
-            }
-        }
-        Ok(())
-    })?;
-    add_resolved_links(&mut contents.present, &links);
-    Ok(contents)
 }

@@ -13,6 +13,8 @@ pub enum Error {
     BadRecord(String),
 }
 
+impl crate::error::Hint for Error {}
+
 /// How a Python script was launched, as found in its first lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launcher {

@@ -45,8 +45,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::NoPyvenvCfg(_) => Some(
                 "give the venv's directory (the one holding pyvenv.cfg), or activate it so $VIRTUAL_ENV is set",
@@ -229,7 +229,8 @@ pub fn default_path(arg: Option<PathBuf>) -> PathBuf {
 impl Venv {
     pub fn discover(path: &Path) -> Result<Venv, Error> {
         // Lexically normalised, so `..` and `.` do not become the venv's name.
-        let root = normalize(&std::path::absolute(path).map_err(io_error(path))?);
+        let root =
+            crate::paths::normalize_absolute(&std::path::absolute(path).map_err(io_error(path))?);
         let meta = std::fs::metadata(&root).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(root.clone()),
             _ => Error::Io {
@@ -297,21 +298,6 @@ impl Venv {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "venv".into())
     }
-}
-
-/// `/a/b/../c/.` → `/a/c` (without touching the file system).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 pub fn version_from_name(path: &Path) -> Option<PythonVersion> {

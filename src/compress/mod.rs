@@ -278,6 +278,14 @@ impl<W: Write> Write for Sink<W> {
 /// Reads a tarball whatever its compression, told by its first bytes: gzip (any number of
 /// members), zstd or none. Also says which, for messages ("gzip-compressed ", "zstd-compressed ",
 /// "").
+/// How the tar stream is compressed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub format: Format,
+    pub level: u32,
+    pub jobs: usize,
+}
+
 pub fn decoder<R: io::BufRead + 'static>(
     mut reader: R,
 ) -> io::Result<(Box<dyn io::Read>, &'static str)> {

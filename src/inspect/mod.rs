@@ -10,7 +10,11 @@
 //! build machine's paths, which a bundle no longer names but still carries in its compiled
 //! bytecode (`co_filename`) and the base's `_sysconfigdata`.
 
-use crate::{dist, elf, plan, report, rewrite, target, venv};
+pub mod probe;
+
+use crate::bundle::plan;
+use crate::python::{dist, rewrite, venv};
+use crate::{elf, target};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -35,13 +39,13 @@ pub enum Error {
     #[error(transparent)]
     Dist(#[from] dist::Error),
     #[error(transparent)]
-    Archive(#[from] crate::tarread::Error),
+    Archive(#[from] crate::read::tarread::Error),
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
         match self {
-            Error::Archive(e @ crate::tarread::Error::Unsafe { .. }) => e.hint(),
+            Error::Archive(e @ crate::read::tarread::Error::Unsafe { .. }) => e.hint(),
             Error::NotAnEnvironment(_) | Error::NoSitePackages(_) | Error::Archive(_) => Some(
                 "give a venv's directory (holding pyvenv.cfg), an extracted bundle's top-level \
                  directory (holding rvenv.json) or a bundle tarball",
@@ -75,7 +79,7 @@ pub fn layout(path: &Path) -> Result<Layout, Error> {
     if !meta.is_dir() {
         return Ok(Layout::Tarball);
     }
-    if path.join(report::MANIFEST).is_file() {
+    if path.join(crate::read::MANIFEST).is_file() {
         Ok(Layout::Bundle)
     } else if path.join("pyvenv.cfg").is_file() {
         Ok(Layout::Venv)
@@ -299,7 +303,7 @@ fn in_site_packages(parts: &[String]) -> Option<&[String]> {
 /// editable hooks in site-packages, the base's `_sysconfigdata`.
 fn keep(parts: &[String]) -> bool {
     if let [only] = parts {
-        return only == report::MANIFEST || only == "pyvenv.cfg";
+        return only == crate::read::MANIFEST || only == "pyvenv.cfg";
     }
     if let Some(rest) = in_site_packages(parts) {
         return match rest {
@@ -765,8 +769,8 @@ fn gather_tarball_from<R: std::io::BufRead + 'static>(
     path: &Path,
 ) -> Result<Gathered, Error> {
     let mut gathered = Gathered::default();
-    crate::tarread::read_from(reader, path, |member, content| {
-        if member.kind != crate::tarread::Kind::File {
+    crate::read::tarread::read_from(reader, path, |member, content| {
+        if member.kind != crate::read::tarread::Kind::File {
             return Ok(());
         }
         let parts = components(&member.path);
@@ -784,7 +788,7 @@ fn gather_tarball_from<R: std::io::BufRead + 'static>(
         || !gathered
             .kept
             .keys()
-            .any(|p| p == Path::new(report::MANIFEST) || p == Path::new("pyvenv.cfg"))
+            .any(|p| p == Path::new(crate::read::MANIFEST) || p == Path::new("pyvenv.cfg"))
     {
         return Err(Error::NotAnEnvironment(path.to_path_buf()));
     }
@@ -799,7 +803,7 @@ pub struct Context<'a> {
     pub path: &'a Path,
     pub kind: Layout,
     /// `--target` (and `--glibc`).
-    pub choice: &'a crate::config::TargetChoice,
+    pub choice: &'a crate::target::Choice,
 }
 
 /// `rvenv inspect` of a venv, given the plan `rvenv bundle` would follow.
@@ -860,7 +864,7 @@ pub fn of_bundle(ctx: &Context) -> Result<Inspection, Error> {
 pub(crate) fn of_tarball_from<R: std::io::BufRead + 'static>(
     reader: R,
     path: &Path,
-    choice: &crate::config::TargetChoice,
+    choice: &crate::target::Choice,
 ) -> Result<Inspection, Error> {
     let ctx = Context {
         path,
@@ -873,7 +877,7 @@ pub(crate) fn of_tarball_from<R: std::io::BufRead + 'static>(
 fn of_gathered(ctx: &Context, gathered: Gathered) -> Inspection {
     let manifest: serde_json::Value = gathered
         .kept
-        .get(Path::new(report::MANIFEST))
+        .get(Path::new(crate::read::MANIFEST))
         .and_then(|m| serde_json::from_slice(m).ok())
         .unwrap_or_default();
     let cfg = gathered
@@ -1151,7 +1155,7 @@ fn packages(g: &Gathered) -> (Vec<dist::Distribution>, Vec<Package>) {
         let record = g.kept.get(&d.dist_info.join("RECORD"));
         let listed = record.map(|r| dist::record_paths(r)).unwrap_or_default();
         for row in listed {
-            if let Some(p) = plan::normalize(&site.join(&row))
+            if let Some(p) = crate::paths::normalize(&site.join(&row))
                 && let Some((k, _)) = sizes.get_key_value(p.as_path())
             {
                 claimed.entry(k).or_insert(i);
@@ -1408,14 +1412,14 @@ impl Inspection {
         let _ = writeln!(
             w,
             "\nSize: {} in {} files",
-            crate::report::human(self.size.total),
+            crate::ui::human(self.size.total),
             self.size.files
         );
         for row in &self.size.top_level {
             let _ = writeln!(
                 w,
                 "  {:>10}  {:<20} {} files",
-                crate::report::human(row.size),
+                crate::ui::human(row.size),
                 row.name,
                 row.files
             );
@@ -1426,7 +1430,7 @@ impl Inspection {
             let _ = writeln!(w, "  none");
         }
         for line in some(&self.packages, 25, |p| {
-            let mut line = format!("  {:>10}  {}", crate::report::human(p.size), p.name);
+            let mut line = format!("  {:>10}  {}", crate::ui::human(p.size), p.name);
             match &p.version {
                 Some(v) => line.push_str(&format!(" {v}")),
                 None => line.push_str(" (no RECORD claims these files)"),
@@ -1678,8 +1682,8 @@ mod tests {
 
     #[test]
     fn sizes_are_human() {
-        assert_eq!(crate::report::human(1023), "1023 B");
-        assert_eq!(crate::report::human(1536), "1.5 KiB");
-        assert_eq!(crate::report::human(5 << 30), "5.0 GiB");
+        assert_eq!(crate::ui::human(1023), "1023 B");
+        assert_eq!(crate::ui::human(1536), "1.5 KiB");
+        assert_eq!(crate::ui::human(5 << 30), "5.0 GiB");
     }
 }

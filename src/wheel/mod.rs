@@ -64,8 +64,8 @@ pub enum Error {
     },
     #[error(
         "{wheel}: its files take {} ({needed} bytes) once installed, and {dir} has {} free",
-        crate::report::human(*needed),
-        crate::report::human(*free)
+        crate::ui::human(*needed),
+        crate::ui::human(*free)
     )]
     NoSpace {
         wheel: PathBuf,
@@ -74,6 +74,8 @@ pub enum Error {
         free: u64,
     },
 }
+
+impl crate::error::Hint for Error {}
 
 /// A member may inflate to at most this many times its compressed size (DEFLATE reaches about
 /// 1030:1 on a run of one byte; real wheels stay far below 100:1 on any large file).
@@ -787,10 +789,10 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     let mut rows: Vec<(String, String, String)> = written
         .iter()
         .map(|(path, sha, len)| {
-            let rel = crate::plan::relative(&layout.site_packages, path);
+            let rel = crate::paths::relative(&layout.site_packages, path);
             (
                 rel.to_string_lossy().into_owned(),
-                crate::rewrite::record_hash(sha),
+                crate::python::rewrite::record_hash(sha),
                 len.to_string(),
             )
         })

@@ -14,8 +14,8 @@
 //!
 //! A directory's files are hashed in parallel; a tarball is streamed once, never extracted.
 
-use crate::report::MANIFEST;
-use crate::tarread::{Node, Resolution, resolve_symlink};
+use crate::read::MANIFEST;
+use crate::read::tarread::{Node, Resolution, resolve_symlink};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -41,7 +41,7 @@ pub enum Error {
     #[error("{path}: not an rvenv bundle: {reason}")]
     NotABundle { path: PathBuf, reason: String },
     #[error(transparent)]
-    Archive(#[from] crate::tarread::Error),
+    Archive(#[from] crate::read::tarread::Error),
 }
 
 fn nested_note(nested: &Option<PathBuf>) -> String {
@@ -51,8 +51,8 @@ fn nested_note(nested: &Option<PathBuf>) -> String {
     }
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Some(
                 "give the path of an extracted bundle's top-level directory or of a bundle tarball",
@@ -487,9 +487,9 @@ fn read_tarball(path: &Path) -> Result<Tree, Error> {
 fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> Result<Tree, Error> {
     let mut entries = BTreeMap::new();
     let mut manifest = None;
-    let archive = crate::tarread::read_from(reader, path, |member, content| {
+    let archive = crate::read::tarread::read_from(reader, path, |member, content| {
         let found = match &member.kind {
-            crate::tarread::Kind::File => {
+            crate::read::tarread::Kind::File => {
                 if member.path == Path::new(MANIFEST) && member.size <= MANIFEST_MAX {
                     // The header's size is not trusted for an allocation.
                     let mut bytes = Vec::with_capacity(member.size.min(1 << 24) as usize);
@@ -501,9 +501,9 @@ fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> R
                     sha256: Some(content.sha256()?),
                 }
             }
-            crate::tarread::Kind::Dir => Found::Dir,
-            crate::tarread::Kind::Symlink(target) => Found::Symlink(target.clone()),
-            crate::tarread::Kind::HardLink(_) => Found::Other("hard link"),
+            crate::read::tarread::Kind::Dir => Found::Dir,
+            crate::read::tarread::Kind::Symlink(target) => Found::Symlink(target.clone()),
+            crate::read::tarread::Kind::HardLink(_) => Found::Other("hard link"),
         };
         entries.insert(member.path.clone(), found);
         Ok(())

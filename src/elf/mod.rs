@@ -21,6 +21,8 @@ pub enum Error {
     SharedRunpath { path: PathBuf },
 }
 
+impl crate::error::Hint for Error {}
+
 /// Not in goblin's constants (glibc elf.h): names of filter libraries, also in .dynstr.
 const DT_AUXILIARY: u64 = 0x7fff_fffd;
 const DT_FILTER: u64 = 0x7fff_ffff;
@@ -888,10 +890,47 @@ fn expand_origin(entry: &str, dir: &Path) -> Option<PathBuf> {
     let rest = entry
         .strip_prefix("$ORIGIN")
         .or_else(|| entry.strip_prefix("${ORIGIN}"))?;
-    crate::plan::normalize(&dir.join(rest.trim_start_matches('/')))
+    crate::paths::normalize(&dir.join(rest.trim_start_matches('/')))
 }
 
 impl Report {
+    /// One `error:` (or `warning:`) line per offender, with its hint; then the warnings.
+    pub fn print(&self, as_errors: bool) {
+        for w in &self.warnings {
+            crate::ui::warning(&format!(
+                "{}: {} (this optional standard-library module will not import there)",
+                w.path, w.problem.message
+            ));
+        }
+        for o in &self.offenders {
+            let line = format!("{}: {}", o.path, o.problem.message);
+            if as_errors {
+                crate::ui::error(&line, o.problem.hint.as_deref());
+            } else {
+                crate::ui::warning(&line);
+                if let Some(h) = &o.problem.hint {
+                    crate::ui::hint(h);
+                }
+            }
+        }
+    }
+
+    /// `rvenv check --json`: the report with a format version (docs/check-json.md).
+    pub fn json(&self) -> String {
+        let doc = serde_json::json!({
+            "format": 1,
+            "target": self.target,
+            "glibc": self.glibc,
+            "checked": self.checked,
+            "kinds": self.kinds,
+            "ok": self.offenders.is_empty(),
+            "offenders": self.offenders,
+            "warnings": self.warnings,
+            "foreign_ignored": self.foreign_ignored,
+        });
+        serde_json::to_string_pretty(&doc).expect("report serialises")
+    }
+
     /// Builds the report for `files` (path inside the environment → what it is). `present`
     /// tells every path of the environment (files and symlinks), to resolve `DT_NEEDED` through
     /// `$ORIGIN` RUNPATHs and the bundle's own `lib_dirs`.

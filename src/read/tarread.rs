@@ -50,8 +50,8 @@ pub enum Error {
     NotABundle { path: PathBuf, reason: String },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::Unsafe { .. } => Some(
                 "rvenv never writes such a member; this archive was not made by `rvenv bundle` \
@@ -365,7 +365,7 @@ impl Checker<'_> {
                         ),
                     ));
                 }
-                if lexical_target(&rel, target).is_none() {
+                if crate::paths::lexical_target(&rel, target).is_none() {
                     return Err(self.refuse(
                         name,
                         format!(
@@ -518,31 +518,6 @@ impl Checker<'_> {
     }
 }
 
-/// Where the symlink at `link` (relative to the tree) leads, resolved lexically from its
-/// directory: `None` when it leaves the tree.
-pub fn lexical_target(link: &Path, target: &Path) -> Option<PathBuf> {
-    let mut at: Vec<&std::ffi::OsStr> = link
-        .parent()
-        .unwrap_or(Path::new(""))
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n),
-            _ => None,
-        })
-        .collect();
-    for c in target.components() {
-        match c {
-            Component::Normal(n) => at.push(n),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                at.pop()?;
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(at.iter().collect())
-}
-
 /// What a path of the tree is, as [`resolve_symlink`] needs to know it.
 pub enum Node<'a> {
     Absent,
@@ -669,19 +644,6 @@ mod tests {
     }
 
     use tar::EntryType as T;
-
-    #[test]
-    fn lexical_targets() {
-        let p = |s: &str| PathBuf::from(s);
-        assert_eq!(
-            lexical_target(&p("bin/x"), &p("../lib/y")),
-            Some(p("lib/y"))
-        );
-        assert_eq!(lexical_target(&p("x"), &p("y/../z")), Some(p("z")));
-        assert_eq!(lexical_target(&p("x"), &p("..")), None);
-        assert_eq!(lexical_target(&p("a/b/x"), &p("../../..")), None);
-        assert_eq!(lexical_target(&p("a/x"), &p("/etc")), None);
-    }
 
     #[test]
     fn good_members_pass_in_order() {

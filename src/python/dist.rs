@@ -22,6 +22,8 @@ pub enum Error {
     },
 }
 
+impl crate::error::Hint for Error {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distribution {
     /// `Name:` as written in METADATA (pip prints it so).

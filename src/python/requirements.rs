@@ -11,8 +11,8 @@ use pep508_rs::{
     ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, PackageName, Requirement, VersionOrUrl,
 };
 
+use crate::python::venv::PythonVersion;
 use crate::target::Target;
-use crate::venv::PythonVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,8 +44,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<&'static str> {
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
         match self {
             Error::NotPinned { .. } => Some(
                 "run `pip freeze` in a venv where the app works (or `pip-compile`), and pass that file",

@@ -57,6 +57,8 @@ pub enum Error {
     },
 }
 
+impl crate::error::Hint for Error {}
+
 /// Programs whose ELF header is the userland's, in order of preference.
 const PROGRAMS: &[&str] = &[
     "/bin/sh",

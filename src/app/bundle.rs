@@ -1,0 +1,195 @@
+//! `rvenv bundle`: a venv (or one assembled from an interpreter and pinned requirements)
+//! planned, trimmed, checked and written as one deterministic tarball, in that order. Every
+//! refusal that does not need the files' contents happens before anything is compressed.
+
+use super::cli::BundleArgs;
+use super::config::BundleConfig;
+use crate::bundle::{archive, assemble, manifest, plan, trim};
+use crate::error::Result;
+use crate::python::venv::Venv;
+use crate::ui;
+use std::process::ExitCode;
+
+pub fn run(args: BundleArgs) -> Result<ExitCode> {
+    let interrupted = crate::interrupt::flag();
+    let config = BundleConfig::from_args(args)?;
+    // Without a venv, one is assembled from the interpreter and the requirements; it lives in
+    // a temporary directory until the bundle is written.
+    let (venv, target, _assembly) = match &config.assemble {
+        None => {
+            let venv = Venv::discover(&config.venv)?;
+            let target = super::resolve_target(
+                &config.target,
+                &venv.interpreter,
+                &venv.interpreter_elf,
+                config.quiet,
+            )?;
+            (venv, target, None)
+        }
+        Some(options) => {
+            let interp = assemble::Interpreter::find(&options.python)?;
+            let target =
+                super::resolve_target(&config.target, &interp.path, &interp.elf, config.quiet)?;
+            let name = config.arcroot_for(&options.name())?;
+            let assembly = assemble::assemble(
+                &interp,
+                &target,
+                config.target.glibc,
+                options,
+                &name,
+                interrupted,
+                |m| ui::info(config.quiet, m),
+            )?;
+            for pin in &assembly.skipped {
+                ui::info(
+                    config.quiet,
+                    &format!(
+                        "{}=={}: markers leave it out for {}",
+                        pin.name, pin.version, target.name
+                    ),
+                );
+            }
+            ui::info(
+                config.quiet,
+                &format!(
+                    "installed {} wheel(s) ({} fetched) for Python {} on {}",
+                    assembly.installed.len(),
+                    assembly.downloaded,
+                    interp.version.full,
+                    target.name
+                ),
+            );
+            for w in &assembly.installed {
+                for path in &w.overwritten {
+                    ui::warning(&format!(
+                        "{}: {} overwrote a file another wheel had installed",
+                        path.strip_prefix(&assembly.venv).unwrap_or(path).display(),
+                        w.name
+                    ));
+                }
+            }
+            let venv = Venv::discover(&assembly.venv)?;
+            (venv, target, Some(assembly))
+        }
+    };
+    let name = venv.name();
+    let arcroot = config.arcroot_for(&name)?;
+    let output = config.output_for(&name, &target)?;
+    let naming_output = |e: crate::error::Error| e.naming_output(&output);
+
+    let started = std::time::Instant::now();
+    let mut plan = plan::build(&venv, &config.plan, &arcroot, Some(&output), interrupted)
+        .map_err(|e| naming_output(e.into()))?;
+    // Last, so the options see the bundle as it would otherwise be (rewritten files,
+    // requirements.txt) and nothing later brings back what they left out.
+    trim::apply(&mut plan, &venv, &config.trim, interrupted)
+        .map_err(|e| naming_output(e.into()))?;
+    if config.verbose {
+        ui::info(
+            false,
+            &format!(
+                "planned {} entries in {:.2} s",
+                plan.entries.len(),
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        for (path, rewrite) in &plan.rewritten {
+            ui::info(false, &format!("rewrites {} ({rewrite:?})", path.display()));
+        }
+    }
+    for w in &plan.warnings {
+        ui::warning(w);
+    }
+    for line in &plan.trimmed {
+        ui::info(config.quiet, line);
+    }
+    // One pass: every file is read once, hashed, checked and stored; the bundle is renamed
+    // into place only if the checks pass.
+    let mut writer = archive::Writer::create(&output, &plan, &config.compression)?;
+    for stale in &writer.removed_stale {
+        ui::info(
+            config.quiet,
+            &format!(
+                "removed {}, left by an earlier run that was killed",
+                stale.display()
+            ),
+        );
+    }
+    let progress = ui::Progress::new(config.quiet, "bundling", || plan.file_totals());
+    let started = std::time::Instant::now();
+    let digest = writer
+        .append_plan(&plan, &target, config.target.glibc, interrupted, &|bytes| {
+            progress.file_done(bytes)
+        })
+        .map_err(|e| naming_output(e.into()))?;
+    progress.finish();
+    if config.verbose {
+        let bytes: u64 = digest.files.iter().map(|f| f.size).sum();
+        ui::info(
+            false,
+            &format!(
+                "read, checked and compressed {} files ({} bytes) in {:.2} s",
+                digest.files.len(),
+                bytes,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    warn_leaks(&digest);
+    if digest.elf.offenders.is_empty() {
+        digest.elf.print(false);
+    } else {
+        digest.elf.print(!config.no_check);
+        if !config.no_check {
+            drop(writer);
+            ui::error(
+                &format!(
+                    "{} problem(s) in {} ELF files for {}; {} was not written",
+                    digest.elf.offenders.len(),
+                    digest.elf.checked,
+                    target.name,
+                    output.display()
+                ),
+                Some(
+                    "give the --target the venv was built for, rebuild the venv for this target, or pass --no-check to write it anyway",
+                ),
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let mtime = config
+        .plan
+        .source_date_epoch
+        .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
+    let manifest = manifest::Manifest::new(&plan, &digest, &venv, &target);
+    writer.finish(manifest::MANIFEST, manifest.len(), manifest.reader(), mtime)?;
+    ui::info(config.quiet, &digest.elf.summary());
+    ui::info(
+        config.quiet,
+        &format!(
+            "wrote {} ({} entries, {} files rewritten)",
+            output.display(),
+            plan.entries.len() + 2,
+            plan.rewritten.len()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Leaks are grouped per file: one warning names the file and the paths it still holds.
+fn warn_leaks(digest: &archive::Digest) {
+    let mut by_file: std::collections::BTreeMap<_, Vec<&str>> = Default::default();
+    for leak in &digest.leaks {
+        by_file
+            .entry(&leak.path)
+            .or_default()
+            .push(&leak.build_path);
+    }
+    for (path, paths) in by_file {
+        ui::warning(&format!(
+            "{}: still contains the build path {} (it will not exist on the target)",
+            path.display(),
+            paths.join(" and ")
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+//! `rvenv freeze`: pip freeze's text, from the metadata.
+
+use super::cli::FreezeArgs;
+use crate::error::Result;
+use std::process::ExitCode;
+
+pub fn run(args: FreezeArgs) -> Result<ExitCode> {
+    let (dists, minor) = crate::inspect::distributions(&args.path)?;
+    super::print_out(&crate::python::dist::freeze(&dists, minor))?;
+    Ok(ExitCode::SUCCESS)
+}

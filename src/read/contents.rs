@@ -1,0 +1,147 @@
+//! What `rvenv check` needs of an existing environment (an extracted bundle or a bundle
+//! tarball): every binary, inspected, and every path present.
+
+use super::tarread;
+use crate::elf;
+use std::collections::HashSet;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: cannot be read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Archive(#[from] tarread::Error),
+}
+
+impl crate::error::Hint for Error {}
+
+/// The binaries of an existing environment (an extracted bundle or a bundle tarball), for
+/// `rvenv check`: what each binary is, and every path present, relative to the root.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub binaries: Vec<(PathBuf, elf::Inspection)>,
+    /// Files and directories, and the symlinks that lead to one of them inside the tree.
+    pub present: HashSet<PathBuf>,
+}
+
+/// Adds the symlinks (path → target as written) that resolve, inside the tree, to something
+/// present: a dangling link, or one leaving the tree, does not make a library "found".
+fn add_resolved_links(present: &mut HashSet<PathBuf>, links: &[(PathBuf, PathBuf)]) {
+    let map: std::collections::HashMap<&Path, &Path> = links
+        .iter()
+        .map(|(l, t)| (l.as_path(), t.as_path()))
+        .collect();
+    for (link, _) in links {
+        let mut at = link.clone();
+        for _ in 0..40 {
+            match map.get(at.as_path()) {
+                Some(target) if target.is_relative() => {
+                    let joined = at.parent().unwrap_or(Path::new("")).join(target);
+                    match crate::paths::normalize(&joined) {
+                        Some(next) => at = next,
+                        None => break,
+                    }
+                }
+                Some(_) => break, // absolute: leaves the tree
+                None => {
+                    if present.contains(&at) {
+                        present.insert(link.clone());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Walks a directory (symlinks are not followed).
+pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
+    let mut contents = Contents::default();
+    let mut links = Vec::new();
+    for item in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let item = item.map_err(|e| Error::Read {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        let rel = item
+            .path()
+            .strip_prefix(root)
+            .expect("under root")
+            .to_path_buf();
+        if item.file_type().is_file() {
+            let inspection =
+                elf::inspect_file(item.path(), &rel).map_err(|source| Error::Read {
+                    path: item.path().to_path_buf(),
+                    source,
+                })?;
+            if let Some(i) = inspection {
+                contents.binaries.push((rel.clone(), i));
+            }
+        }
+        if item.path_is_symlink() {
+            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
+                path: item.path().to_path_buf(),
+                source,
+            })?;
+            links.push((rel, target));
+        } else {
+            contents.present.insert(rel);
+        }
+    }
+    add_resolved_links(&mut contents.present, &links);
+    Ok(contents)
+}
+
+/// Reads a bundle tarball (gzip, zstd or plain) through the checked reader, without
+/// extracting it; paths are relative to its single top-level directory.
+pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_tarball_from(std::io::BufReader::new(file), path)
+}
+
+/// As `read_tarball`, from a stream (`path` names it in messages).
+pub fn read_tarball_from<R: std::io::BufRead + 'static>(
+    reader: R,
+    path: &Path,
+) -> Result<Contents, Error> {
+    let mut contents = Contents::default();
+    let mut links = Vec::new();
+    super::tarread::read_from(reader, path, |member, content| {
+        match &member.kind {
+            super::tarread::Kind::File => {
+                // Only a binary is read whole (as from a directory); the header's size is
+                // not trusted for an allocation: the read grows as data comes.
+                let mut bytes = Vec::with_capacity(4);
+                content.by_ref().take(4).read_to_end(&mut bytes)?;
+                if elf::is_binary_magic(&bytes) {
+                    bytes.reserve(member.size.min(1 << 20) as usize);
+                    content.read_to_end(&mut bytes)?;
+                    if let Some(i) = elf::inspect(&member.path, &bytes) {
+                        contents.binaries.push((member.path.clone(), i));
+                    }
+                }
+                contents.present.insert(member.path.clone());
+            }
+            super::tarread::Kind::Symlink(target) => {
+                links.push((member.path.clone(), target.clone()));
+            }
+            _ => {
+                contents.present.insert(member.path.clone());
+            }
+        }
+        Ok(())
+    })?;
+    add_resolved_links(&mut contents.present, &links);
+    Ok(contents)
+}

@@ -1,0 +1,118 @@
+//! What the user sees on stderr and stdout: `error:`/`warning:`/`hint:` lines, sizes as people
+//! write them, the progress bar, and output that a closed pipe does not turn into an error.
+
+/// A size as people write it: `1023 B`, `1.5 KiB`, `38.2 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Diagnostics go to stderr: `error:`, `warning:` and `hint:` lines. The prefix is coloured
+/// only when stderr is a terminal that supports colour; never with `NO_COLOR` set (non-empty)
+/// or `TERM=dumb` (anstream decides, and strips the escapes everywhere else).
+fn prefix(label: &str, color: anstyle::AnsiColor) -> String {
+    let style = anstyle::Style::new().bold().fg_color(Some(color.into()));
+    format!("{style}{label}:{style:#}")
+}
+
+pub fn warning(message: &str) {
+    anstream::eprintln!(
+        "{} {message}",
+        prefix("warning", anstyle::AnsiColor::Yellow)
+    );
+}
+
+pub fn error(message: &str, hint: Option<&str>) {
+    anstream::eprintln!("{} {message}", prefix("error", anstyle::AnsiColor::Red));
+    if let Some(h) = hint {
+        self::hint(h);
+    }
+}
+
+pub fn hint(message: &str) {
+    anstream::eprintln!("{} {message}", prefix("hint", anstyle::AnsiColor::Cyan));
+}
+
+pub fn info(quiet: bool, message: &str) {
+    if !quiet {
+        eprintln!("{message}");
+    }
+}
+
+/// A progress bar on stderr (files and bytes, rate, time left) for long work; drawn only when
+/// stderr is a terminal, so pipes and CI logs never see it.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    files: std::sync::atomic::AtomicU64,
+    total_files: u64,
+}
+
+impl Progress {
+    /// `totals` gives the files and their bytes (asked only when the bar is drawn); `verb`
+    /// says what is done to them ("bundling").
+    pub fn new(quiet: bool, verb: &'static str, totals: impl FnOnce() -> (u64, u64)) -> Progress {
+        use std::io::IsTerminal;
+        let show = !quiet && std::io::stderr().is_terminal();
+        let (total_files, total_bytes) = if show { totals() } else { (0, 0) };
+        let bar = show.then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total_bytes),
+                indicatif::ProgressDrawTarget::stderr_with_hz(10),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(verb);
+            // An error ends the run with the bar cleared, not frozen above the message.
+            let bar = bar.with_finish(indicatif::ProgressFinish::AndClear);
+            bar.set_message(format!("0/{total_files} files"));
+            bar
+        });
+        Progress {
+            bar,
+            files: Default::default(),
+            total_files,
+        }
+    }
+
+    /// One more file of `bytes` done.
+    pub fn file_done(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            let n = self
+                .files
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            bar.set_message(format!("{n}/{} files", self.total_files));
+            bar.inc(bytes);
+        }
+    }
+
+    /// Removes the bar before the summary lines.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Writes `text` to standard output; a reader that stops early (`| head`) is not an error.
+pub fn print_out(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
