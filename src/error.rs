@@ -91,3 +91,22 @@ impl Hint for std::io::Error {}
 impl Hint for serde_json::Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A file-system error with the path it happened on, worded as every rvenv message is:
+/// `PATH: cause` (fs-err's errors word it "failed to open file `PATH`" and keep the cause out
+/// of their message, which would change every message the tests and users rely on).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct PathError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// For `map_err`: the I/O error of an operation on `path`.
+pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> PathError + '_ {
+    move |source| PathError {
+        path: path.to_path_buf(),
+        source,
+    }
+}

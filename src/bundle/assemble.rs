@@ -33,11 +33,8 @@ pub enum Error {
     Requirements(#[from] requirements::Error),
     #[error(transparent)]
     Wheel(#[from] wheel::Error),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     #[error("{}", missing_message(.missing, .tags, .searched))]
     NoWheel {
         missing: Vec<Missing>,
@@ -121,13 +118,6 @@ fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) ->
     out
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Everything `bundle --python ... -r ...` was given.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -186,14 +176,14 @@ fn full_version(bytes: &[u8], version: &PythonVersion) -> Option<String> {
 
 impl Interpreter {
     pub fn find(path: &Path) -> Result<Interpreter, Error> {
-        let path = std::path::absolute(path).map_err(io(path))?;
+        let path = std::path::absolute(path).map_err(crate::error::io(path))?;
         let real = path
             .canonicalize()
             .map_err(|_| Error::NoPython(path.clone()))?;
         if !real.is_file() {
             return Err(Error::NoPython(path));
         }
-        let bytes = std::fs::read(&real).map_err(io(&real))?;
+        let bytes = std::fs::read(&real).map_err(crate::error::io(&real))?;
         if !crate::elf::is_elf(&bytes) {
             return Err(Error::NotElf(path));
         }
@@ -216,7 +206,7 @@ impl Interpreter {
         let (base_prefix, stdlib) = venv::find_base(&real, &cfg, &version)?;
         let libpython = venv::find_libpython(&real, &elf, &base_prefix)?;
         let carrier = match &libpython {
-            Some(lib) => std::fs::read(&lib.path).map_err(io(&lib.path))?,
+            Some(lib) => std::fs::read(&lib.path).map_err(crate::error::io(&lib.path))?,
             None => bytes,
         };
         if let Some(full) = full_version(&carrier, &version) {
@@ -242,19 +232,16 @@ pub struct Assembly {
 
 fn sha256_hex(path: &Path) -> Result<String, Error> {
     use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    Ok(sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
 fn scan(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, WheelName)>, Error> {
     let mut out = Vec::new();
     for dir in dirs {
-        let entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        let entries = std::fs::read_dir(dir).map_err(crate::error::io(dir))?;
         for entry in entries {
-            let entry = entry.map_err(io(dir))?;
+            let entry = entry.map_err(crate::error::io(dir))?;
             let path = entry.path();
             if let Some(name) = entry.file_name().to_str().and_then(WheelName::parse) {
                 out.push((path, name));
@@ -398,7 +385,7 @@ fn activate_scripts(interp: &Interpreter, root: &Path, name: &str) -> Result<(),
                 .replace("__VENV_BIN_NAME__", &value("bin"))
                 .replace("__VENV_PYTHON__", &value(&format!("{dir}/bin/python")));
             let dest = root.join("bin").join(entry.file_name());
-            std::fs::write(&dest, out).map_err(io(&dest))?;
+            std::fs::write(&dest, out).map_err(crate::error::io(&dest))?;
         }
     }
     Ok(())
@@ -437,9 +424,9 @@ pub fn assemble(
     let dir = tempfile::Builder::new()
         .prefix("rvenv-assemble-")
         .tempdir()
-        .map_err(io(&std::env::temp_dir()))?;
+        .map_err(crate::error::io(&std::env::temp_dir()))?;
     let downloads = dir.path().join("wheels");
-    std::fs::create_dir(&downloads).map_err(io(&downloads))?;
+    std::fs::create_dir(&downloads).map_err(crate::error::io(&downloads))?;
 
     let found = scan(&dirs)?;
     let mut chosen: BTreeMap<PackageName, PathBuf> = BTreeMap::new();
@@ -523,7 +510,7 @@ pub fn assemble(
         .join(version.exe_name())
         .join("site-packages");
     for d in [root.join("bin"), site_packages.clone()] {
-        std::fs::create_dir_all(&d).map_err(io(&d))?;
+        std::fs::create_dir_all(&d).map_err(crate::error::io(&d))?;
     }
     let home = interp.path.parent().unwrap_or(Path::new("/"));
     let cfg = format!(
@@ -533,14 +520,15 @@ pub fn assemble(
         interp.path.display()
     );
     let cfg_path = root.join("pyvenv.cfg");
-    std::fs::write(&cfg_path, cfg).map_err(io(&cfg_path))?;
+    std::fs::write(&cfg_path, cfg).map_err(crate::error::io(&cfg_path))?;
     let bin = root.join("bin");
     for (link, to) in [
         ("python", interp.path.clone()),
         ("python3", PathBuf::from("python")),
         (version.exe_name().as_str(), PathBuf::from("python")),
     ] {
-        std::os::unix::fs::symlink(&to, bin.join(link)).map_err(io(&bin.join(link)))?;
+        std::os::unix::fs::symlink(&to, bin.join(link))
+            .map_err(crate::error::io(&bin.join(link)))?;
     }
     activate_scripts(interp, &root, name)?;
 

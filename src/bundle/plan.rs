@@ -21,11 +21,8 @@ pub enum Error {
     SymlinkLoop(PathBuf),
     #[error("{path}: symlink leaves the venv (points to {target})")]
     SymlinkLeaves { path: PathBuf, target: PathBuf },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     #[error("{path}: cannot be rewritten: {source}")]
     Rewrite {
         path: PathBuf,
@@ -75,13 +72,6 @@ impl crate::error::Hint for Error {
             }
             _ => None,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -296,11 +286,11 @@ pub const TEMP_SUFFIX: &str = ".rvenv-tmp";
 fn starts_with(path: &Path, magic: &[u8]) -> Result<bool, Error> {
     use std::io::Read;
     let mut head = vec![0u8; magic.len()];
-    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let mut file = std::fs::File::open(path).map_err(crate::error::io(path))?;
     match file.read_exact(&mut head) {
         Ok(()) => Ok(head == magic),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(io(path)(e)),
+        Err(e) => Err(crate::error::io(path)(e).into()),
     }
 }
 
@@ -448,17 +438,19 @@ impl Builder<'_> {
             }
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(src).to_path_buf();
-                Error::Io {
+                Error::Io(crate::error::PathError {
                     path,
                     source: walk_error(e),
-                }
+                })
             })?;
             let path = item.path();
             let rel = path.strip_prefix(src).expect("walk stays under its root");
             let out = dest.join(rel);
-            let meta = item.metadata().map_err(|e| Error::Io {
-                path: path.to_path_buf(),
-                source: walk_error(e),
+            let meta = item.metadata().map_err(|e| {
+                Error::Io(crate::error::PathError {
+                    path: path.to_path_buf(),
+                    source: walk_error(e),
+                })
             })?;
             let ft = meta.file_type();
             if ft.is_dir() {
@@ -494,13 +486,15 @@ impl Builder<'_> {
         policy: LinkPolicy,
         meta: &std::fs::Metadata,
     ) -> Result<(), Error> {
-        let target = std::fs::read_link(link).map_err(io(link))?;
+        let target = std::fs::read_link(link).map_err(crate::error::io(link))?;
         let resolved = match link.canonicalize() {
             Ok(r) => r,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(Error::SymlinkLoop(link.to_path_buf()));
             }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(link)(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(crate::error::io(link)(e).into());
+            }
             Err(_) if policy == LinkPolicy::Dereference => {
                 self.warnings.push(format!(
                     "{}: skipped: dangling symlink to {}",
@@ -517,7 +511,7 @@ impl Builder<'_> {
             }
         };
         let parent = link.parent().unwrap_or(tree_root);
-        let parent = parent.canonicalize().map_err(io(parent))?;
+        let parent = parent.canonicalize().map_err(crate::error::io(parent))?;
         let inside = resolved.starts_with(tree_root);
         if !inside && policy == LinkPolicy::Strict {
             return Err(Error::SymlinkLeaves {
@@ -525,7 +519,7 @@ impl Builder<'_> {
                 target: resolved,
             });
         }
-        let target_meta = std::fs::metadata(&resolved).map_err(io(&resolved))?;
+        let target_meta = std::fs::metadata(&resolved).map_err(crate::error::io(&resolved))?;
         if !target_meta.is_file() && !target_meta.is_dir() {
             // The special file itself is skipped; a link to it would dangle in the bundle.
             self.warnings.push(format!(
@@ -559,19 +553,19 @@ impl Builder<'_> {
     /// Python scripts are rewritten, everything else is copied.
     fn bin(&mut self) -> Result<(), Error> {
         let bin = self.venv.real_root.join("bin");
-        let meta = std::fs::metadata(&bin).map_err(io(&bin))?;
+        let meta = std::fs::metadata(&bin).map_err(crate::error::io(&bin))?;
         self.insert(PathBuf::from("bin"), Kind::Dir, self.mtime(&meta));
         let mut children: Vec<_> = std::fs::read_dir(&bin)
-            .map_err(io(&bin))?
+            .map_err(crate::error::io(&bin))?
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
-            .map_err(io(&bin))?;
+            .map_err(crate::error::io(&bin))?;
         children.sort();
         let exe = self.venv.version.exe_name();
         for path in children {
             let name = path.file_name().expect("read_dir names").to_owned();
             let dest = Path::new("bin").join(&name);
-            let meta = path.symlink_metadata().map_err(io(&path))?;
+            let meta = path.symlink_metadata().map_err(crate::error::io(&path))?;
             let name = name.to_string_lossy();
             let is_interpreter = rewrite::is_python_name(&name)
                 && (meta.file_type().is_symlink()
@@ -643,14 +637,16 @@ impl Builder<'_> {
             source,
         };
         let text = |bytes: Vec<u8>| {
-            String::from_utf8(bytes).map_err(|_| Error::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+            String::from_utf8(bytes).map_err(|_| {
+                Error::Io(crate::error::PathError {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+                })
             })
         };
         let new = match name {
             "activate" => {
-                let s = text(std::fs::read(path).map_err(io(path))?)?;
+                let s = text(std::fs::read(path).map_err(crate::error::io(path))?)?;
                 Some((
                     rewrite::activate_sh(&s)
                         .map_err(rewrite_error)?
@@ -659,7 +655,7 @@ impl Builder<'_> {
                 ))
             }
             "activate.fish" => {
-                let s = text(std::fs::read(path).map_err(io(path))?)?;
+                let s = text(std::fs::read(path).map_err(crate::error::io(path))?)?;
                 Some((
                     rewrite::activate_fish(&s)
                         .map_err(rewrite_error)?
@@ -669,7 +665,7 @@ impl Builder<'_> {
             }
             "activate.csh" => Some((rewrite::activate_csh().into_bytes(), Rewrite::Activate)),
             _ if is_script => {
-                let bytes = std::fs::read(path).map_err(io(path))?;
+                let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
                 match rewrite::parse_launcher(&bytes) {
                     None => None,
                     Some(launcher) => {
@@ -724,7 +720,7 @@ impl Builder<'_> {
                 .parent()
                 .and_then(Path::parent)
                 .unwrap_or(Path::new(""));
-            let bytes = std::fs::read(&src).map_err(io(&src))?;
+            let bytes = std::fs::read(&src).map_err(crate::error::io(&src))?;
             dist::check_record(&src, &bytes)?;
             let changed = |row: &str| {
                 normalize(&site.join(row)).and_then(|p| self.new_hashes.get(&p).cloned())
@@ -734,7 +730,7 @@ impl Builder<'_> {
                 source,
             })?;
             let Some(new) = new else { continue };
-            let meta = std::fs::metadata(&src).map_err(io(&src))?;
+            let meta = std::fs::metadata(&src).map_err(crate::error::io(&src))?;
             let kind = Kind::File {
                 source: Source::Bytes(new),
                 executable: false,
@@ -750,10 +746,10 @@ impl Builder<'_> {
         let venv = self.venv;
         let exe = venv.version.exe_name();
         let interp = &venv.interpreter;
-        let meta = std::fs::metadata(interp).map_err(io(interp))?;
+        let meta = std::fs::metadata(interp).map_err(crate::error::io(interp))?;
         let dest = Path::new("python/bin").join(&exe);
         if let Some(lib) = &venv.libpython {
-            let bytes = std::fs::read(interp).map_err(io(interp))?;
+            let bytes = std::fs::read(interp).map_err(crate::error::io(interp))?;
             let slot = elf::runpath_slot(&bytes, interp)?
                 .ok_or_else(|| Error::NoRunpath(interp.clone()))?;
             let new = rewrite::replace_c_string(&bytes, slot.offset, slot.len, "$ORIGIN/../lib")
@@ -770,7 +766,7 @@ impl Builder<'_> {
             if let Some(entry) = self.entries.last_mut() {
                 entry.derived_from = Some(interp.clone());
             }
-            let lib_meta = std::fs::metadata(&lib.path).map_err(io(&lib.path))?;
+            let lib_meta = std::fs::metadata(&lib.path).map_err(crate::error::io(&lib.path))?;
             self.file(
                 Path::new("python/lib").join(&lib.needed),
                 &lib.path,
@@ -867,7 +863,7 @@ pub fn build(
         return Err(Error::Conflict(venv.root.clone(), "python"));
     }
     let cfg_path = venv.real_root.join("pyvenv.cfg");
-    let cfg_meta = std::fs::metadata(&cfg_path).map_err(io(&cfg_path))?;
+    let cfg_meta = std::fs::metadata(&cfg_path).map_err(crate::error::io(&cfg_path))?;
     let output_in_venv = output
         .and_then(Path::parent)
         .map(|d| {

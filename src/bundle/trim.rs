@@ -30,11 +30,8 @@ pub enum Error {
     NoPython { version: String, tried: String },
     #[error("{python}: compiling bytecode failed: {message}")]
     CompileFailed { python: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
@@ -58,13 +55,6 @@ impl crate::error::Hint for Error {
             ),
             _ => None,
         }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -378,7 +368,7 @@ fn scratch(plan: &mut Plan) -> Result<PathBuf, Error> {
         let dir = tempfile::Builder::new()
             .prefix("rvenv-trim-")
             .tempdir()
-            .map_err(io(&std::env::temp_dir()))?;
+            .map_err(crate::error::io(&std::env::temp_dir()))?;
         plan.scratch = Some(std::sync::Arc::new(dir));
     }
     Ok(plan
@@ -581,7 +571,7 @@ fn imported_tests(
                 source: Source::Bytes(b),
                 ..
             } => b.clone(),
-            _ => std::fs::read(&disk).map_err(io(&disk))?,
+            _ => std::fs::read(&disk).map_err(crate::error::io(&disk))?,
         };
         let text = String::from_utf8_lossy(&text);
         let found = references(&entry.path, &text, &dotted, candidates);
@@ -904,7 +894,9 @@ fn compile(
             continue;
         }
         let disk = out_root.join(&item.pyc);
-        let size = std::fs::metadata(&disk).map_err(io(&disk))?.len();
+        let size = std::fs::metadata(&disk)
+            .map_err(crate::error::io(&disk))?
+            .len();
         let cache = item.pyc.parent().expect("in __pycache__");
         if !tree.entries.contains_key(cache) {
             let parent_mtime = item
@@ -1161,7 +1153,10 @@ fn strip_debug(
             let (inspection, input) = match source {
                 Source::Disk(_) | Source::Tree { .. } => {
                     let p = entry.source_path().expect("a file on disk").into_owned();
-                    (elf::inspect_file(&p, &entry.path).map_err(io(&p))?, p)
+                    (
+                        elf::inspect_file(&p, &entry.path).map_err(crate::error::io(&p))?,
+                        p,
+                    )
                 }
                 Source::Bytes(b) => {
                     let inspection = elf::inspect(&entry.path, b);
@@ -1194,7 +1189,7 @@ fn strip_debug(
                 return Err(crate::interrupt::Interrupted.into());
             }
             let parent = item.output.parent().expect("under the scratch directory");
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
             let out = Command::new(&strip)
                 .arg("--strip-debug")
                 .arg("-o")
@@ -1202,7 +1197,7 @@ fn strip_debug(
                 .arg(&item.input)
                 .stdin(Stdio::null())
                 .output()
-                .map_err(io(&strip))?;
+                .map_err(crate::error::io(&strip))?;
             if interrupted.load(Ordering::Relaxed) {
                 return Err(crate::interrupt::Interrupted.into());
             }
@@ -1213,7 +1208,7 @@ fn strip_debug(
                 ));
             }
             let size = std::fs::metadata(&item.output)
-                .map_err(io(&item.output))?
+                .map_err(crate::error::io(&item.output))?
                 .len();
             if size >= item.size {
                 return Ok(Outcome::NotSmaller);
@@ -1298,15 +1293,15 @@ enum Outcome {
 }
 
 fn map(path: &Path) -> Result<memmap2::Mmap, Error> {
-    let file = std::fs::File::open(path).map_err(io(path))?;
+    let file = std::fs::File::open(path).map_err(crate::error::io(path))?;
     // SAFETY: read-only, private to this call; the files are the venv's or our own copies.
-    unsafe { memmap2::Mmap::map(&file) }.map_err(io(path))
+    Ok(unsafe { memmap2::Mmap::map(&file) }.map_err(crate::error::io(path))?)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let parent = path.parent().expect("under the scratch directory");
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    std::fs::write(path, bytes).map_err(io(path))
+    std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
+    Ok(std::fs::write(path, bytes).map_err(crate::error::io(path))?)
 }
 
 #[cfg(test)]

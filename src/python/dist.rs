@@ -15,11 +15,8 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     #[error("{path}: {message}")]
     BadMetadata { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
 }
 
 impl crate::error::Hint for Error {}
@@ -45,13 +42,6 @@ pub struct DirectUrl {
     /// `archive_info.hash` (`sha256=...`): pip freeze appends it as the URL's fragment.
     pub archive_hash: Option<String>,
     pub subdirectory: Option<String>,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// `Name:` and `Version:` from the header part of a METADATA file (RFC 822 style; written by
@@ -259,10 +249,10 @@ pub fn find(site_packages: &Path) -> Result<Vec<Distribution>, Error> {
     let entries = match std::fs::read_dir(site_packages) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dists),
-        Err(e) => return Err(io(site_packages)(e)),
+        Err(e) => return Err(crate::error::io(site_packages)(e).into()),
     };
     for entry in entries {
-        let entry = entry.map_err(io(site_packages))?;
+        let entry = entry.map_err(crate::error::io(site_packages))?;
         let dir = entry.path();
         let Some(ext) = dir.extension() else { continue };
         let metadata_path = if ext == "dist-info" && dir.is_dir() {
@@ -275,7 +265,7 @@ pub fn find(site_packages: &Path) -> Result<Vec<Distribution>, Error> {
         } else {
             continue;
         };
-        let metadata = std::fs::read(&metadata_path).map_err(io(&metadata_path))?;
+        let metadata = std::fs::read(&metadata_path).map_err(crate::error::io(&metadata_path))?;
         let direct_url_path = dir.join("direct_url.json");
         let direct_url = match std::fs::read(&direct_url_path) {
             Ok(bytes) => Some(bytes),
@@ -285,7 +275,7 @@ pub fn find(site_packages: &Path) -> Result<Vec<Distribution>, Error> {
             {
                 None
             }
-            Err(e) => return Err(io(&direct_url_path)(e)),
+            Err(e) => return Err(crate::error::io(&direct_url_path)(e).into()),
         };
         dists.push(Distribution::from_parts(
             dir,
@@ -800,7 +790,7 @@ pub fn build_machine_links(
     };
     for path in files {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let read = || std::fs::read(&path).map_err(io(&path));
+        let read = || Ok(std::fs::read(&path).map_err(crate::error::io(&path))?);
         found.extend(site_file_findings(&path, &name, read, inside)?);
     }
     Ok(found)

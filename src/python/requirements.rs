@@ -16,11 +16,8 @@ use crate::target::Target;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     #[error("{path}:{line}: {message}")]
     Line {
         path: PathBuf,
@@ -155,9 +152,11 @@ fn option_value<'a>(
 }
 
 pub fn read(path: &Path, env: &MarkerEnvironment) -> Result<Requirements, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Error::Io(crate::error::PathError {
+            path: path.to_path_buf(),
+            source,
+        })
     })?;
     parse(path, &text, env)
 }

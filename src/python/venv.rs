@@ -38,11 +38,8 @@ pub enum Error {
     LibpythonNotFound { interpreter: PathBuf, name: String },
     #[error(transparent)]
     Elf(#[from] crate::elf::Error),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
 }
 
 impl crate::error::Hint for Error {
@@ -59,13 +56,6 @@ impl crate::error::Hint for Error {
             ),
             _ => None,
         }
-    }
-}
-
-pub fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -90,11 +80,11 @@ impl PyvenvCfg {
             path: path.to_path_buf(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        let file = std::fs::File::open(path).map_err(crate::error::io(path))?;
         let mut bytes = Vec::new();
         file.take(PYVENV_CFG_MAX + 1)
             .read_to_end(&mut bytes)
-            .map_err(io_error(path))?;
+            .map_err(crate::error::io(path))?;
         if bytes.len() as u64 > PYVENV_CFG_MAX {
             return Err(bad(format!(
                 "larger than {} KiB: not a pyvenv.cfg (a few key = value lines)",
@@ -229,19 +219,20 @@ pub fn default_path(arg: Option<PathBuf>) -> PathBuf {
 impl Venv {
     pub fn discover(path: &Path) -> Result<Venv, Error> {
         // Lexically normalised, so `..` and `.` do not become the venv's name.
-        let root =
-            crate::paths::normalize_absolute(&std::path::absolute(path).map_err(io_error(path))?);
+        let root = crate::paths::normalize_absolute(
+            &std::path::absolute(path).map_err(crate::error::io(path))?,
+        );
         let meta = std::fs::metadata(&root).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(root.clone()),
-            _ => Error::Io {
+            _ => Error::Io(crate::error::PathError {
                 path: root.clone(),
                 source: e,
-            },
+            }),
         })?;
         if !meta.is_dir() {
             return Err(Error::NotADirectory(root));
         }
-        let real_root = root.canonicalize().map_err(io_error(&root))?;
+        let real_root = root.canonicalize().map_err(crate::error::io(&root))?;
         let cfg_path = real_root.join("pyvenv.cfg");
         if !cfg_path.is_file() {
             return Err(Error::NoPyvenvCfg(root));
@@ -255,7 +246,7 @@ impl Venv {
         }
 
         let (link, interpreter) = find_interpreter(&real_root, &cfg)?;
-        let bytes = std::fs::read(&interpreter).map_err(io_error(&interpreter))?;
+        let bytes = std::fs::read(&interpreter).map_err(crate::error::io(&interpreter))?;
         if !crate::elf::is_elf(&bytes) {
             return Err(Error::InterpreterNotElf(interpreter));
         }

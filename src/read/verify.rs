@@ -209,14 +209,6 @@ pub struct ManifestInfo {
     pub target: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// A path as reports write it (names that are not UTF-8 with U+FFFD).
 fn key(path: &Path) -> String {
     path.to_string_lossy().into_owned()
@@ -274,7 +266,7 @@ pub(crate) fn verify_tarball_from<R: std::io::BufRead + 'static>(
 }
 
 fn conclude(path: &Path, mut tree: Tree, manifest: &ParsedManifest, strict: bool) -> Verification {
-    let manifest_sha = hex(&Sha256::digest(&tree.manifest));
+    let manifest_sha = hex::encode(Sha256::digest(&tree.manifest));
     let manifest_path = key(&tree.manifest_path);
     tree.manifest.clear();
     let info = ManifestInfo {
@@ -539,7 +531,7 @@ fn found_out(found: &Found, with_sha: bool) -> FoundOut {
         Found::File { size, sha256 } => FoundOut::File {
             size: *size,
             sha256: if with_sha {
-                sha256.map(|s| hex(&s))
+                sha256.map(hex::encode)
             } else {
                 None
             },

@@ -12,11 +12,8 @@ use sha2::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
     #[error("{wheel}: not a readable wheel (zip): {message}")]
     Zip { wheel: PathBuf, message: String },
     #[error(
@@ -87,13 +84,6 @@ const RATIO_FREE: u64 = 1 << 20;
 fn free_space(dir: &Path) -> std::io::Result<u64> {
     let st = rustix::fs::statvfs(dir)?;
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// `numpy-1.26.4-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl`
@@ -306,7 +296,7 @@ pub fn entry_point_script(python: &str, module: &str, attr: &str) -> String {
 fn open_new(wheel: &Path, path: &Path, executable: bool) -> Result<(std::fs::File, bool), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
     }
     let existing = path.symlink_metadata().ok();
     if existing
@@ -320,14 +310,14 @@ fn open_new(wheel: &Path, path: &Path, executable: bool) -> Result<(std::fs::Fil
     }
     if existing.is_some() {
         // pip overwrites too; a new file gets the mode below rather than the old one's.
-        std::fs::remove_file(path).map_err(io(path))?;
+        std::fs::remove_file(path).map_err(crate::error::io(path))?;
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(if executable { 0o755 } else { 0o644 })
         .open(path)
-        .map_err(io(path))?;
+        .map_err(crate::error::io(path))?;
     Ok((file, existing.is_some()))
 }
 
@@ -620,7 +610,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         wheel: wheel.to_path_buf(),
         message: e.to_string(),
     };
-    let file = std::fs::File::open(wheel).map_err(io(wheel))?;
+    let file = std::fs::File::open(wheel).map_err(crate::error::io(wheel))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
     let Checked {
         members,
@@ -663,7 +653,8 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         places.push((*index, name.clone(), dest, is_script));
     }
 
-    let free = free_space(&layout.site_packages).map_err(io(&layout.site_packages))?;
+    let free =
+        free_space(&layout.site_packages).map_err(crate::error::io(&layout.site_packages))?;
     if declared_total > free {
         return Err(Error::NoSpace {
             wheel: wheel.to_path_buf(),
@@ -718,7 +709,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
                 bytes = new;
                 sha_written = Some((sha2::Sha256::digest(&bytes).to_vec(), bytes.len() as u64));
             }
-            out.0.write_all(&bytes).map_err(io(&dest))?;
+            out.0.write_all(&bytes).map_err(crate::error::io(&dest))?;
         } else {
             // Never more than the header declared (the free-space check counted on it).
             let mut limited = (&mut entry).take(declared);
@@ -731,7 +722,9 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
                 }
                 hashers.update(&buf[..n]);
                 count += n as u64;
-                out.0.write_all(&buf[..n]).map_err(io(&dest))?;
+                out.0
+                    .write_all(&buf[..n])
+                    .map_err(crate::error::io(&dest))?;
             }
         }
         // One byte past the declared size: the zip reader fails on it, or returns it.
@@ -764,7 +757,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         if out.1 {
             overwritten.push(dest.clone());
         }
-        out.0.write_all(&bytes).map_err(io(&dest))?;
+        out.0.write_all(&bytes).map_err(crate::error::io(&dest))?;
         written.push((
             dest,
             sha2::Sha256::digest(&bytes).to_vec(),
@@ -777,7 +770,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
         open_new(wheel, &dest, false)?
             .0
             .write_all(bytes)
-            .map_err(io(&dest))?;
+            .map_err(crate::error::io(&dest))?;
         written.push((
             dest,
             sha2::Sha256::digest(bytes).to_vec(),
@@ -814,7 +807,7 @@ pub fn install(wheel: &Path, expected: &PackageName, layout: &Layout) -> Result<
     open_new(wheel, &record_path, false)?
         .0
         .write_all(&record_bytes)
-        .map_err(io(&record_path))?;
+        .map_err(crate::error::io(&record_path))?;
 
     Ok(Installed {
         name: expected.clone(),
