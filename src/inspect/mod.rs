@@ -759,8 +759,7 @@ fn gather_dir(root: &Path) -> Result<Gathered, Error> {
 /// A tarball, streamed once through the checked reader: paths are relative to its single
 /// top-level directory.
 fn gather_tarball(path: &Path) -> Result<Gathered, Error> {
-    let file = std::fs::File::open(path).map_err(read_error(path))?;
-    gather_tarball_from(std::io::BufReader::new(file), path)
+    gather_tarball_from(crate::read::tarread::open(path)?, path)
 }
 
 /// As `gather_tarball`, from a stream (`path` names it in messages).

@@ -103,11 +103,7 @@ pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
 /// Reads a bundle tarball (gzip, zstd or plain) through the checked reader, without
 /// extracting it; paths are relative to its single top-level directory.
 pub fn read_tarball(path: &Path) -> Result<Contents, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_tarball_from(std::io::BufReader::new(file), path)
+    read_tarball_from(tarread::open(path)?, path)
 }
 
 /// As `read_tarball`, from a stream (`path` names it in messages).

@@ -172,11 +172,17 @@ pub fn read(
     path: &Path,
     visit: impl FnMut(&Member, &mut Content) -> io::Result<()>,
 ) -> Result<Archive, Error> {
+    read_from(open(path)?, path, visit)
+}
+
+/// The tarball at `path`, opened for [`read_from`]: the one way `check`, `verify`, `inspect`
+/// and `freeze` open a bundle that is a file.
+pub fn open(path: &Path) -> Result<io::BufReader<std::fs::File>, Error> {
     let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    read_from(io::BufReader::with_capacity(1 << 20, file), path, visit)
+    Ok(io::BufReader::with_capacity(1 << 20, file))
 }
 
 /// As `read`, from any stream; `path` names it in messages.

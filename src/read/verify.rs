@@ -469,11 +469,7 @@ fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Re
 const MANIFEST_MAX: u64 = 256 << 20;
 
 fn read_tarball(path: &Path) -> Result<Tree, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_tarball_from(std::io::BufReader::with_capacity(1 << 20, file), path)
+    read_tarball_from(crate::read::tarread::open(path)?, path)
 }
 
 fn read_tarball_from<R: std::io::BufRead + 'static>(reader: R, path: &Path) -> Result<Tree, Error> {
