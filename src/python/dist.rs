@@ -542,7 +542,7 @@ mod git {
                 let target = PathBuf::from(text.trim().strip_prefix("gitdir:")?.trim());
                 root.join(target)
             };
-            let euid = unsafe { libc::geteuid() };
+            let euid = rustix::process::geteuid().as_raw();
             if std::fs::metadata(root).ok()?.uid() != euid {
                 return None;
             }
