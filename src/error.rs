@@ -110,3 +110,60 @@ pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> PathError + 
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stage's error as stages write them.
+    #[derive(Debug, thiserror::Error)]
+    enum StageError {
+        #[error("--exclude '[': unclosed character class")]
+        BadPattern,
+        #[error(transparent)]
+        Interrupted(#[from] crate::interrupt::Interrupted),
+    }
+
+    impl Hint for StageError {
+        fn hint(&self) -> Option<&str> {
+            matches!(self, StageError::BadPattern).then_some("patterns follow .gitignore rules")
+        }
+        fn interrupted(&self) -> bool {
+            matches!(self, StageError::Interrupted(_))
+        }
+    }
+
+    fn stage(fail: StageError) -> Result<()> {
+        Err(fail)?
+    }
+
+    #[test]
+    fn a_stage_error_brings_its_hint_and_exit_code() {
+        let e = stage(StageError::BadPattern).unwrap_err();
+        assert_eq!(e.message(), "--exclude '[': unclosed character class");
+        assert_eq!(e.hint(), Some("patterns follow .gitignore rules"));
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_interruption_exits_130_and_names_the_output() {
+        let e = stage(crate::interrupt::Interrupted.into()).unwrap_err();
+        assert!(e.is_interrupted());
+        assert_eq!(e.exit_code(), 130);
+        let e = e.naming_output(std::path::Path::new("app.tar.gz"));
+        assert_eq!(e.message(), "app.tar.gz: interrupted; nothing was written");
+        let e: Error = crate::interrupt::Interrupted.into();
+        assert_eq!(e.exit_code(), 130);
+        // Anything else keeps its message.
+        let e = Error::new("x").naming_output(std::path::Path::new("app.tar.gz"));
+        assert_eq!((e.message(), e.exit_code()), ("x", 2));
+    }
+
+    #[test]
+    fn io_errors_read_path_colon_cause() {
+        let e = io(std::path::Path::new("/nowhere"))(std::io::Error::from(
+            std::io::ErrorKind::NotFound,
+        ));
+        assert_eq!(e.to_string(), "/nowhere: entity not found");
+    }
+}

@@ -964,8 +964,3 @@ pub fn build(
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
     Ok(plan)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
