@@ -4,9 +4,7 @@
 //! archive itself, what the archive holds, that the bundle still runs, and that the venv is
 //! byte for byte what it was.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

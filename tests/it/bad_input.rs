@@ -1,8 +1,7 @@
 //! Bad input: a one-line `error:` naming the path, exit 2 (1 for a failed ELF check), no
 //! output file, no temporary file, the venv untouched.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -636,7 +635,7 @@ fn assemble_from(dir: &Path, wheels: &Path) -> Output {
 /// The wheel installer (`--python ... -r ...`): a symlink member, a member that inflates past
 /// a sane ratio, and one that inflates past the size its header declares are refused before
 /// (or as soon as) anything is written; exit 2, no output, nothing left in TMPDIR. Names with
-/// `..`, absolute names and RECORD hash mismatches: tests/assemble.rs.
+/// `..`, absolute names and RECORD hash mismatches: tests/it/assemble.rs.
 #[test]
 fn wheels_with_a_symlink_member_or_a_zip_bomb() {
     let s = scratch();

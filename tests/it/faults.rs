@@ -5,8 +5,7 @@
 //! 0, nothing at the output's name and no temporary file beside it (the directory is listed),
 //! and the venv byte for byte as it was (a snapshot of every path, mode, content and link).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

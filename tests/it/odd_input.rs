@@ -2,8 +2,7 @@
 //! tar and compared with the venv (bytes, modes as rvenv normalises them, symlink targets,
 //! file times), and `rvenv verify` accepts it, as a tarball and extracted.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -44,7 +43,8 @@ struct Case {
 fn case() -> &'static Case {
     static CASE: OnceLock<Case> = OnceLock::new();
     CASE.get_or_init(|| {
-        let root = shared_scratch();
+        let root = shared_scratch().join("odd_input");
+        std::fs::create_dir(&root).unwrap();
         let venv = root.join("app");
         make_bare_venv(&venv);
         let odd = site(&venv).join("odd");

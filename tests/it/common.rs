@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: real interpreters, real venvs made by `python -m
 //! venv` and pip, the real `rvenv` binary, and a "board" where the originals are hidden.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -601,8 +600,9 @@ extern "C" fn remove_shared() {
     }
 }
 
-/// A scratch directory for what the tests of one test binary share (a venv or bundle made once
-/// behind a OnceLock), removed when the binary exits (statics are never dropped).
+/// A scratch directory for what tests share (a venv or bundle made once behind a OnceLock; each
+/// area in a subdirectory named after it), removed when the test binary exits (statics are
+/// never dropped).
 pub fn shared_scratch() -> &'static Path {
     SHARED.get_or_init(|| {
         let dir = scratch().keep();

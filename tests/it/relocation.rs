@@ -2,8 +2,7 @@
 //! pip is bundled, extracted elsewhere, and run there with the original venv and the base
 //! interpreter hidden.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

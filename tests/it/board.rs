@@ -3,9 +3,7 @@
 //! `chroot` while binfmt_misc hands its ARM programs to qemu-user. Nothing of the build machine
 //! is visible there. Also `rvenv probe` on such roots.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Output;
 
