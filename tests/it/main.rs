@@ -2,6 +2,11 @@
 //! when each was a test binary of its own), and the helpers they share in `common`.
 //!
 //! `cargo test --test it AREA::` runs one area, e.g. `cargo test --test it bad_input::`.
+//!
+//! A test that needs root is `#[ignore = "needs root: WHY"]` and panics when run without it
+//! (`common::require_root`, `require_unshare`, `BoardMode::chroot`): `cargo test -- --ignored
+//! --list` lists them, and `cargo test -- --include-ignored` as root runs them too, as .ci/run
+//! does. No test prints that it skipped something and passes.
 
 mod common;
 
