@@ -1,8 +1,7 @@
 //! The tarball itself: readable by GNU tar, bsdtar and Python's tarfile alike, deterministic,
 //! normalised, with a manifest and requirements that tell the truth.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,7 @@
 //! refused with exit 2 and one error line naming the member; nothing may be created anywhere,
 //! in particular where a naive extractor would have written (the canary directory).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

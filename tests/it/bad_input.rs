@@ -1,8 +1,7 @@
 //! Bad input: a one-line `error:` naming the path, exit 2 (1 for a failed ELF check), no
 //! output file, no temporary file, the venv untouched.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -272,17 +271,13 @@ fn output_directory_missing() {
 }
 
 #[test]
+#[ignore = "needs root: unshare -m mounts a read-only tmpfs over the output directory"]
 fn output_directory_read_only() {
+    require_unshare("unshare -m mounts a read-only tmpfs over the output directory");
     let (s, venv, _) = setup();
     let ro = s.path().join("ro");
     std::fs::create_dir(&ro).unwrap();
     let out = ro.join("app.tar.gz");
-    if !can_hide() {
-        eprintln!(
-            "*** SKIPPED output_directory_read_only: needs `unshare -m` (root) for a read-only mount ***"
-        );
-        return;
-    }
     let before = snapshot(&venv);
     let script = format!(
         "mount -t tmpfs -o ro rvenv-ro '{ro}' && exec '{rvenv}' bundle '{venv}' -o '{out}'",
@@ -406,28 +401,34 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Special {
+    /// A character device like /dev/null (mknod: root).
+    Device,
+    Fifo,
+    LinkTo(&'static str),
+}
+
 /// Device nodes are skipped with a warning like FIFOs and sockets (a bundle never needs one,
 /// and extracting one needs root); so is a symlink to any of them, which would dangle in the
-/// bundle. The bundle verifies.
-#[test]
-fn device_nodes_and_links_to_special_files_are_skipped_with_a_warning() {
-    if !is_root() {
-        eprintln!(
-            "*** SKIPPED device_nodes_and_links_to_special_files_are_skipped_with_a_warning: mknod needs root ***"
-        );
-        return;
-    }
+/// bundle. The bundle verifies. `names`: the files made in site-packages, in order.
+fn special_files_are_skipped(names: &[(&str, Special)]) {
     let (_s, venv, out) = setup();
-    let dev = site(&venv).join("null-device");
-    run_ok(Command::new("mknod").arg(&dev).args(["c", "1", "3"]));
-    let fifo = site(&venv).join("pipe.fifo");
-    run_ok(Command::new("mkfifo").arg(&fifo));
-    for (link, to) in [("to-device", "null-device"), ("to-fifo", "pipe.fifo")] {
-        std::os::unix::fs::symlink(to, site(&venv).join(link)).unwrap();
+    for (name, kind) in names {
+        let p = site(&venv).join(name);
+        match kind {
+            Special::Device => {
+                run_ok(Command::new("mknod").arg(&p).args(["c", "1", "3"]));
+            }
+            Special::Fifo => {
+                run_ok(Command::new("mkfifo").arg(&p));
+            }
+            Special::LinkTo(to) => std::os::unix::fs::symlink(to, &p).unwrap(),
+        }
     }
     let before = snapshot(&venv);
     let err = bundle_ok(&venv, &out, &[]);
-    for name in ["null-device", "pipe.fifo", "to-device", "to-fifo"] {
+    for (name, _) in names {
         let p = site(&venv).join(name);
         assert!(
             err.contains(&format!("warning: {}: skipped", p.display())),
@@ -435,12 +436,32 @@ fn device_nodes_and_links_to_special_files_are_skipped_with_a_warning() {
         );
     }
     let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
-    for name in ["null-device", "pipe.fifo", "to-device", "to-fifo"] {
+    for (name, _) in names {
         assert!(!listing.contains(name), "{name} in\n{listing}");
     }
     let o = run(Command::new(RVENV).arg("verify").arg(&out));
     assert!(o.status.success(), "{}", stdout(&o));
     assert_same_tree(&before, &snapshot(&venv), "the venv was modified");
+}
+
+#[test]
+fn links_to_special_files_are_skipped_with_a_warning() {
+    special_files_are_skipped(&[
+        ("pipe.fifo", Special::Fifo),
+        ("to-fifo", Special::LinkTo("pipe.fifo")),
+    ]);
+}
+
+#[test]
+#[ignore = "needs root: mknod makes a device node"]
+fn device_nodes_and_links_to_special_files_are_skipped_with_a_warning() {
+    require_root("mknod makes a device node");
+    special_files_are_skipped(&[
+        ("null-device", Special::Device),
+        ("pipe.fifo", Special::Fifo),
+        ("to-device", Special::LinkTo("null-device")),
+        ("to-fifo", Special::LinkTo("pipe.fifo")),
+    ]);
 }
 
 /// A symlink out of the venv to a device is still a symlink leaving the venv.
@@ -636,7 +657,7 @@ fn assemble_from(dir: &Path, wheels: &Path) -> Output {
 /// The wheel installer (`--python ... -r ...`): a symlink member, a member that inflates past
 /// a sane ratio, and one that inflates past the size its header declares are refused before
 /// (or as soon as) anything is written; exit 2, no output, nothing left in TMPDIR. Names with
-/// `..`, absolute names and RECORD hash mismatches: tests/assemble.rs.
+/// `..`, absolute names and RECORD hash mismatches: tests/it/assemble.rs.
 #[test]
 fn wheels_with_a_symlink_member_or_a_zip_bomb() {
     let s = scratch();
@@ -688,13 +709,9 @@ fn wheels_with_a_symlink_member_or_a_zip_bomb() {
 /// A wheel whose files, as declared, do not fit the free space where the venv is assembled
 /// (TMPDIR on an 8 MiB tmpfs) is refused before anything of it is written.
 #[test]
+#[ignore = "needs root: unshare -m mounts a small tmpfs as TMPDIR"]
 fn a_wheel_larger_than_the_free_space() {
-    if !can_hide() {
-        eprintln!(
-            "*** SKIPPED a_wheel_larger_than_the_free_space: needs `unshare -m` (root) for a small tmpfs ***"
-        );
-        return;
-    }
+    require_unshare("unshare -m mounts a small tmpfs as TMPDIR");
     let s = scratch();
     let d = s.path();
     let wheels = wheel_variant(d, "big");
@@ -712,13 +729,12 @@ fn a_wheel_larger_than_the_free_space() {
         wheels = wheels.display()
     );
     let o = run(Command::new("unshare").args(["-m", "sh", "-c", &script]));
-    if o.status.code() == Some(99) {
-        eprintln!(
-            "*** SKIPPED a_wheel_larger_than_the_free_space: cannot mount a tmpfs here ({}) ***",
-            stderr(&o).trim()
-        );
-        return;
-    }
+    assert_ne!(
+        o.status.code(),
+        Some(99),
+        "cannot mount a tmpfs here: {}",
+        stderr(&o).trim()
+    );
     let out = stdout(&o);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("rc=2"), "{out}\n{}", stderr(&o));

@@ -2,9 +2,7 @@
 //! (Debian's arm64 and armhf CPython 3.11) and real wheels, installed by rvenv itself, compared
 //! with what pip installs, run under qemu-user; and every way the inputs can be wrong.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

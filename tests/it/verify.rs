@@ -2,9 +2,7 @@
 //! Python: untouched, edited in every way the manifest can tell, broken input, and after the
 //! bundle's own interpreter has run (and written bytecode).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
@@ -256,7 +254,7 @@ fn every_difference_is_named_in_the_directory_and_in_a_tarball_of_it() {
     );
 
     // The same tree packed again (GNU tar, its own order): its symlinks out of the bundle
-    // make the tarball unsafe, refused before anything is compared (tests/unsafe_archives.rs
+    // make the tarball unsafe, refused before anything is compared (tests/it/unsafe_archives.rs
     // has every kind).
     let repacked = s.path().join("edited.tar.gz");
     let pack = || {

@@ -1,9 +1,11 @@
 //! The central promise, end to end with real interpreters: a venv made by `python -m venv` and
-//! pip is bundled, extracted elsewhere, and run there with the original venv and the base
-//! interpreter hidden.
+//! pip is bundled, extracted elsewhere, and run there. Each case runs twice: as any user, with
+//! the original venv and base interpreter still in place (`sys.prefix`, entry points and
+//! activate scripts must name the bundle all the same), and as root (`#[ignore]`d for that,
+//! `..._with_the_originals_hidden`), where `unshare -m` hides the originals and BusyBox is the
+//! only /bin/sh and toolset.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,9 +32,22 @@ fn pyc_files(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
         .collect()
 }
 
+/// Whether the bundle runs with the original venv and base interpreter in place, or hidden by
+/// `unshare -m` (root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Originals {
+    InPlace,
+    Hidden,
+}
+
 /// Bundles a fresh venv of `python` living at `venv_dir`, extracts it into another directory
-/// and checks everything the issue lists, with the originals hidden.
-fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
+/// and checks everything the issue lists; with `Originals::Hidden`, with the originals hidden
+/// and BusyBox as the only /bin/sh.
+fn relocates(python: &Path, venv_dir: &Path, scratch: &Path, originals_are: Originals) {
+    let hidden = originals_are == Originals::Hidden;
+    if hidden {
+        require_unshare("unshare -m hides the original venv and interpreter");
+    }
     assert!(
         python.exists(),
         "{} is not installed on this machine",
@@ -68,19 +83,21 @@ fn relocates(python: &Path, venv_dir: &Path, scratch: &Path) {
     let elsewhere = scratch.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     let busybox_dir = scratch.join("busybox");
-    std::fs::create_dir_all(&busybox_dir).unwrap();
-    std::fs::copy("/bin/busybox", busybox_dir.join("busybox")).expect("busybox is installed");
-    run_ok(
-        Command::new(busybox_dir.join("busybox"))
-            .arg("--install")
-            .arg("-s")
-            .arg(&busybox_dir),
-    );
+    if hidden {
+        std::fs::create_dir_all(&busybox_dir).unwrap();
+        std::fs::copy("/bin/busybox", busybox_dir.join("busybox")).expect("busybox is installed");
+        run_ok(
+            Command::new(busybox_dir.join("busybox"))
+                .arg("--install")
+                .arg("-s")
+                .arg(&busybox_dir),
+        );
+    }
     let pycs_before = pyc_files(&b);
 
-    let script = format!(
+    let mut script = format!(
         r#"
-B='{b}'; E='{e}'; BB='{bb}'
+B='{b}'; E='{e}'
 unset PYTHONDONTWRITEBYTECODE
 cd /
 echo "STALE=$("$B/bin/python3" -v -c 'import ssl, sqlite3, ctypes, json, rvenv_demo' 2>&1 | grep -c 'bytecode is stale')"
@@ -110,7 +127,14 @@ zsh -c '. "$1/bin/activate"; echo "ZSH_ACT_PY=$(command -v python3)"; deactivate
 dash -c '. "$1/bin/activate"; echo "DASH_RC=$? VENV=${{VIRTUAL_ENV:-unset}} PY=$(command -v python3)"' dash "$B" 2>&1
 fish -c 'source $argv[1]/bin/activate.fish; echo "FISH_ACT_PY="(command -v python3); deactivate; echo "FISH_DEACT_PY="(command -v python3; or echo none)' "$B"
 echo "CSH=$(tcsh -c "source $B/bin/activate.csh; echo \$path" 2>&1 | tr '\n' ' ')"
-# BusyBox as the only /bin/sh and toolset
+"#,
+        b = b.display(),
+        e = elsewhere.display(),
+    );
+    let out = if hidden {
+        // BusyBox as the only /bin/sh and toolset (bind mounts in unshare's namespace).
+        script += &format!(
+            r#"BB='{bb}'
 mount --bind "$BB" /usr/bin
 [ -L /bin ] || mount --bind "$BB" /bin
 echo "BB_SH=$(readlink /bin/sh)"
@@ -118,11 +142,12 @@ echo "BB_FULL=$("$B/bin/rvenv-demo")"
 echo "BB_LINK=$("$E/app")"
 echo "BB_RELLINK=$("$E/rel-app")"
 "#,
-        b = b.display(),
-        e = elsewhere.display(),
-        bb = busybox_dir.display()
-    );
-    let out = run_hidden(&originals(python, venv_dir), &script);
+            bb = busybox_dir.display()
+        );
+        run_hidden(&originals(python, venv_dir), &script)
+    } else {
+        run(Command::new("bash").args(["-c", &script]))
+    };
     let text = stdout(&out);
     let report = format!("stdout:\n{text}\nstderr:\n{}", stderr(&out));
     let b = b.display().to_string();
@@ -178,7 +203,7 @@ echo "BB_RELLINK=$("$E/rel-app")"
         csh.contains("nothing was activated") && !csh.contains(&format!("{b}/bin")),
         "{report}"
     );
-    if can_hide() {
+    if hidden {
         expect(&format!("BB_SH={}", busybox_dir.join("busybox").display()));
         expect(&format!("BB_FULL=rvenv-demo ok {b}"));
         expect(&format!("BB_LINK=rvenv-demo ok {b}"));
@@ -198,39 +223,68 @@ echo "BB_RELLINK=$("$E/rel-app")"
     );
 }
 
-fn case(python: &Path) {
+fn case(python: &Path, originals_are: Originals) {
     let s = scratch();
-    relocates(python, &s.path().join("app"), s.path());
+    relocates(python, &s.path().join("app"), s.path(), originals_are);
 }
 
 #[test]
 fn system_python() {
-    case(Path::new(SYSTEM_PYTHON));
+    case(Path::new(SYSTEM_PYTHON), Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn system_python_with_the_originals_hidden() {
+    case(Path::new(SYSTEM_PYTHON), Originals::Hidden);
 }
 
 #[test]
 fn pyenv_3_8() {
-    case(&pyenv_python("3.8.18"));
+    case(&pyenv_python("3.8.18"), Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn pyenv_3_8_with_the_originals_hidden() {
+    case(&pyenv_python("3.8.18"), Originals::Hidden);
 }
 
 #[test]
 fn pyenv_3_10() {
-    case(&pyenv_python("3.10.13"));
+    case(&pyenv_python("3.10.13"), Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn pyenv_3_10_with_the_originals_hidden() {
+    case(&pyenv_python("3.10.13"), Originals::Hidden);
 }
 
 #[test]
 fn pyenv_3_12() {
-    case(&pyenv_python("3.12.1"));
+    case(&pyenv_python("3.12.1"), Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn pyenv_3_12_with_the_originals_hidden() {
+    case(&pyenv_python("3.12.1"), Originals::Hidden);
 }
 
 #[test]
 fn pyenv_3_13() {
-    case(&pyenv_python("3.13.0"));
+    case(&pyenv_python("3.13.0"), Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn pyenv_3_13_with_the_originals_hidden() {
+    case(&pyenv_python("3.13.0"), Originals::Hidden);
 }
 
 /// A venv path long enough that pip writes its `/bin/sh` trampoline instead of a shebang.
-#[test]
-fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
+fn long_venv_path(originals_are: Originals) {
     let s = scratch();
     let deep = s
         .path()
@@ -246,5 +300,16 @@ fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
         "pip wrote: {first_line}"
     );
     std::fs::remove_dir_all(&deep).unwrap();
-    relocates(&python, &deep, s.path());
+    relocates(&python, &deep, s.path(), originals_are);
+}
+
+#[test]
+fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
+    long_venv_path(Originals::InPlace);
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn long_venv_path_gets_pips_trampoline_and_still_relocates_with_the_originals_hidden() {
+    long_venv_path(Originals::Hidden);
 }

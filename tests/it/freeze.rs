@@ -3,9 +3,7 @@
 //! installed from a local file and editable installs with and without git; then the same text
 //! from the venv's bundle (tarball and extracted) and its requirements.txt.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -2,10 +2,12 @@
 //! system libraries, BusyBox as its only shell and toolset, and no Python at all, entered with
 //! `chroot` while binfmt_misc hands its ARM programs to qemu-user. Nothing of the build machine
 //! is visible there. Also `rvenv probe` on such roots.
+//!
+//! Each bundle runs twice: as any user, its interpreter under `qemu-*-static -L ROOT` (the
+//! board's libraries, but not its /bin/sh); and as root (`#[ignore]`d for that,
+//! `..._in_a_chroot`), everything in the chroot.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Output;
 
@@ -57,11 +59,11 @@ print('PATHS', json.dumps(sys.path))";
 const NUMPY: &str = "import numpy; print('SUM', numpy.arange(10).sum()); \
 print('DOT', int(numpy.dot(numpy.arange(4), numpy.arange(4)))); print('NUMPY', numpy.__file__)";
 
-/// Extracts `tarball` into `root/opt` and runs the bundle there: `/opt/app` on the board, a
-/// path unlike the build's. Returns the board's stdout (or the qemu fallback's).
-fn run_bundle_on_board(root: &Path, with_numpy: bool) -> String {
+/// Runs the bundle extracted in `root/opt`: `/opt/app` on the board, a path unlike the
+/// build's. Returns the board's stdout (or, under qemu, the interpreter's).
+fn run_bundle_on_board(root: &Path, mode: BoardMode, with_numpy: bool) -> String {
     let app = "/opt/app";
-    match board_mode(root) {
+    match mode {
         BoardMode::Chroot => {
             let numpy = if with_numpy {
                 format!("{app}/bin/python3 -c \"{NUMPY}\"\n")
@@ -113,17 +115,16 @@ echo "DATA=$({app}/bin/demo-data-script)"
     }
 }
 
-/// `sys.prefix` as the bundle sees it: `/opt/app` on the board, the host path under the
-/// qemu fallback.
-fn board_prefix(root: &Path) -> String {
-    match board_mode(root) {
+/// `sys.prefix` as the bundle sees it: `/opt/app` in the chroot, the host path under qemu.
+fn board_prefix(root: &Path, mode: BoardMode) -> String {
+    match mode {
         BoardMode::Chroot => "/opt/app".into(),
         BoardMode::Qemu(_) => root.join("opt/app").display().to_string(),
     }
 }
 
-fn assert_ran_on_board(root: &Path, out: &str, machine: &str) {
-    let prefix = board_prefix(root);
+fn assert_ran_on_board(root: &Path, mode: BoardMode, out: &str, machine: &str) {
+    let prefix = board_prefix(root, mode);
     expect_line(out, &format!("PREFIX {prefix}"));
     expect_line(out, &format!("BASE {prefix}/python"));
     expect_line(out, &format!("EXE {prefix}/bin/python3"));
@@ -140,7 +141,7 @@ fn assert_ran_on_board(root: &Path, out: &str, machine: &str) {
         assert!(p.starts_with(&prefix), "sys.path leaves the bundle: {p}");
     }
     expect_line(out, &format!("FULL=rvenv-demo ok {prefix}"));
-    if board_mode(root) == BoardMode::Chroot {
+    if mode == BoardMode::Chroot {
         // No Python of any kind on the board; BusyBox is its shell.
         assert!(!out.contains("A PYTHON ON THE BOARD"), "{out}");
         expect_line(out, "SH=/bin/busybox");
@@ -151,21 +152,21 @@ fn assert_ran_on_board(root: &Path, out: &str, machine: &str) {
     }
 }
 
-#[test]
-fn aarch64_bundle_with_numpy_runs_on_an_arm64_board_without_python() {
+fn aarch64_bundle_with_numpy(on: fn(&Path) -> BoardMode) {
     let s = scratch();
+    let root = board_root("arm64", s.path());
+    let mode = on(&root);
     let venv = s.path().join("build/app");
     aarch64_venv(&venv);
     let tarball = s.path().join("app-aarch64.tar.gz");
     bundle_ok(&venv, &tarball, &["--target", "aarch64"]);
-    let root = board_root("arm64", s.path());
     extract(&tarball, &root.join("opt"));
-    let out = run_bundle_on_board(&root, true);
-    assert_ran_on_board(&root, &out, "aarch64");
+    let out = run_bundle_on_board(&root, mode, true);
+    assert_ran_on_board(&root, mode, &out, "aarch64");
     // numpy computes, from the bundle.
     expect_line(&out, "SUM 45");
     expect_line(&out, "DOT 14");
-    let prefix = board_prefix(&root);
+    let prefix = board_prefix(&root, mode);
     expect_line(
         &out,
         &format!("NUMPY {prefix}/lib/python3.11/site-packages/numpy/__init__.py"),
@@ -173,16 +174,40 @@ fn aarch64_bundle_with_numpy_runs_on_an_arm64_board_without_python() {
 }
 
 #[test]
-fn armv7_bundle_runs_on_an_armhf_board_without_python() {
+fn aarch64_bundle_with_numpy_runs_on_an_arm64_board_without_python() {
+    aarch64_bundle_with_numpy(BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in the board root"]
+fn aarch64_bundle_with_numpy_runs_on_an_arm64_board_without_python_in_a_chroot() {
+    require_root("binfmt_misc and chroot run the bundle in the board root");
+    aarch64_bundle_with_numpy(BoardMode::chroot);
+}
+
+fn armv7_bundle(on: fn(&Path) -> BoardMode) {
     let s = scratch();
+    let root = board_root("armhf", s.path());
+    let mode = on(&root);
     let venv = s.path().join("build/app");
     armhf_venv(&venv);
     let tarball = s.path().join("app-armv7.tar.gz");
     bundle_ok(&venv, &tarball, &["--target", "armv7"]);
-    let root = board_root("armhf", s.path());
     extract(&tarball, &root.join("opt"));
-    let out = run_bundle_on_board(&root, false);
-    assert_ran_on_board(&root, &out, "armv7l");
+    let out = run_bundle_on_board(&root, mode, false);
+    assert_ran_on_board(&root, mode, &out, "armv7l");
+}
+
+#[test]
+fn armv7_bundle_runs_on_an_armhf_board_without_python() {
+    armv7_bundle(BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in the board root"]
+fn armv7_bundle_runs_on_an_armhf_board_without_python_in_a_chroot() {
+    require_root("binfmt_misc and chroot run the bundle in the board root");
+    armv7_bundle(BoardMode::chroot);
 }
 
 /// Section 2's bundles on the same boards: assembled from the target's interpreter and pinned
@@ -225,9 +250,10 @@ fn assemble_for(arch: &str, target: &str, requirements: &str, dir: &Path) -> std
     tarball
 }
 
-#[test]
-fn assembled_aarch64_bundle_with_numpy_runs_on_an_arm64_board() {
+fn assembled_aarch64_bundle_with_numpy(on: fn(&Path) -> BoardMode) {
     let s = scratch();
+    let root = board_root("arm64", s.path());
+    let mode = on(&root);
     let numpy = std::fs::read_dir(fixtures().join("wheels"))
         .unwrap()
         .flatten()
@@ -241,22 +267,45 @@ fn assembled_aarch64_bundle_with_numpy_runs_on_an_arm64_board() {
         &format!("numpy=={version}\nrvenv-demo==1.0\n"),
         s.path(),
     );
-    let root = board_root("arm64", s.path());
     extract(&tarball, &root.join("opt"));
-    let out = run_bundle_on_board(&root, true);
-    assert_ran_on_board(&root, &out, "aarch64");
+    let out = run_bundle_on_board(&root, mode, true);
+    assert_ran_on_board(&root, mode, &out, "aarch64");
     expect_line(&out, "SUM 45");
     expect_line(&out, "DOT 14");
 }
 
 #[test]
-fn assembled_armv7_bundle_runs_on_an_armhf_board() {
+fn assembled_aarch64_bundle_with_numpy_runs_on_an_arm64_board() {
+    assembled_aarch64_bundle_with_numpy(BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in the board root"]
+fn assembled_aarch64_bundle_with_numpy_runs_on_an_arm64_board_in_a_chroot() {
+    require_root("binfmt_misc and chroot run the bundle in the board root");
+    assembled_aarch64_bundle_with_numpy(BoardMode::chroot);
+}
+
+fn assembled_armv7_bundle(on: fn(&Path) -> BoardMode) {
     let s = scratch();
-    let tarball = assemble_for("armhf", "armv7", "rvenv-demo==1.0\n", s.path());
     let root = board_root("armhf", s.path());
+    let mode = on(&root);
+    let tarball = assemble_for("armhf", "armv7", "rvenv-demo==1.0\n", s.path());
     extract(&tarball, &root.join("opt"));
-    let out = run_bundle_on_board(&root, false);
-    assert_ran_on_board(&root, &out, "armv7l");
+    let out = run_bundle_on_board(&root, mode, false);
+    assert_ran_on_board(&root, mode, &out, "armv7l");
+}
+
+#[test]
+fn assembled_armv7_bundle_runs_on_an_armhf_board() {
+    assembled_armv7_bundle(BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in the board root"]
+fn assembled_armv7_bundle_runs_on_an_armhf_board_in_a_chroot() {
+    require_root("binfmt_misc and chroot run the bundle in the board root");
+    assembled_armv7_bundle(BoardMode::chroot);
 }
 
 /// `rvenv probe --root ROOT -o FILE`, read back with the same parser as `--target-file`.
@@ -281,10 +330,10 @@ fn check_with(path: &Path, file: &Path) -> Output {
     ])
 }
 
-#[test]
-fn probe_of_an_arm64_board_drives_check_and_bundle_and_the_bundle_runs_there() {
+fn probe_of_an_arm64_board(on: fn(&Path) -> BoardMode) {
     let s = scratch();
     let root = board_root("arm64", s.path());
+    let mode = on(&root);
     let file = s.path().join("board.toml");
     let t = probe_root(&root, &file);
     assert_eq!((t.elf.class, t.elf.machine), (64, 183), "{t:?}");
@@ -333,9 +382,21 @@ fn probe_of_an_arm64_board_drives_check_and_bundle_and_the_bundle_runs_there() {
     };
     assert!(manifest.contains("probed-aarch64"), "{manifest}");
     extract(&tarball, &root.join("opt"));
-    let out = run_bundle_on_board(&root, true);
-    assert_ran_on_board(&root, &out, "aarch64");
+    let out = run_bundle_on_board(&root, mode, true);
+    assert_ran_on_board(&root, mode, &out, "aarch64");
     expect_line(&out, "SUM 45");
+}
+
+#[test]
+fn probe_of_an_arm64_board_drives_check_and_bundle_and_the_bundle_runs_there() {
+    probe_of_an_arm64_board(BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in the board root"]
+fn probe_of_an_arm64_board_drives_check_and_bundle_and_the_bundle_runs_there_in_a_chroot() {
+    require_root("binfmt_misc and chroot run the bundle in the board root");
+    probe_of_an_arm64_board(BoardMode::chroot);
 }
 
 #[test]

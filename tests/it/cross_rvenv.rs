@@ -5,9 +5,7 @@
 //! The cross toolchain is installed by .ci/run; without it this test fails (it never passes
 //! silently).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;

@@ -1,8 +1,7 @@
 //! `rvenv check` and the bundle's check, with real foreign binaries: Debian's arm64, armhf and
 //! riscv64 CPython, PyPI's numpy wheels, a musl binary built with musl-gcc.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,8 +1,6 @@
 //! The progress bar: drawn in a real terminal (tmux), never in pipes or with -q; -v adds detail.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,9 +3,7 @@
 //! its zstd and plain-tar bundles. Every `--json` output is validated against
 //! docs/inspect.schema.json with every object closed, so no key is left undocumented.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: real interpreters, real venvs made by `python -m
 //! venv` and pip, the real `rvenv` binary, and a "board" where the originals are hidden.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -171,46 +170,52 @@ pub fn is_root() -> bool {
     run(Command::new("id").arg("-u")).stdout == b"0\n"
 }
 
-/// Whether `unshare -m` works here (root, not refused by the sandbox).
-pub fn can_hide() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| {
-        let ok = is_root()
-            && run(Command::new("unshare").args(["-m", "true"])).status.success();
-        if !ok {
-            eprintln!(
-                "\n*** SKIPPING THE HIDDEN-ORIGINALS PART: `unshare -m` is not available (needs root). \
-                 The bundle runs below still see the original venv and base interpreter. ***\n"
-            );
-        }
-        ok
-    })
+/// For the tests marked `#[ignore = "needs root: ..."]`: panics unless this process is root, so
+/// that such a test, once asked for (`cargo test -- --include-ignored`), runs or fails; it never
+/// passes without having run.
+pub fn require_root(why: &str) {
+    assert!(
+        is_root(),
+        "this test needs root ({why}) and is #[ignore]d for that: run it as root, as .ci/run \
+         does with `cargo test --locked -- --include-ignored`"
+    );
 }
 
-/// Runs `script` with bash where every path in `hide` is covered: directories by an empty
-/// tmpfs, files by an empty file. Without `unshare -m`, runs it unhidden (said loudly).
-pub fn run_hidden(hide: &[PathBuf], script: &str) -> Output {
-    let mut prelude = String::from("set -e\n");
-    if can_hide() {
-        let empty = std::env::temp_dir().join("rvenv-test-empty-file");
-        std::fs::write(&empty, b"").unwrap();
-        for p in hide {
-            if p.is_dir() {
-                prelude.push_str(&format!("mount -t tmpfs rvenv-hidden '{}'\n", p.display()));
-            } else if p.exists() {
-                prelude.push_str(&format!(
-                    "mount --bind '{}' '{}'\n",
-                    empty.display(),
-                    p.display()
-                ));
-            }
-        }
-        prelude.push_str("set +e\n");
-        let full = format!("{prelude}{script}");
-        run(Command::new("unshare").args(["-m", "bash", "-c", &full]))
-    } else {
-        run(Command::new("bash").args(["-c", script]))
+/// `require_root`, and `unshare -m` must work here (a sandbox may refuse it even to root).
+pub fn require_unshare(why: &str) {
+    require_root(why);
+    static REFUSED: OnceLock<Option<String>> = OnceLock::new();
+    let refused = REFUSED.get_or_init(|| {
+        let out = run(Command::new("unshare").args(["-m", "true"]));
+        (!out.status.success()).then(|| format!("{}: {}", out.status, stderr(&out).trim()))
+    });
+    if let Some(refused) = refused {
+        panic!("this test needs `unshare -m` ({why}), which is refused here ({refused})");
     }
+}
+
+/// Runs `script` with bash in a mount namespace of its own (`unshare -m`) where every path in
+/// `hide` is covered: directories by an empty tmpfs, files by an empty file. Needs root: panics
+/// where `unshare -m` is refused (the tests that call it are `#[ignore]`d for that).
+pub fn run_hidden(hide: &[PathBuf], script: &str) -> Output {
+    require_unshare("unshare -m hides the original venv and interpreter");
+    let mut prelude = String::from("set -e\n");
+    let empty = std::env::temp_dir().join("rvenv-test-empty-file");
+    std::fs::write(&empty, b"").unwrap();
+    for p in hide {
+        if p.is_dir() {
+            prelude.push_str(&format!("mount -t tmpfs rvenv-hidden '{}'\n", p.display()));
+        } else if p.exists() {
+            prelude.push_str(&format!(
+                "mount --bind '{}' '{}'\n",
+                empty.display(),
+                p.display()
+            ));
+        }
+    }
+    prelude.push_str("set +e\n");
+    let full = format!("{prelude}{script}");
+    run(Command::new("unshare").args(["-m", "bash", "-c", &full]))
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -423,7 +428,9 @@ pub fn board_qemu(root: &Path) -> &'static str {
     }
 }
 
-/// How foreign programs run in a board root on this machine.
+/// How foreign programs run in a board root on this machine: chosen by each test,
+/// `BoardMode::qemu(root)` (any user) or `BoardMode::chroot(root)` (root; those tests are
+/// `#[ignore]`d for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BoardMode {
     /// binfmt_misc hands foreign ELF files to qemu-user (registered with the F flag, so the
@@ -432,6 +439,48 @@ pub enum BoardMode {
     Chroot,
     /// Only `qemu-*-static -L ROOT ROOT/...` runs the interpreter: no shell of the board.
     Qemu(&'static str),
+}
+
+impl BoardMode {
+    /// The interpreter under `qemu-*-static -L ROOT`: needs no privilege, and runs neither the
+    /// board's /bin/sh nor the entry points' shell part.
+    pub fn qemu(root: &Path) -> BoardMode {
+        BoardMode::Qemu(board_qemu(root))
+    }
+
+    /// `chroot ROOT` with qemu-user registered in binfmt_misc, checked once per emulator by
+    /// running the board's /bin/sh. Needs root: panics, saying why, where it is refused.
+    pub fn chroot(root: &Path) -> BoardMode {
+        use std::sync::Mutex;
+        static CHECKED: OnceLock<Mutex<BTreeMap<&'static str, Result<(), String>>>> =
+            OnceLock::new();
+        require_root("binfmt_misc and chroot run the board's programs");
+        let qemu = board_qemu(root);
+        let mut checked = CHECKED.get_or_init(Default::default).lock().unwrap();
+        let result = checked.entry(qemu).or_insert_with(|| {
+            ensure_binfmt(qemu)?;
+            let out =
+                run(Command::new(chroot_bin())
+                    .arg(root)
+                    .args(["/bin/sh", "-c", "echo board-ok"]));
+            if stdout(&out).trim() == "board-ok" {
+                Ok(())
+            } else {
+                Err(format!(
+                    "chroot {} /bin/sh failed ({}): {}",
+                    root.display(),
+                    out.status,
+                    stderr(&out).trim()
+                ))
+            }
+        });
+        let result = result.clone();
+        drop(checked); // A panic below must not poison the lock for the other tests.
+        if let Err(why) = result {
+            panic!("the board's programs cannot run in a chroot through {qemu} here: {why}");
+        }
+        BoardMode::Chroot
+    }
 }
 
 /// The binfmt_misc line for a qemu-user emulator: magic and mask from Debian's
@@ -508,56 +557,6 @@ fn ensure_binfmt(qemu: &str) -> Result<(), String> {
     }
 }
 
-/// Whether programs of this board root run through `chroot` + binfmt_misc here, decided once per
-/// emulator. Where binfmt_misc or chroot is refused, says so LOUDLY and gives the qemu fallback.
-pub fn board_mode(root: &Path) -> BoardMode {
-    use std::sync::Mutex;
-    static MODES: OnceLock<Mutex<BTreeMap<&'static str, bool>>> = OnceLock::new();
-    let qemu = board_qemu(root);
-    let mut modes = MODES.get_or_init(Default::default).lock().unwrap();
-    let chroot_ok = *modes.entry(qemu).or_insert_with(|| {
-        let why = if std::env::var_os("RVENV_TEST_NO_BINFMT").is_some() {
-            Err("RVENV_TEST_NO_BINFMT is set".to_string())
-        } else if !is_root() {
-            Err("not root".to_string())
-        } else {
-            ensure_binfmt(qemu).and_then(|()| {
-                let out = run(Command::new(chroot_bin()).arg(root).args([
-                    "/bin/sh",
-                    "-c",
-                    "echo board-ok",
-                ]));
-                if stdout(&out).trim() == "board-ok" {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "chroot {} /bin/sh failed ({}): {}",
-                        root.display(),
-                        out.status,
-                        stderr(&out).trim()
-                    ))
-                }
-            })
-        };
-        match why {
-            Ok(()) => true,
-            Err(why) => {
-                eprintln!(
-                    "\n*** BOARD RUNS FALL BACK TO `{qemu} -L ROOT`: binfmt_misc + chroot is not \
-                     available ({why}). The board's /bin/sh and the entry points' shell part are \
-                     NOT exercised; only the interpreter runs, under qemu. ***\n"
-                );
-                false
-            }
-        }
-    });
-    if chroot_ok {
-        BoardMode::Chroot
-    } else {
-        BoardMode::Qemu(qemu)
-    }
-}
-
 /// The host's chroot by full path (the board environment's PATH does not name the host's).
 fn chroot_bin() -> &'static str {
     ["/usr/sbin/chroot", "/usr/bin/chroot", "/sbin/chroot"]
@@ -567,10 +566,10 @@ fn chroot_bin() -> &'static str {
 }
 
 /// Runs `script` with the board's BusyBox `/bin/sh` inside `chroot root`, with a board's clean
-/// environment (nothing sourced, PATH the system directories). Panics unless `board_mode` is
-/// `Chroot` (callers check it and take the qemu fallback otherwise).
+/// environment (nothing sourced, PATH the system directories). Panics, as `BoardMode::chroot`
+/// does, where that cannot run.
 pub fn run_on_board(root: &Path, script: &str) -> Output {
-    assert_eq!(board_mode(root), BoardMode::Chroot, "no chroot here");
+    BoardMode::chroot(root);
     run(Command::new(chroot_bin())
         .env_clear()
         .env(
@@ -601,8 +600,9 @@ extern "C" fn remove_shared() {
     }
 }
 
-/// A scratch directory for what the tests of one test binary share (a venv or bundle made once
-/// behind a OnceLock), removed when the binary exits (statics are never dropped).
+/// A scratch directory for what tests share (a venv or bundle made once behind a OnceLock; each
+/// area in a subdirectory named after it), removed when the test binary exits (statics are
+/// never dropped).
 pub fn shared_scratch() -> &'static Path {
     SHARED.get_or_init(|| {
         let dir = scratch().keep();

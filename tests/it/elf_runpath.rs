@@ -1,8 +1,7 @@
 //! The in-place RUNPATH rewrite on real binaries built here by gcc: position-independent and
 //! not, with RUNPATH (new dtags) and RPATH (old).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

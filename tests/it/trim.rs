@@ -4,9 +4,7 @@
 //! archive itself, what the archive holds, that the bundle still runs, and that the venv is
 //! byte for byte what it was.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -604,30 +602,60 @@ const BOARD_CHECK: &str = "import numpy, numpy.testing, trimdemo; \
 print('SUM', numpy.arange(10).sum()); print('DOT', int(numpy.dot(numpy.arange(4), numpy.arange(4)))); \
 print('ADD', trimdemo.add(2, 40))";
 
-#[test]
-fn strip_debug_aarch64_bundle_is_smaller_passes_check_and_runs_numpy_on_the_board() {
-    let s = scratch();
-    let venv = s.path().join("build/app");
+/// An arm64 venv as a user without the board makes it (numpy from PyPI's aarch64 wheel) with
+/// `debug_library_package` in it; returns the library's size.
+fn aarch64_venv_with_a_debug_library(venv: &Path, scratch: &Path) -> u64 {
     foreign_venv(
         "arm64",
         "python3.11",
         "qemu-aarch64-static",
-        &venv,
+        venv,
         Some("manylinux_2_17_aarch64"),
     );
+    debug_library_package(&venv.join("lib/python3.11/site-packages"), scratch)
+}
+
+const STRIP_AARCH64: [&str; 4] = ["--target", "aarch64", "--strip-debug", "--strip-tests"];
+
+/// Extracts `tarball` on an arm64 board root without Python and runs numpy and the stripped
+/// library there (`mode`: under qemu-user, or in a chroot).
+fn runs_numpy_on_an_arm64_board(tarball: &Path, scratch: &Path, mode: fn(&Path) -> BoardMode) {
+    let root = board_root("arm64", scratch);
+    extract(tarball, &root.join("opt"));
+    let out = match mode(&root) {
+        BoardMode::Chroot => run_on_board(
+            &root,
+            &format!("cd /tmp && /opt/app/bin/python3 -c \"{BOARD_CHECK}\""),
+        ),
+        BoardMode::Qemu(qemu) => {
+            run_python_qemu(&root, qemu, "/opt/app/bin/python3", &["-c", BOARD_CHECK])
+        }
+    };
+    assert!(
+        out.status.success(),
+        "on the board:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    for line in ["SUM 45", "DOT 14", "ADD 42"] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn strip_debug_aarch64_bundle_is_smaller_passes_check_and_runs_numpy_on_the_board() {
+    let s = scratch();
+    let venv = s.path().join("build/app");
+    let lib_size = aarch64_venv_with_a_debug_library(&venv, s.path());
     let site = venv.join("lib/python3.11/site-packages");
-    let lib_size = debug_library_package(&site, s.path());
     let before = snapshot(&venv);
     let plain = Contents::of(
         &bundle_ok_in(&venv, s.path(), "plain", &["--target", "aarch64"]),
         &s.path().join("p"),
     );
     let tarball = s.path().join("app-aarch64.tar.gz");
-    let err = bundle_with(
-        &venv,
-        &tarball,
-        &["--target", "aarch64", "--strip-debug", "--strip-tests"],
-    );
+    let err = bundle_with(&venv, &tarball, &STRIP_AARCH64);
     let small = Contents::of(&tarball, &s.path().join("s"));
     let line = info_line(&err, "--strip-debug");
     let strip = which("aarch64-linux-gnu-strip");
@@ -679,28 +707,20 @@ fn strip_debug_aarch64_bundle_is_smaller_passes_check_and_runs_numpy_on_the_boar
     assert!(sections(&site.join("trimdemo/libtrimdemo.so")).contains(".debug_info"));
     assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
 
-    // On an arm64 board without Python.
-    let root = board_root("arm64", s.path());
-    extract(&tarball, &root.join("opt"));
-    let out = match board_mode(&root) {
-        BoardMode::Chroot => run_on_board(
-            &root,
-            &format!("cd /tmp && /opt/app/bin/python3 -c \"{BOARD_CHECK}\""),
-        ),
-        BoardMode::Qemu(qemu) => {
-            run_python_qemu(&root, qemu, "/opt/app/bin/python3", &["-c", BOARD_CHECK])
-        }
-    };
-    assert!(
-        out.status.success(),
-        "on the board:\n{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    for line in ["SUM 45", "DOT 14", "ADD 42"] {
-        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
-    }
+    // On an arm64 board without Python, under qemu-user (in a chroot: the test below).
+    runs_numpy_on_an_arm64_board(&tarball, s.path(), BoardMode::qemu);
+}
+
+#[test]
+#[ignore = "needs root: binfmt_misc and chroot run the bundle in an arm64 board root"]
+fn strip_debug_aarch64_bundle_runs_numpy_in_a_chroot_on_the_board() {
+    require_root("binfmt_misc and chroot run the bundle in an arm64 board root");
+    let s = scratch();
+    let venv = s.path().join("build/app");
+    aarch64_venv_with_a_debug_library(&venv, s.path());
+    let tarball = s.path().join("app-aarch64.tar.gz");
+    bundle_with(&venv, &tarball, &STRIP_AARCH64);
+    runs_numpy_on_an_arm64_board(&tarball, s.path(), BoardMode::chroot);
 }
 
 fn which(name: &str) -> PathBuf {
@@ -718,8 +738,12 @@ fn is_elf(path: &Path) -> bool {
         && &head == b"\x7fELF"
 }
 
+/// The bundle's interpreter imports numpy, ssl and sqlite3 and reports its prefix.
+const HOST_CHECK: &str = "import sys, numpy, numpy.testing, ssl, sqlite3; \
+print('SUM', numpy.arange(10).sum(), sys.prefix)";
+
 #[test]
-fn strip_debug_host_bundle_keeps_libpython_working_with_the_originals_hidden() {
+fn strip_debug_host_bundle_keeps_libpython_working() {
     let s = scratch();
     let venv = host_venv(s.path(), true);
     let before = snapshot(&venv);
@@ -766,6 +790,29 @@ fn strip_debug_host_bundle_keeps_libpython_working_with_the_originals_hidden() {
         .contains(".debug_info")
     );
     check_ok(&tarball, "x86_64");
+    // Runs from elsewhere, numpy included (with the venv and pyenv's 3.11 hidden: the test
+    // below).
+    let out = run(Command::new(small.root.join("bin/python3")).args(["-c", HOST_CHECK]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("SUM 45 {}", small.root.display())
+    );
+    verify_strict(&small.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+#[test]
+#[ignore = "needs root: unshare -m hides the original venv and interpreter"]
+fn strip_debug_host_bundle_keeps_libpython_working_with_the_originals_hidden() {
+    require_unshare("unshare -m hides the original venv and interpreter");
+    let s = scratch();
+    let venv = host_venv(s.path(), true);
+    let tarball = s.path().join("small.tar.gz");
+    bundle_with(&venv, &tarball, &["--strip-debug"]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let libpython = Path::new("python/lib/libpython3.11.so.1.0");
+    assert!(!sections(&small.root.join(libpython)).contains(".debug_info"));
     // Runs from elsewhere with the venv and pyenv's 3.11 hidden, numpy included.
     let pyenv_prefix = pyenv_python(PY311)
         .parent()
@@ -775,18 +822,13 @@ fn strip_debug_host_bundle_keeps_libpython_working_with_the_originals_hidden() {
         .to_path_buf();
     let out = run_hidden(
         &[venv.clone(), pyenv_prefix],
-        &format!(
-            "'{}/bin/python3' -c \"import sys, numpy, numpy.testing, ssl, sqlite3; print('SUM', numpy.arange(10).sum(), sys.prefix)\"",
-            small.root.display()
-        ),
+        &format!("'{}/bin/python3' -c \"{HOST_CHECK}\"", small.root.display()),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
         format!("SUM 45 {}", small.root.display())
     );
-    verify_strict(&small.root);
-    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
 }
 
 #[test]
@@ -829,20 +871,26 @@ fn strip_debug_without_a_strip_for_the_target_is_an_error_with_the_package_to_in
     assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
 }
 
-/// Debian's riscv64 CPython 3.13 under qemu: the triple's strip, and pyenv's 3.13 compiles.
-#[test]
-fn riscv64_bundle_is_stripped_and_compiled_with_tools_for_its_architecture() {
-    let s = scratch();
+/// A venv of Debian's riscv64 CPython 3.13 (under qemu) at `venv`.
+fn riscv64_venv(venv: &Path) {
     let sysroot = fixtures().join("sysroot-riscv64");
-    let venv = s.path().join("app");
     run_ok(
         Command::new("qemu-riscv64-static")
             .arg("-L")
             .arg(&sysroot)
             .arg(sysroot.join("usr/bin/python3.13"))
             .args(["-m", "venv", "--without-pip"])
-            .arg(&venv),
+            .arg(venv),
     );
+}
+
+/// Debian's riscv64 CPython 3.13 under qemu: the triple's strip, and pyenv's 3.13 compiles.
+#[test]
+fn riscv64_bundle_is_stripped_and_compiled_with_tools_for_its_architecture() {
+    let s = scratch();
+    let sysroot = fixtures().join("sysroot-riscv64");
+    let venv = s.path().join("app");
+    riscv64_venv(&venv);
     let before = snapshot(&venv);
     let tarball = s.path().join("app-riscv64.tar.gz");
     let err = bundle_with(
@@ -883,13 +931,25 @@ fn riscv64_bundle_is_stripped_and_compiled_with_tools_for_its_architecture() {
     assert_eq!(out.trim(), "riscv64");
     verify_strict(&c.root);
     assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
 
-    // Without any CPython 3.13 here, --compile says so.
+/// Without any CPython 3.13 here (PATH and PYENV_ROOT empty), --compile for riscv64 says so.
+/// The machine must have no system python3.13, which rvenv would find by its path.
+#[test]
+fn riscv64_compile_without_any_cpython_3_13_here_is_an_error_with_a_hint() {
     let system = ["/usr/bin/python3.13", "/usr/local/bin/python3.13"];
-    if system.iter().any(|p| Path::new(p).exists()) {
-        eprintln!("\n*** SKIPPING the no-Python part: this machine has a system python3.13 ***\n");
-        return;
-    }
+    let found: Vec<&str> = system
+        .into_iter()
+        .filter(|p| Path::new(p).exists())
+        .collect();
+    assert!(
+        found.is_empty(),
+        "this test needs a machine without a system CPython 3.13 (Debian 12's is 3.11), but \
+         {found:?} is here: rvenv finds it by its path, so --compile would not fail"
+    );
+    let s = scratch();
+    let venv = s.path().join("app");
+    riscv64_venv(&venv);
     let empty = s.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let out = run(Command::new(RVENV)

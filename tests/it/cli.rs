@@ -2,10 +2,8 @@
 //! the man page rendered by groff, examples and exit codes in every --help, and diagnostics
 //! coloured only on a terminal (a real pty from `script`) and never with NO_COLOR.
 
-mod common;
-
+use crate::common::*;
 use clap::CommandFactory;
-use common::*;
 use std::path::Path;
 use std::process::Command;
 
