@@ -19,7 +19,7 @@ fn shell(program: &str, script: &str) -> std::process::Output {
 }
 
 fn subcommands() -> Vec<String> {
-    rvenv::cli::Cli::command()
+    rvenv::app::cli::Cli::command()
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .collect()

@@ -30,7 +30,8 @@ fn rewrite_and_run(exe: &Path, old: &str, tag: &str) {
         .expect("a RUNPATH/RPATH");
     assert_eq!(slot.value, old);
     let new =
-        rvenv::rewrite::replace_c_string(&bytes, slot.offset, slot.len, "$ORIGIN/../lib").unwrap();
+        rvenv::python::rewrite::replace_c_string(&bytes, slot.offset, slot.len, "$ORIGIN/../lib")
+            .unwrap();
     assert_eq!(new.len(), bytes.len());
     std::fs::write(exe, &new).unwrap();
     let dynamic = run_ok(Command::new("readelf").arg("-d").arg(exe));

@@ -299,7 +299,8 @@ fn versions_are_normalised_as_packaging_does() {
             .args(versions),
     );
     for (version, packaging) in versions.iter().zip(out.lines()) {
-        let ours = rvenv::dist::normalize_version(version).unwrap_or_else(|| "INVALID".into());
+        let ours =
+            rvenv::python::dist::normalize_version(version).unwrap_or_else(|| "INVALID".into());
         assert_eq!(ours, packaging, "version {version:?}");
     }
     assert_eq!(out.lines().count(), versions.len());

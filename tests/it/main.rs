@@ -10,6 +10,7 @@
 
 mod common;
 
+mod architecture;
 mod archive;
 mod assemble;
 mod bad_input;

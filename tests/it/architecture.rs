@@ -150,7 +150,11 @@ fn each_layer_imports_only_from_below() {
         unplaced.is_empty(),
         "modules with no layer (add them to LAYERS here and to docs/architecture.md): {unplaced:?}"
     );
-    assert!(wrong.is_empty(), "imports from a layer not below:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports from a layer not below:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
