@@ -10,7 +10,7 @@
 #
 # Needs nightly Rust and cargo-fuzz (`cargo install cargo-fuzz`). New inputs go into
 # fuzz/corpus/TARGET (committed); a crash leaves its input in fuzz/artifacts/TARGET (not
-# committed: copy it to fuzz/regressions/TARGET with the fix, for tests/fuzz_corpus.rs).
+# committed: copy it to fuzz/regressions/TARGET with the fix, for tests/it/fuzz_corpus.rs).
 set -u
 cd "$(dirname "$0")"
 RUNS=${RUNS:-10000000}

@@ -1,5 +1,5 @@
 //! ELF inspection and the target checks, over arbitrary bytes: never a panic (the body is rvenv::fuzzing::elf_inspect, which
-//! tests/fuzz_corpus.rs replays the corpus through on stable Rust).
+//! tests/it/fuzz_corpus.rs replays the corpus through on stable Rust).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

@@ -1,5 +1,5 @@
 //! A wheel read from bytes as the installer checks it, writing nothing, over arbitrary bytes: never a panic (the body is rvenv::fuzzing::wheel_zip, which
-//! tests/fuzz_corpus.rs replays the corpus through on stable Rust).
+//! tests/it/fuzz_corpus.rs replays the corpus through on stable Rust).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
