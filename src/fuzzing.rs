@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets (`fuzz/`) and for `tests/fuzz_corpus.rs`, which replays
+//! Entry points for the fuzz targets (`fuzz/`) and for `tests/it/fuzz_corpus.rs`, which replays
 //! every committed corpus input through them on stable Rust. Each takes arbitrary bytes and
 //! must never panic; where an input is accepted, it also asserts what the accepting code
 //! promises (a panic here is a finding, as a crash is). Not a public API.
