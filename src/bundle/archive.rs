@@ -18,11 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::read::ReadError),
     #[error("{path}: changed while the bundle was being written")]
     Changed { path: PathBuf },
     #[error("{path}: cannot write the bundle here: {source}")]
@@ -73,9 +70,12 @@ fn read(entry: &Entry) -> Result<Vec<u8>, Error> {
 }
 
 fn read_error(entry: &Entry) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Read {
-        path: entry.origin_or_path(),
-        source,
+    move |source| {
+        crate::read::ReadError {
+            path: entry.origin_or_path(),
+            source,
+        }
+        .into()
     }
 }
 

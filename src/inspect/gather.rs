@@ -137,19 +137,12 @@ pub(super) fn gather_plan(plan: &plan::Plan) -> Result<Gathered, Error> {
 /// modules one by one until the build paths are known.
 pub(super) fn gather_dir(root: &Path) -> Result<Gathered, Error> {
     let mut files = Vec::new();
-    for item in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let item = item.map_err(|e| Error::Read {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            source: e.into(),
-        })?;
+    for item in crate::read::walk(root) {
+        let (_, item) = item?;
         if item.file_type().is_file() {
-            let size = item.metadata().map_err(|e| Error::Read {
-                path: item.path().to_path_buf(),
-                source: e.into(),
-            })?;
+            let size = item
+                .metadata()
+                .map_err(|e| crate::read::read_error(item.path())(e.into()))?;
             files.push((item.path().to_path_buf(), size.len()));
         }
     }

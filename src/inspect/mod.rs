@@ -33,11 +33,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::read::ReadError),
     #[error(
         "{0}: neither a venv (no pyvenv.cfg) nor an rvenv bundle (no rvenv.json) nor a tarball of one"
     )]
@@ -66,12 +63,7 @@ impl crate::error::Hint for Error {
     }
 }
 
-fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::read::read_error;
 
 /// What kind of thing a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,11 +9,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::read::ReadError),
     #[error(transparent)]
     Archive(#[from] tarread::Error),
 }
@@ -63,34 +60,17 @@ fn add_resolved_links(present: &mut HashSet<PathBuf>, links: &[(PathBuf, PathBuf
 pub fn read_dir_tree(root: &Path) -> Result<Contents, Error> {
     let mut contents = Contents::default();
     let mut links = Vec::new();
-    for item in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let item = item.map_err(|e| Error::Read {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            source: e.into(),
-        })?;
-        let rel = item
-            .path()
-            .strip_prefix(root)
-            .expect("under root")
-            .to_path_buf();
+    for item in super::walk(root) {
+        let (rel, item) = item?;
         if item.file_type().is_file() {
             let inspection =
-                elf::inspect_file(item.path(), &rel).map_err(|source| Error::Read {
-                    path: item.path().to_path_buf(),
-                    source,
-                })?;
+                elf::inspect_file(item.path(), &rel).map_err(super::read_error(item.path()))?;
             if let Some(i) = inspection {
                 contents.binaries.push((rel.clone(), i));
             }
         }
         if item.path_is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
-                path: item.path().to_path_buf(),
-                source,
-            })?;
+            let target = std::fs::read_link(item.path()).map_err(super::read_error(item.path()))?;
             links.push((rel, target));
         } else {
             contents.present.insert(rel);

@@ -26,8 +26,8 @@ use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot be read: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Read(#[from] super::ReadError),
     #[error("{path}: not a readable {compression}tar archive: {source}")]
     NotATar {
         path: PathBuf,
@@ -61,7 +61,7 @@ impl crate::error::Hint for Error {
                 "give an extracted bundle's top-level directory or a tarball written by \
                  `rvenv bundle` (one top-level directory holding rvenv.json)",
             ),
-            Error::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => Some(
+            Error::Read(e) if e.source.kind() == io::ErrorKind::NotFound => Some(
                 "give the path of an extracted bundle's top-level directory or of a bundle tarball",
             ),
             _ => None,
@@ -177,11 +177,8 @@ pub fn read(
 
 /// The tarball at `path`, opened for [`read_from`]: the one way `check`, `verify`, `inspect`
 /// and `freeze` open a bundle that is a file.
-pub fn open(path: &Path) -> Result<io::BufReader<std::fs::File>, Error> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub fn open(path: &Path) -> Result<io::BufReader<std::fs::File>, super::ReadError> {
+    let file = std::fs::File::open(path).map_err(super::read_error(path))?;
     Ok(io::BufReader::with_capacity(1 << 20, file))
 }
 
@@ -191,10 +188,8 @@ pub fn read_from<R: io::BufRead + 'static>(
     path: &Path,
     mut visit: impl FnMut(&Member, &mut Content) -> io::Result<()>,
 ) -> Result<Archive, Error> {
-    let (stream, compression) = crate::compress::decoder(reader).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let (stream, compression) =
+        crate::compress::decoder(reader).map_err(super::read_error(path))?;
     // A stream that is not tar (or is damaged) fails on a header or in the decompressor;
     // other errors are the file's.
     let as_tar = |source: io::Error| match source.kind() {
@@ -206,10 +201,7 @@ pub fn read_from<R: io::BufRead + 'static>(
             compression,
             source,
         },
-        _ => Error::Read {
-            path: path.to_path_buf(),
-            source,
-        },
+        _ => super::read_error(path)(source).into(),
     };
     let mut checker = Checker {
         archive: path,

@@ -25,11 +25,8 @@ use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] crate::read::ReadError),
     #[error("{}: no {MANIFEST} in it: not an rvenv bundle{}", path.display(), nested_note(nested))]
     NoManifest {
         path: PathBuf,
@@ -54,10 +51,10 @@ fn nested_note(nested: &Option<PathBuf>) -> String {
 impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
-            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Some(
+            Error::Read(e) if e.source.kind() == std::io::ErrorKind::NotFound => Some(
                 "give the path of an extracted bundle's top-level directory or of a bundle tarball",
             ),
-            Error::Read { .. } => None,
+            Error::Read(_) => None,
             Error::NoManifest {
                 nested: Some(_), ..
             } => Some("give the bundle's own top-level directory, the one holding rvenv.json"),
@@ -231,10 +228,7 @@ fn sha256_of(mut reader: impl Read) -> std::io::Result<[u8; 32]> {
 
 /// Verifies `path`, an extracted bundle's top-level directory or a bundle tarball.
 pub fn verify(path: &Path, strict: bool) -> Result<Verification, Error> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = std::fs::metadata(path).map_err(crate::read::read_error(path))?;
     let (tree, manifest) = if meta.is_dir() {
         let mut tree = read_dir(path)?;
         let manifest = parse_manifest(&tree)?;
@@ -344,26 +338,19 @@ fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
 fn read_dir(root: &Path) -> Result<Tree, Error> {
     let manifest_path = root.join(MANIFEST);
     let mut entries = BTreeMap::new();
-    for item in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-        let item = item.map_err(|e| Error::Read {
-            path: e.path().unwrap_or(root).to_path_buf(),
-            source: e.into(),
-        })?;
-        let rel = item.path().strip_prefix(root).expect("under root");
+    for item in crate::read::walk(root).skip(1) {
+        let (rel, item) = item?;
         let ft = item.file_type();
         let found = if ft.is_symlink() {
-            let target = std::fs::read_link(item.path()).map_err(|source| Error::Read {
-                path: item.path().to_path_buf(),
-                source,
-            })?;
+            let target =
+                std::fs::read_link(item.path()).map_err(crate::read::read_error(item.path()))?;
             Found::Symlink(target)
         } else if ft.is_dir() {
             Found::Dir
         } else if ft.is_file() {
-            let meta = item.metadata().map_err(|e| Error::Read {
-                path: item.path().to_path_buf(),
-                source: e.into(),
-            })?;
+            let meta = item
+                .metadata()
+                .map_err(|e| crate::read::read_error(item.path())(e.into()))?;
             Found::File {
                 size: meta.len(),
                 sha256: None,
@@ -371,14 +358,11 @@ fn read_dir(root: &Path) -> Result<Tree, Error> {
         } else {
             Found::Other(special_kind(&ft))
         };
-        entries.insert(rel.to_path_buf(), found);
+        entries.insert(rel, found);
     }
     let manifest = match entries.get(Path::new(MANIFEST)) {
         Some(Found::File { .. }) => {
-            std::fs::read(&manifest_path).map_err(|source| Error::Read {
-                path: manifest_path.clone(),
-                source,
-            })?
+            std::fs::read(&manifest_path).map_err(crate::read::read_error(&manifest_path))?
         }
         Some(_) => {
             return Err(Error::BadManifest {
@@ -443,10 +427,7 @@ fn hash_dir_files(root: &Path, tree: &mut Tree, manifest: &ParsedManifest) -> Re
         .par_iter()
         .map(|rel| {
             let full = root.join(rel);
-            let read_err = |source| Error::Read {
-                path: full.clone(),
-                source,
-            };
+            let read_err = |source| crate::read::read_error(&full)(source);
             let file = std::fs::File::open(&full).map_err(read_err)?;
             let sha = sha256_of(file).map_err(read_err)?;
             Ok((rel.to_path_buf(), sha))
