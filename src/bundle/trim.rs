@@ -1309,6 +1309,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_interruption_while_trimming_is_an_interruption() {
+        use crate::error::Hint as _;
+        let e = Error::from(crate::interrupt::Interrupted);
+        assert!(e.interrupted());
+        assert_eq!(crate::error::Error::from(e).exit_code(), 130);
+    }
+
+    #[test]
     fn sizes_read_as_people_write_them() {
         assert_eq!(crate::ui::human(0), "0 B");
         assert_eq!(crate::ui::human(1023), "1023 B");
