@@ -179,10 +179,7 @@ fn manifest_and_requirements_tell_the_truth() {
         if e.file_type().is_file() && e.file_name() != "rvenv.json" {
             use sha2::Digest;
             let bytes = std::fs::read(e.path()).unwrap();
-            let hex: String = sha2::Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hex = hex::encode(sha2::Sha256::digest(&bytes));
             on_disk.insert(
                 e.path().strip_prefix(&root).unwrap().to_path_buf(),
                 (bytes.len() as u64, hex),

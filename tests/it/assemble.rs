@@ -332,10 +332,7 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
     let demo_sha = {
         use sha2::Digest;
         let bytes = std::fs::read(demo_wheel()).unwrap();
-        sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        hex::encode(sha2::Sha256::digest(&bytes))
     };
     let demo_dir = demo_wheel().parent().unwrap().to_path_buf();
     let cases: Vec<(&str, String, PathBuf, Vec<String>)> = vec![

@@ -59,10 +59,7 @@ fn made_bundle() -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn paths(doc: &Value, list: &str) -> Vec<String> {
