@@ -41,7 +41,9 @@ fn skip_cstr(bytes: &[u8], at: &mut usize) -> Option<()> {
 /// (u32 length, NUL-terminated vendor name); in "aeabi", sub-subsections (ULEB128 tag, u32
 /// length) whose tag 1 (the whole file) holds ULEB128 tag/value pairs. Tags 4 and 5, and odd
 /// tags from 33 on, carry a string; tag 32 a ULEB128 and a string. Written by hand: goblin does
-/// not parse this section and no maintained crate does. `None` when it is malformed.
+/// not parse this section, and the `object` crate's reader would still need this tag table,
+/// reads a sub-subsection tag as one byte instead of a ULEB128 and refuses unknown ones (and
+/// would be a second ELF crate). `None` when it is malformed.
 pub fn parse_arm_attributes(section: &[u8], little_endian: bool) -> Option<ArmAttributes> {
     let u32_at = |at: usize| -> Option<usize> {
         let b: [u8; 4] = section.get(at..at.checked_add(4)?)?.try_into().ok()?;

@@ -16,7 +16,7 @@ const EM_RISCV: u16 = 243;
 
 impl ElfFile {
     /// Why this file cannot load on `target`, checking the file alone (libraries are resolved
-    /// over the whole tree by [`Checker`]).
+    /// over the whole tree by [`super::Report`]).
     pub fn problems(&self, target: &Target, glibc: Option<GlibcVersion>) -> Vec<Problem> {
         let want = &target.elf;
         let mut out = Vec::new();
