@@ -88,6 +88,7 @@ impl Hint for crate::interrupt::Interrupted {
 }
 
 impl Hint for std::io::Error {}
+impl Hint for PathError {}
 impl Hint for serde_json::Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -23,12 +23,3 @@ pub fn flag() -> &'static AtomicBool {
     });
     &FLAG
 }
-
-/// `Err(Interrupted)` once `flag` is set.
-pub fn check(flag: &AtomicBool) -> Result<(), Interrupted> {
-    if flag.load(Ordering::Relaxed) {
-        Err(Interrupted)
-    } else {
-        Ok(())
-    }
-}

@@ -1,7 +1,7 @@
 //! rvenv: a Python virtual environment becomes a relocatable, self-contained tarball.
 //!
 //! Layers, each importing only from those above it in this list (docs/architecture.md):
-//! - leaves: `paths`, `ui`, `error`, `interrupt`;
+//! - leaves: `paths`, `ui`, `interrupt`, `error`;
 //! - domain: `target` (the catalogue), `elf` (parsing and the load check), `python` (venvs,
 //!   installed distributions, requirements, rewrites), `wheel`, `compress` (the codecs);
 //! - pipeline: `read` (the one checked tar reader, contents, verify), `bundle` (plan, trim,

@@ -13,8 +13,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let interrupted = crate::interrupt::flag();
     let choice = super::config::target_choice(&args.target)?;
     let path = &args.path;
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(crate::error::io(path))?;
     let (target, contents) = if meta.is_dir() && !path.join(crate::read::MANIFEST).is_file() {
         let venv = Venv::discover(path)?;
         let target =

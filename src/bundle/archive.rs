@@ -31,8 +31,6 @@ pub enum Error {
     DirGone { path: PathBuf, dir: PathBuf },
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
-    #[error(transparent)]
-    Archive(#[from] crate::read::tarread::Error),
 }
 
 impl crate::error::Hint for Error {

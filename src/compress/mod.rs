@@ -275,9 +275,6 @@ impl<W: Write> Write for Sink<W> {
     }
 }
 
-/// Reads a tarball whatever its compression, told by its first bytes: gzip (any number of
-/// members), zstd or none. Also says which, for messages ("gzip-compressed ", "zstd-compressed ",
-/// "").
 /// How the tar stream is compressed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -286,6 +283,9 @@ pub struct Settings {
     pub jobs: usize,
 }
 
+/// Reads a tarball whatever its compression, told by its first bytes: gzip (any number of
+/// members), zstd or none. Also says which, for messages ("gzip-compressed ", "zstd-compressed ",
+/// "").
 pub fn decoder<R: io::BufRead + 'static>(
     mut reader: R,
 ) -> io::Result<(Box<dyn io::Read>, &'static str)> {

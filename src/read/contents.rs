@@ -15,7 +15,14 @@ pub enum Error {
     Archive(#[from] tarread::Error),
 }
 
-impl crate::error::Hint for Error {}
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Archive(e) => e.hint(),
+            Error::Read(_) => None,
+        }
+    }
+}
 
 /// The binaries of an existing environment (an extracted bundle or a bundle tarball), for
 /// `rvenv check`: what each binary is, and every path present, relative to the root.

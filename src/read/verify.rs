@@ -338,8 +338,11 @@ fn parse_manifest(tree: &Tree) -> Result<ParsedManifest, Error> {
 fn read_dir(root: &Path) -> Result<Tree, Error> {
     let manifest_path = root.join(MANIFEST);
     let mut entries = BTreeMap::new();
-    for item in crate::read::walk(root).skip(1) {
+    for item in crate::read::walk(root) {
         let (rel, item) = item?;
+        if rel.as_os_str().is_empty() {
+            continue; // the root itself
+        }
         let ft = item.file_type();
         let found = if ft.is_symlink() {
             let target =
