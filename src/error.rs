@@ -57,10 +57,6 @@ impl Error {
         self.hint.as_deref()
     }
 
-    pub fn is_interrupted(&self) -> bool {
-        self.interrupted
-    }
-
     /// An interruption while a bundle is planned or written names the output it leaves out.
     pub fn naming_output(mut self, output: &std::path::Path) -> Error {
         if self.interrupted {
@@ -149,7 +145,6 @@ mod tests {
     #[test]
     fn an_interruption_exits_130_and_names_the_output() {
         let e = stage(crate::interrupt::Interrupted.into()).unwrap_err();
-        assert!(e.is_interrupted());
         assert_eq!(e.exit_code(), 130);
         let e = e.naming_output(std::path::Path::new("app.tar.gz"));
         assert_eq!(e.message(), "app.tar.gz: interrupted; nothing was written");
