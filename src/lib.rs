@@ -14,6 +14,7 @@ pub mod paths;
 pub mod ui;
 
 pub mod compress;
+pub mod debian;
 pub mod elf;
 pub mod python;
 pub mod target;

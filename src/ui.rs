@@ -116,3 +116,50 @@ pub fn print_out(text: &str) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// One download: a byte bar on a terminal, else one line when it is done; nothing with `-q`.
+pub struct Transfer {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+    label: String,
+}
+
+impl Transfer {
+    pub fn new(quiet: bool, label: &str, total: Option<u64>) -> Transfer {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                total,
+                indicatif::ProgressDrawTarget::stderr_with_hz(10),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "fetching {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(label.to_string());
+            bar.with_finish(indicatif::ProgressFinish::AndClear)
+        });
+        Transfer {
+            bar,
+            quiet,
+            label: label.to_string(),
+        }
+    }
+
+    pub fn inc(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    /// Clears the bar and says what was fetched.
+    pub fn done(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        info(self.quiet, &format!("fetched {} ({})", self.label, human(bytes)));
+    }
+}

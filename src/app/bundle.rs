@@ -3,7 +3,7 @@
 //! refusal that does not need the files' contents happens before anything is compressed.
 
 use super::cli::BundleArgs;
-use super::config::BundleConfig;
+use super::config::{BundleConfig, PythonSource};
 use crate::bundle::{archive, assemble, manifest, plan, trim};
 use crate::error::Result;
 use crate::python::venv::Venv;
@@ -26,8 +26,19 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
             )?;
             (venv, target, None)
         }
-        Some(options) => {
-            let interp = assemble::Interpreter::find(&options.python)?;
+        Some((source, options)) => {
+            let python = match source {
+                PythonSource::Given(path) => path.clone(),
+                PythonSource::Archive(archive) => {
+                    let target = config
+                        .target
+                        .target
+                        .as_ref()
+                        .expect("config requires a preset for the archive");
+                    super::python::fetch_for(target, archive, interrupted)?.python
+                }
+            };
+            let interp = assemble::Interpreter::find(&python)?;
             let target =
                 super::resolve_target(&config.target, &interp.path, &interp.elf, config.quiet)?;
             let name = config.arcroot_for(&options.name())?;

@@ -30,6 +30,7 @@ pub enum Command {
         "  rvenv bundle .venv -o app.tar.zst -j 4               # zstd, on 4 threads\n",
         "  rvenv bundle .venv --target aarch64 --strip-tests --strip-debug --no-pycache   # smaller\n",
         "  rvenv bundle .venv --exclude '*.pyi' --exclude 'lib/python3.11/site-packages/*/docs/' --compile\n",
+        "  rvenv bundle --target rpios-bookworm-aarch64 -r requirements.txt   # the release's CPython, fetched\n",
         "  rvenv bundle --target aarch64 --python sysroot/usr/bin/python3.11 -r requirements.txt -f wheels/\n",
         "  tar -xzf app.tar.gz -C /opt && /opt/app/bin/python3 -c 'import sys; print(sys.prefix)'\n\n",
         "SOURCE_DATE_EPOCH, when set, is the time of every entry (reproducible builds).\n\n",
@@ -124,6 +125,8 @@ pub enum Command {
         "unsafe tarball member)."
     ))]
     Freeze(FreezeArgs),
+    /// A distribution preset's own CPython, fetched from its archive: `fetch`, `list`
+    Python(PythonArgs),
     /// Print a shell completion script for rvenv
     #[command(after_help = concat!(
         "Examples:\n",
@@ -231,6 +234,89 @@ pub struct TargetsArgs {
     pub json: bool,
 }
 
+/// Where a distribution preset's CPython comes from (`rvenv python fetch`, and `rvenv bundle -r`
+/// without --python).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "The target's CPython, from its distribution's archive")]
+pub struct ArchiveArgs {
+    /// The CPython X.Y to take from the release [default: the release's python3]
+    #[arg(long, value_name = "X.Y")]
+    pub python_version: Option<String>,
+    /// The archive's URL (http://, https:// or file://) [default: $RVENV_<DISTRIBUTION>_MIRROR,
+    /// then the mirror this machine's apt sources use for it (Debian presets), then the
+    /// distribution's public archive]
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// The OpenPGP keyring that signs the archive's InRelease [default: the distribution's
+    /// keyring file, /usr/share/keyrings/debian-archive-keyring.gpg for Debian]
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// The folder downloads and unpacked interpreters are kept in (one made by `rvenv python
+    /// fetch -o DIR` works offline) [default: $RVENV_PYTHON_CACHE, then
+    /// $XDG_CACHE_HOME/rvenv/python]
+    #[arg(long, value_name = "DIR")]
+    pub python_cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonArgs {
+    #[command(subcommand)]
+    pub command: PythonCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PythonCommand {
+    /// Fetch a distribution preset's own CPython from its archive (verified as apt verifies
+    /// it) into the cache, and print the interpreter's path
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv python fetch --target debian-12-armv7\n",
+        "  rvenv python fetch --target rpios-bookworm-aarch64 -o pythons/   # carry pythons/ offline\n",
+        "  rvenv bundle --target rpios-bookworm-aarch64 -r requirements.txt --python-cache pythons/\n\n",
+        "Exit status: 0 ok, 2 usage, network or verification errors, 130 interrupted."
+    ))]
+    Fetch(PythonFetchArgs),
+    /// List the distribution presets, the CPython versions each release provides, and which
+    /// are in the cache
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv python list\n",
+        "  rvenv python list --target debian-12-armv7\n\n",
+        "Exit status: 0 ok, 2 usage errors."
+    ))]
+    List(PythonListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PythonFetchArgs {
+    /// A distribution preset (see `rvenv python list`)
+    #[arg(short, long)]
+    pub target: String,
+    /// Keep the downloads and the interpreter in DIR (a cache folder to carry to an offline
+    /// machine, used there with --python-cache DIR) instead of the cache
+    #[arg(short, long, value_name = "DIR", conflicts_with = "python_cache")]
+    pub output: Option<PathBuf>,
+    /// Read the archive again even if the interpreter is in the cache
+    #[arg(long)]
+    pub refresh: bool,
+    /// Print only the interpreter's path, warnings and errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonListArgs {
+    /// Only this preset
+    #[arg(short, long)]
+    pub target: Option<String>,
+    /// The cache folder to look in [default: $RVENV_PYTHON_CACHE, then
+    /// $XDG_CACHE_HOME/rvenv/python]
+    #[arg(long, value_name = "DIR")]
+    pub python_cache: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct BundleArgs {
     /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]
@@ -270,9 +356,10 @@ pub struct BundleArgs {
     /// Compression threads [default: all cores]; the output is the same for any number
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Assemble without a venv: a target-architecture interpreter inside its installation tree
-    /// (python-build-standalone, a Debian sysroot's usr/bin/python3.X, a board's mounted root).
-    /// It is never run. Needs -r
+    /// The target's interpreter inside its installation tree (python-build-standalone, a Debian
+    /// sysroot's usr/bin/python3.X, a board's mounted root); it is never run. Without it, a
+    /// distribution preset's own CPython comes from its archive (see `rvenv python fetch`).
+    /// Needs -r
     #[arg(
         long,
         value_name = "PYTHON",
@@ -282,38 +369,41 @@ pub struct BundleArgs {
     )]
     pub python: Option<PathBuf>,
     /// Frozen requirements (pip freeze output: every package pinned with ==, --hash optional);
-    /// markers are evaluated for the target
+    /// markers are evaluated for the target. Assembles a venv for the target from wheels, with
+    /// --python's interpreter or the preset's CPython from its distribution's archive
     #[arg(
         short = 'r',
         long,
         value_name = "FILE",
-        requires = "python",
+        conflicts_with = "venv",
         help_heading = "Without a venv"
     )]
     pub requirements: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     /// A folder of wheels to take wheels from first (repeatable)
     #[arg(
         short = 'f',
         long = "find-links",
         value_name = "DIR",
-        requires = "python",
+        requires = "requirements",
         help_heading = "Without a venv"
     )]
     pub find_links: Vec<PathBuf>,
     /// Use only the --find-links folders; never run pip to fetch missing wheels
-    #[arg(long, requires = "python", help_heading = "Without a venv")]
+    #[arg(long, requires = "requirements", help_heading = "Without a venv")]
     pub no_index: bool,
     /// The index pip fetches missing wheels from [default: pip's own configuration]
     #[arg(
         long,
         value_name = "URL",
-        requires = "python",
+        requires = "requirements",
         conflicts_with = "no_index",
         help_heading = "Without a venv"
     )]
     pub index_url: Option<String>,
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
-    #[arg(long, requires = "python", help_heading = "Without a venv")]
+    #[arg(long, requires = "requirements", help_heading = "Without a venv")]
     pub no_deps_check: bool,
     /// Leave out what GLOB matches (repeatable). .gitignore rules, matched against the path
     /// inside the bundle without its top directory: a '/' at the start or in the middle anchors

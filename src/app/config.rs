@@ -2,9 +2,10 @@
 //! target choice every command that checks binaries takes. Everything here is decided before
 //! any work is done.
 
-use super::cli::{BundleArgs, TargetArgs};
+use super::cli::{ArchiveArgs, BundleArgs, TargetArgs};
 use crate::bundle::{assemble, plan, trim};
 use crate::compress;
+use crate::python::distro;
 use crate::target::{self, Choice, GlibcVersion, Target};
 use std::path::{Path, PathBuf};
 
@@ -43,12 +44,26 @@ pub enum Error {
     NoJobs,
     #[error(transparent)]
     Trim(#[from] crate::bundle::trim::Error),
+    #[error(transparent)]
+    Distro(#[from] distro::Error),
+    #[error("{0} is for the CPython fetched from a distribution's archive; --python names the interpreter itself")]
+    ArchiveWithPython(&'static str),
+    #[error("-r without --python needs a distribution preset as --target, to fetch its CPython")]
+    NoTargetForArchive,
+    #[error("{0} is for a bundle assembled from -r requirements on a preset's CPython; a venv brings its own interpreter")]
+    ArchiveWithoutRequirements(&'static str),
 }
 
 impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
             Error::Trim(e) => e.hint(),
+            Error::Distro(e) => e.hint(),
+            Error::ArchiveWithPython(_) => Some("leave out one of the two"),
+            Error::ArchiveWithoutRequirements(_) => Some("leave it out, or bundle from -r requirements.txt instead of a venv"),
+            Error::NoTargetForArchive => Some(
+                "add --target with a preset (rvenv python list shows them), or give the target's interpreter with --python PATH",
+            ),
             Error::NoOutputDir(_) => {
                 Some("create the directory first, or give -o a path in an existing one")
             }
@@ -72,6 +87,33 @@ pub fn target_choice(args: &TargetArgs) -> Result<Choice, Error> {
     Ok(Choice { target, glibc })
 }
 
+/// The interpreter a venv is assembled for.
+#[derive(Debug, Clone)]
+pub enum PythonSource {
+    /// `--python PATH`.
+    Given(PathBuf),
+    /// The preset's own CPython, from its distribution's archive or the cache.
+    Archive(distro::Options),
+}
+
+/// `--python-version`, `--mirror`, `--keyring` and the cache, as the archive client's options.
+pub fn archive_options(
+    args: &ArchiveArgs,
+    cache: Option<PathBuf>,
+    refresh: bool,
+    quiet: bool,
+) -> Result<distro::Options, Error> {
+    Ok(distro::Options {
+        cache: distro::cache_dir(cache.or_else(|| args.python_cache.clone()))?,
+        mirror: args.mirror.clone(),
+        keyring: args.keyring.clone(),
+        version: args.python_version.clone(),
+        refresh,
+        quiet,
+        etc_apt: PathBuf::from("/etc/apt"),
+    })
+}
+
 /// `rvenv bundle`'s options, validated, as the options of each stage it runs.
 #[derive(Debug, Clone)]
 pub struct BundleConfig {
@@ -86,8 +128,8 @@ pub struct BundleConfig {
     pub verbose: bool,
     pub plan: plan::Options,
     pub compression: compress::Settings,
-    /// `--python` and `-r`: no venv; one is assembled from wheels.
-    pub assemble: Option<assemble::Options>,
+    /// `-r`: no venv; one is assembled from wheels for this interpreter.
+    pub assemble: Option<(PythonSource, assemble::Options)>,
     /// What to leave out or shrink; nothing by default.
     pub trim: trim::Options,
 }
@@ -193,16 +235,44 @@ impl BundleConfig {
         };
         let compression = compression(&args)?;
         let trim = trim_options(&args)?;
-        let assemble = match (args.python, args.requirements) {
-            (Some(python), Some(requirements)) => Some(assemble::Options {
-                python,
-                requirements,
-                find_links: args.find_links,
-                no_index: args.no_index,
-                index_url: args.index_url,
-                no_deps_check: args.no_deps_check,
-            }),
-            // clap's `requires` makes the pair come together.
+        let archive_flags = [
+            (args.archive.python_version.is_some(), "--python-version"),
+            (args.archive.mirror.is_some(), "--mirror"),
+            (args.archive.keyring.is_some(), "--keyring"),
+            (args.archive.python_cache.is_some(), "--python-cache"),
+        ];
+        let given_flag = archive_flags.iter().find(|(set, _)| *set).map(|(_, f)| *f);
+        let source = match (&args.python, &args.requirements, given_flag) {
+            (Some(_), _, Some(flag)) => return Err(Error::ArchiveWithPython(flag)),
+            (Some(python), _, None) => Some(PythonSource::Given(python.clone())),
+            (None, Some(_), _) => {
+                let Some(t) = &target.target else {
+                    return Err(Error::NoTargetForArchive);
+                };
+                // Decided now, before anything is downloaded: a preset, and a version it has.
+                distro::choose_version(t, args.archive.python_version.as_deref())?;
+                Some(PythonSource::Archive(archive_options(
+                    &args.archive,
+                    None,
+                    false,
+                    args.quiet,
+                )?))
+            }
+            (None, None, Some(flag)) => return Err(Error::ArchiveWithoutRequirements(flag)),
+            (None, None, None) => None,
+        };
+        let assemble = match (source, args.requirements) {
+            (Some(source), Some(requirements)) => Some((
+                source,
+                assemble::Options {
+                    requirements,
+                    find_links: args.find_links,
+                    no_index: args.no_index,
+                    index_url: args.index_url,
+                    no_deps_check: args.no_deps_check,
+                },
+            )),
+            // clap's `requires` makes --python come with -r.
             _ => None,
         };
         Ok(BundleConfig {

@@ -12,6 +12,7 @@ mod freeze;
 mod inspect;
 mod man;
 mod probe;
+mod python;
 mod targets;
 mod verify;
 
@@ -54,6 +55,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Verify(args) => verify::run(args),
         cli::Command::Inspect(args) => inspect::run(args),
         cli::Command::Freeze(args) => freeze::run(args),
+        cli::Command::Python(args) => python::run(args),
         cli::Command::Completions(args) => completions::run(args),
         cli::Command::Man(args) => man::run(args),
     };

@@ -121,7 +121,6 @@ fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) ->
 /// Everything `bundle --python ... -r ...` was given.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub python: PathBuf,
     pub requirements: PathBuf,
     pub find_links: Vec<PathBuf>,
     pub no_index: bool,

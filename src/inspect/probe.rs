@@ -583,6 +583,7 @@ pub fn probe(root: &Path) -> Result<Probe, Error> {
             glibcxx,
             system_libs: system_libs.into_iter().collect(),
         },
+        distribution: None,
     };
     Ok(Probe {
         target,

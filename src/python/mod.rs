@@ -3,6 +3,7 @@
 //! pure rewrites that make scripts and configuration relocatable.
 
 pub mod dist;
+pub mod distro;
 pub mod requirements;
 pub mod rewrite;
 pub mod venv;

@@ -126,6 +126,32 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub riscv: Option<RiscvProfile>,
     pub libc: Libc,
+    /// For a distribution preset: the archive its own CPython comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+}
+
+/// A distribution release in a Debian-style archive (Debian, Raspbian, Ubuntu).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    /// `debian`, `raspbian`, `ubuntu`: names the `RVENV_<NAME>_MIRROR` variable.
+    pub name: String,
+    /// The suite's codename (`bookworm`).
+    pub release: String,
+    /// Debian's architecture name (`arm64`, `armhf`).
+    pub architecture: String,
+    pub component: String,
+    /// The CPython versions (`3.11`) the release packages, the default first.
+    pub python: Vec<String>,
+    /// The archive's public default, used when nothing nearer is named.
+    pub mirror: String,
+    /// The keyring file its `InRelease` is signed with, on a build machine of that family.
+    pub keyring: String,
+    /// Whether the build machine's apt sources may name a mirror of this archive (Debian's
+    /// do; an Ubuntu machine's name the x86 archive, not the ports one).
+    #[serde(default)]
+    pub apt_sources: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

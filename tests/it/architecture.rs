@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("error", 2),
     ("target", 3),
     ("compress", 3),
+    ("debian", 3),
     ("elf", 4),
     ("python", 5),
     ("wheel", 6),

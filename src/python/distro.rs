@@ -1,0 +1,478 @@
+//! The target's own CPython, from its distribution's archive: for a preset that names a
+//! release (`[distribution]` in `targets/*.toml`), the release's `python3.X-minimal`,
+//! `libpython3.X-minimal` and `libpython3.X-stdlib` for the target's architecture, verified
+//! through the signed chain (`debian`), unpacked into the user's cache and reused from there.
+//! No apt state, no dpkg, no root.
+
+use crate::debian::{self, packages::Package, release, sources, transport::Transport};
+use crate::elf::ElfFile;
+use crate::target::{self, Distribution, Target};
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// What `rvenv python fetch` and a bundle with no `--python` need to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The cache folder: `--python-cache`, `RVENV_PYTHON_CACHE`, or the user's cache.
+    pub cache: PathBuf,
+    pub mirror: Option<String>,
+    pub keyring: Option<PathBuf>,
+    /// `X.Y`; the release's default when unset.
+    pub version: Option<String>,
+    /// Read the archive again even if the cache has the interpreter.
+    pub refresh: bool,
+    pub quiet: bool,
+    /// Where the machine's apt sources are (`/etc/apt`).
+    pub etc_apt: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "--target {target}: a plain architecture names no distribution, so there is no CPython to fetch for it{}",
+        if .presets.is_empty() { String::new() } else { format!("; presets for the same CPU: {}", .presets.join(", ")) }
+    )]
+    NotAPreset {
+        target: String,
+        presets: Vec<String>,
+    },
+    #[error(
+        "--python-version {version}: {target} ({release}) has Python {}{}",
+        .has.join(", "),
+        if .presets.is_empty() { String::new() } else { format!("; presets with {}: {}", .version, .presets.join(", ")) }
+    )]
+    NoVersion {
+        target: String,
+        release: String,
+        version: String,
+        has: Vec<String>,
+        presets: Vec<String>,
+    },
+    #[error("{url}: no package {package} for {architecture}")]
+    NotInIndex {
+        url: String,
+        package: String,
+        architecture: String,
+    },
+    #[error("{release}: the interpreter needs libraries that {target} does not list as present on the board: {}", .missing.iter().map(|(lib, by)| format!("{lib} (needed by {by})")).collect::<Vec<_>>().join(", "))]
+    MissingLibs {
+        release: String,
+        target: String,
+        missing: Vec<(String, String)>,
+    },
+    #[error("{0}: the unpacked packages hold no interpreter there")]
+    NoInterpreter(PathBuf),
+    #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set")]
+    NoCacheDir,
+    #[error(transparent)]
+    Archive(#[from] debian::Error),
+    #[error(transparent)]
+    Io(#[from] crate::error::PathError),
+}
+
+impl crate::error::Hint for Error {
+    fn interrupted(&self) -> bool {
+        matches!(self, Error::Archive(e) if e.interrupted())
+    }
+
+    fn hint(&self) -> Option<&str> {
+        match self {
+            Error::NotAPreset { .. } => Some(
+                "pick a distribution preset with --target (rvenv python list shows them), or give the target's interpreter with --python PATH (a Debian sysroot's usr/bin/python3.X, a python-build-standalone build)",
+            ),
+            Error::NoVersion { .. } => {
+                Some("pick a version the release has, or a preset whose release has yours")
+            }
+            Error::NotInIndex { .. } => Some(
+                "the mirror may not carry this architecture or release; name another with --mirror URL",
+            ),
+            Error::MissingLibs { .. } => Some(
+                "use a target file (--target-file) whose system_libs lists them, if the board has them",
+            ),
+            Error::NoInterpreter(_) => Some("the archive's packages are not laid out as expected; report it"),
+            Error::NoCacheDir => Some("name a cache folder with --python-cache DIR"),
+            Error::Archive(e) => e.hint(),
+            Error::Io(_) => Some("check that the cache folder is writable (--python-cache DIR)"),
+        }
+    }
+}
+
+/// Written last into an unpacked interpreter's folder: it says what the folder was made from,
+/// and its presence says the folder is complete.
+pub const RECORD: &str = "rvenv-python.json";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub distribution: String,
+    pub release: String,
+    pub architecture: String,
+    pub python: String,
+    /// Relative to the folder: `usr/bin/python3.11`.
+    pub interpreter: String,
+    pub mirror: String,
+    pub packages: Vec<RecordPackage>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct RecordPackage {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The unpacked packages (`usr/bin`, `usr/lib/python3.X`, ...).
+    pub root: PathBuf,
+    /// `root/usr/bin/python3.X`.
+    pub python: PathBuf,
+    pub record: Record,
+    /// `.deb` files downloaded by this call (0: everything came from the cache).
+    pub downloaded: usize,
+}
+
+/// `--python-cache`, else `RVENV_PYTHON_CACHE`, else `$XDG_CACHE_HOME/rvenv/python`
+/// (`~/.cache/rvenv/python`).
+pub fn cache_dir(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    if let Some(dir) = std::env::var_os("RVENV_PYTHON_CACHE").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::cache_dir()
+        .map(|d| d.join("rvenv").join("python"))
+        .ok_or(Error::NoCacheDir)
+}
+
+/// The distribution of a preset, or an error naming the presets of the same CPU.
+pub fn distribution(target: &Target) -> Result<&Distribution, Error> {
+    target.distribution.as_ref().ok_or_else(|| Error::NotAPreset {
+        target: target.name.clone(),
+        presets: target::catalogue()
+            .iter()
+            .filter(|t| t.distribution.is_some() && t.elf == target.elf && t.arm == target.arm)
+            .map(|t| t.name.clone())
+            .collect(),
+    })
+}
+
+/// The version asked for, checked against what the release packages; decided before any
+/// download.
+pub fn choose_version(target: &Target, requested: Option<&str>) -> Result<String, Error> {
+    let dist = distribution(target)?;
+    let Some(wanted) = requested else {
+        return Ok(dist.python[0].clone());
+    };
+    if dist.python.iter().any(|v| v == wanted) {
+        return Ok(wanted.to_string());
+    }
+    Err(Error::NoVersion {
+        target: target.name.clone(),
+        release: dist.release.clone(),
+        version: wanted.to_string(),
+        has: dist.python.clone(),
+        presets: target::catalogue()
+            .iter()
+            .filter(|t| {
+                t.elf == target.elf
+                    && t.distribution
+                        .as_ref()
+                        .is_some_and(|d| d.python.iter().any(|v| v == wanted))
+            })
+            .map(|t| t.name.clone())
+            .collect(),
+    })
+}
+
+/// The archive URL and where it came from: `--mirror`, `RVENV_<NAME>_MIRROR`, the machine's apt
+/// sources (where the preset allows), the archive's public default.
+pub fn mirror(dist: &Distribution, explicit: Option<&str>, etc_apt: &Path) -> (String, String) {
+    let clean = |s: &str| s.trim_end_matches('/').to_string();
+    if let Some(m) = explicit {
+        return (clean(m), "--mirror".into());
+    }
+    let var = format!("RVENV_{}_MIRROR", dist.name.to_ascii_uppercase());
+    if let Ok(m) = std::env::var(&var)
+        && !m.trim().is_empty()
+    {
+        return (clean(&m), var);
+    }
+    if dist.apt_sources {
+        let all = sources::read(etc_apt);
+        if let Some(s) = sources::mirror_for(&all, &dist.release, Path::new(&dist.keyring)) {
+            return (clean(&s.uri), format!("apt sources, {}", s.file.display()));
+        }
+    }
+    (clean(&dist.mirror), "the archive's default".into())
+}
+
+fn folder_name(dist: &Distribution, version: &str) -> String {
+    format!(
+        "{}-{}-{}-python{version}",
+        dist.name, dist.release, dist.architecture
+    )
+}
+
+/// The interpreter from the cache if it is there, else from the archive.
+pub fn fetch(target: &Target, options: &Options, interrupted: &AtomicBool) -> Result<Fetched, Error> {
+    let dist = distribution(target)?;
+    let version = choose_version(target, options.version.as_deref())?;
+    let pythons = options.cache.join("pythons");
+    let root = pythons.join(folder_name(dist, &version));
+    if !options.refresh
+        && let Some(fetched) = cached(&root)
+    {
+        return Ok(fetched);
+    }
+    let keyring_path = options
+        .keyring
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&dist.keyring));
+    let keyring = release::Keyring::load(&keyring_path)?;
+    let (mirror, origin) = mirror(dist, options.mirror.as_deref(), &options.etc_apt);
+    crate::ui::info(
+        options.quiet,
+        &format!(
+            "fetching Python {version} for {} from {mirror} ({origin})",
+            target.name
+        ),
+    );
+    let transport = Transport::new(options.quiet);
+
+    let inrelease_url = format!("{mirror}/dists/{}/InRelease", dist.release);
+    let inrelease = transport.get(&inrelease_url, "InRelease", None, interrupted)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let release = release::verify(&inrelease, &inrelease_url, &keyring, now)?;
+
+    let index_dir = format!("{}/binary-{}", dist.component, dist.architecture);
+    let (index_path, (size, sha)) = ["Packages.xz", "Packages.gz", "Packages"]
+        .iter()
+        .find_map(|name| {
+            let path = format!("{index_dir}/{name}");
+            release.sha256.get(&path).map(|v| (path, v.clone()))
+        })
+        .ok_or_else(|| debian::Error::NotInRelease {
+            url: inrelease_url.clone(),
+            index: format!("{index_dir}/Packages"),
+        })?;
+    let index_url = format!("{mirror}/dists/{}/{index_path}", dist.release);
+    let compressed = transport.get(&index_url, &index_path, Some(size), interrupted)?;
+    check(&compressed, &index_url, "InRelease", size, &sha)?;
+    let text = decompress(&compressed, &index_url)?;
+    let index = debian::packages::parse(&text, &index_url)?;
+
+    let names = [
+        format!("python{version}-minimal"),
+        format!("libpython{version}-minimal"),
+        format!("libpython{version}-stdlib"),
+    ];
+    let mut wanted: Vec<&Package> = Vec::new();
+    for name in &names {
+        wanted.push(index.get(name).ok_or_else(|| Error::NotInIndex {
+            url: index_url.clone(),
+            package: name.clone(),
+            architecture: dist.architecture.clone(),
+        })?);
+    }
+
+    // Everything is downloaded and verified before anything is written to the cache.
+    let debs = options.cache.join("debs");
+    let mut files: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
+    let mut downloaded = 0;
+    for p in &wanted {
+        let cached = debs.join(format!("{}.deb", p.sha256));
+        if let Ok(bytes) = std::fs::read(&cached)
+            && check(&bytes, "", "", p.size, &p.sha256).is_ok()
+        {
+            files.push((cached, bytes, false));
+            continue;
+        }
+        let url = format!("{mirror}/{}", p.filename);
+        let label = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+        let bytes = transport.get(&url, label, Some(p.size), interrupted)?;
+        check(&bytes, &url, &index_path, p.size, &p.sha256)?;
+        downloaded += 1;
+        files.push((cached, bytes, true));
+    }
+
+    std::fs::create_dir_all(&pythons).map_err(crate::error::io(&pythons))?;
+    let partial = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempdir_in(&pythons)
+        .map_err(crate::error::io(&pythons))?;
+    for ((_, bytes, _), p) in files.iter().zip(&wanted) {
+        debian::deb::unpack(bytes, &p.filename, partial.path())?;
+    }
+    let interpreter = format!("usr/bin/python{version}");
+    let python = partial.path().join(&interpreter);
+    if !python.is_file() {
+        return Err(Error::NoInterpreter(root.join(&interpreter)));
+    }
+    let missing = missing_libs(partial.path(), &version, target)?;
+    if !missing.is_empty() {
+        return Err(Error::MissingLibs {
+            release: format!("{} {} {}", dist.name, dist.release, dist.architecture),
+            target: target.name.clone(),
+            missing,
+        });
+    }
+    // Merged /usr: what the release's other packages reach through /lib finds usr/lib.
+    let lib = partial.path().join("lib");
+    if lib.symlink_metadata().is_err() {
+        std::os::unix::fs::symlink("usr/lib", &lib).map_err(crate::error::io(&lib))?;
+    }
+    let record = Record {
+        distribution: dist.name.clone(),
+        release: dist.release.clone(),
+        architecture: dist.architecture.clone(),
+        python: version.clone(),
+        interpreter,
+        mirror: mirror.clone(),
+        packages: wanted
+            .iter()
+            .map(|p| RecordPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                sha256: p.sha256.clone(),
+                size: p.size,
+            })
+            .collect(),
+    };
+    let record_path = partial.path().join(RECORD);
+    let json = serde_json::to_vec_pretty(&record).expect("a record serializes");
+    std::fs::write(&record_path, json).map_err(crate::error::io(&record_path))?;
+
+    std::fs::create_dir_all(&debs).map_err(crate::error::io(&debs))?;
+    for (path, bytes, new) in &files {
+        if *new {
+            let mut tmp = tempfile::NamedTempFile::new_in(&debs).map_err(crate::error::io(&debs))?;
+            std::io::Write::write_all(&mut tmp, bytes).map_err(crate::error::io(path))?;
+            tmp.persist(path).map_err(|e| crate::error::io(path)(e.error))?;
+        }
+    }
+    // Replace an older copy (--refresh) only once the new one is complete.
+    if root.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(".old-")
+            .tempdir_in(&pythons)
+            .map_err(crate::error::io(&pythons))?;
+        std::fs::rename(&root, old.path().join("x")).map_err(crate::error::io(&root))?;
+    }
+    let partial = partial.keep();
+    std::fs::rename(&partial, &root).map_err(crate::error::io(&root))?;
+    let python = root.join(&record.interpreter);
+    Ok(Fetched {
+        root,
+        python,
+        record,
+        downloaded,
+    })
+}
+
+/// A complete folder from an earlier fetch (its record written last), or None.
+pub fn cached(root: &Path) -> Option<Fetched> {
+    let record: Record =
+        serde_json::from_slice(&std::fs::read(root.join(RECORD)).ok()?).ok()?;
+    let python = root.join(&record.interpreter);
+    python.is_file().then(|| Fetched {
+        root: root.to_path_buf(),
+        python,
+        record,
+        downloaded: 0,
+    })
+}
+
+/// Where a preset's interpreter is cached, whether or not it is there yet.
+pub fn cached_root(cache: &Path, dist: &Distribution, version: &str) -> PathBuf {
+    cache.join("pythons").join(folder_name(dist, version))
+}
+
+fn check(bytes: &[u8], url: &str, listed_by: &str, size: u64, sha256: &str) -> Result<(), Error> {
+    if bytes.len() as u64 != size {
+        return Err(debian::Error::SizeMismatch {
+            url: url.to_string(),
+            listed_by: listed_by.to_string(),
+            size: bytes.len() as u64,
+            expected: size,
+        }
+        .into());
+    }
+    let actual = hex::encode(sha2::Sha256::digest(bytes));
+    if actual != sha256 {
+        return Err(debian::Error::HashMismatch {
+            url: url.to_string(),
+            listed_by: listed_by.to_string(),
+            expected: sha256.to_string(),
+            actual,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn decompress(bytes: &[u8], url: &str) -> Result<String, Error> {
+    use std::io::Read;
+    let mut text = String::new();
+    let result = if url.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(bytes).read_to_string(&mut text)
+    } else if url.ends_with(".gz") {
+        flate2::read::GzDecoder::new(bytes).read_to_string(&mut text)
+    } else {
+        std::str::from_utf8(bytes)
+            .map(|s| text.push_str(s))
+            .map(|_| 0)
+            .map_err(std::io::Error::other)
+    };
+    result.map_err(|e| debian::Error::BadIndex {
+        url: url.to_string(),
+        message: format!("cannot be decompressed: {e}"),
+    })?;
+    Ok(text)
+}
+
+/// Libraries the interpreter and its `lib-dynload` modules load that are neither on the board
+/// (the preset's `system_libs`) nor in the packages: (soname, the file that needs it).
+fn missing_libs(root: &Path, version: &str, target: &Target) -> Result<Vec<(String, String)>, Error> {
+    let mut files = vec![root.join(format!("usr/bin/python{version}"))];
+    let dynload = root.join(format!("usr/lib/python{version}/lib-dynload"));
+    if let Ok(dir) = std::fs::read_dir(&dynload) {
+        let mut so: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        so.sort();
+        files.extend(so.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")));
+    }
+    let present: std::collections::BTreeSet<String> = walkdir::WalkDir::new(root.join("usr/lib"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // The loader is named in DT_NEEDED of some programs (armhf's); the board has it.
+    let loaders: Vec<&str> = target
+        .elf
+        .loaders
+        .iter()
+        .filter_map(|l| l.rsplit('/').next())
+        .collect();
+    let mut missing = BTreeMap::new();
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(crate::error::io(&file))?;
+        let Ok(elf) = ElfFile::parse(&bytes, &file) else {
+            continue;
+        };
+        for lib in elf.needed {
+            if !target.libc.system_libs.contains(&lib)
+                && !present.contains(&lib)
+                && !loaders.contains(&lib.as_str())
+            {
+                let by = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+                missing.entry(lib).or_insert(by);
+            }
+        }
+    }
+    Ok(missing.into_iter().collect())
+}
