@@ -160,6 +160,9 @@ impl Transfer {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        info(self.quiet, &format!("fetched {} ({})", self.label, human(bytes)));
+        info(
+            self.quiet,
+            &format!("fetched {} ({})", self.label, human(bytes)),
+        );
     }
 }

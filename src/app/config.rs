@@ -46,11 +46,15 @@ pub enum Error {
     Trim(#[from] crate::bundle::trim::Error),
     #[error(transparent)]
     Distro(#[from] distro::Error),
-    #[error("{0} is for the CPython fetched from a distribution's archive; --python names the interpreter itself")]
+    #[error(
+        "{0} is for the CPython fetched from a distribution's archive; --python names the interpreter itself"
+    )]
     ArchiveWithPython(&'static str),
     #[error("-r without --python needs a distribution preset as --target, to fetch its CPython")]
     NoTargetForArchive,
-    #[error("{0} is for a bundle assembled from -r requirements on a preset's CPython; a venv brings its own interpreter")]
+    #[error(
+        "{0} is for a bundle assembled from -r requirements on a preset's CPython; a venv brings its own interpreter"
+    )]
     ArchiveWithoutRequirements(&'static str),
 }
 
@@ -60,7 +64,9 @@ impl crate::error::Hint for Error {
             Error::Trim(e) => e.hint(),
             Error::Distro(e) => e.hint(),
             Error::ArchiveWithPython(_) => Some("leave out one of the two"),
-            Error::ArchiveWithoutRequirements(_) => Some("leave it out, or bundle from -r requirements.txt instead of a venv"),
+            Error::ArchiveWithoutRequirements(_) => {
+                Some("leave it out, or bundle from -r requirements.txt instead of a venv")
+            }
             Error::NoTargetForArchive => Some(
                 "add --target with a preset (rvenv python list shows them), or give the target's interpreter with --python PATH",
             ),

@@ -16,7 +16,11 @@ pub enum Error {
     #[error("{url}: cannot be downloaded: {message}")]
     Download { url: String, message: String },
     #[error("{url}: the download ended after {got} of {expected} bytes")]
-    Truncated { url: String, got: u64, expected: u64 },
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
     #[error("{0}: no such keyring file")]
     NoKeyring(PathBuf),
     #[error("{path}: not an OpenPGP keyring: {message}")]

@@ -60,7 +60,11 @@ pub fn parse(text: &str, url: &str) -> Result<BTreeMap<String, Package>, Error> 
             depends,
             name: name.clone(),
         };
-        if package.filename.split('/').any(|c| c == ".." || c.is_empty()) {
+        if package
+            .filename
+            .split('/')
+            .any(|c| c == ".." || c.is_empty())
+        {
             return Err(bad(format!(
                 "{name}: Filename '{}' is not a path under the mirror",
                 package.filename

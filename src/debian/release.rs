@@ -334,7 +334,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -345,7 +353,10 @@ mod tests {
     fn dates_as_apt_writes_them() {
         assert_eq!(parse_date("Thu, 01 Jan 1970 00:00:00 UTC"), Some(0));
         // date -d '2026-07-11 10:16:37 UTC' +%s
-        assert_eq!(parse_date("Sat, 11 Jul 2026 10:16:37 UTC"), Some(1783764997));
+        assert_eq!(
+            parse_date("Sat, 11 Jul 2026 10:16:37 UTC"),
+            Some(1783764997)
+        );
         assert_eq!(parse_date("Sat, 11 Jul 2026 10:16:37 +0200"), None);
         assert_eq!(parse_date("yesterday"), None);
         assert_eq!(fmt_time(1783764997), "2026-07-11 10:16:37 UTC");

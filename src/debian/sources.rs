@@ -78,7 +78,8 @@ fn deb822(text: &str, file: &Path) -> Vec<Source> {
     for s in stanzas {
         let types = s.get("Types").unwrap_or("");
         if !types.split_whitespace().any(|t| t == "deb")
-            || s.get("Enabled").is_some_and(|v| v.eq_ignore_ascii_case("no"))
+            || s.get("Enabled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("no"))
         {
             continue;
         }
@@ -119,9 +120,9 @@ pub fn mirror_for<'a>(sources: &'a [Source], release: &str, keyring: &Path) -> O
         .iter()
         .find(|s| s.suites.iter().any(|x| x == release) && main_suite(s))
         .or_else(|| {
-            sources.iter().find(|s| {
-                main_suite(s) && s.signed_by.as_deref().map(Path::new) == Some(keyring)
-            })
+            sources
+                .iter()
+                .find(|s| main_suite(s) && s.signed_by.as_deref().map(Path::new) == Some(keyring))
         })
 }
 

@@ -91,7 +91,9 @@ impl crate::error::Hint for Error {
             Error::MissingLibs { .. } => Some(
                 "use a target file (--target-file) whose system_libs lists them, if the board has them",
             ),
-            Error::NoInterpreter(_) => Some("the archive's packages are not laid out as expected; report it"),
+            Error::NoInterpreter(_) => {
+                Some("the archive's packages are not laid out as expected; report it")
+            }
             Error::NoCacheDir => Some("name a cache folder with --python-cache DIR"),
             Error::Archive(e) => e.hint(),
             Error::Io(_) => Some("check that the cache folder is writable (--python-cache DIR)"),
@@ -150,14 +152,17 @@ pub fn cache_dir(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
 
 /// The distribution of a preset, or an error naming the presets of the same CPU.
 pub fn distribution(target: &Target) -> Result<&Distribution, Error> {
-    target.distribution.as_ref().ok_or_else(|| Error::NotAPreset {
-        target: target.name.clone(),
-        presets: target::catalogue()
-            .iter()
-            .filter(|t| t.distribution.is_some() && t.elf == target.elf && t.arm == target.arm)
-            .map(|t| t.name.clone())
-            .collect(),
-    })
+    target
+        .distribution
+        .as_ref()
+        .ok_or_else(|| Error::NotAPreset {
+            target: target.name.clone(),
+            presets: target::catalogue()
+                .iter()
+                .filter(|t| t.distribution.is_some() && t.elf == target.elf && t.arm == target.arm)
+                .map(|t| t.name.clone())
+                .collect(),
+        })
 }
 
 /// The version asked for, checked against what the release packages; decided before any
@@ -218,7 +223,11 @@ fn folder_name(dist: &Distribution, version: &str) -> String {
 }
 
 /// The interpreter from the cache if it is there, else from the archive.
-pub fn fetch(target: &Target, options: &Options, interrupted: &AtomicBool) -> Result<Fetched, Error> {
+pub fn fetch(
+    target: &Target,
+    options: &Options,
+    interrupted: &AtomicBool,
+) -> Result<Fetched, Error> {
     let dist = distribution(target)?;
     let version = choose_version(target, options.version.as_deref())?;
     let pythons = options.cache.join("pythons");
@@ -351,9 +360,11 @@ pub fn fetch(target: &Target, options: &Options, interrupted: &AtomicBool) -> Re
     std::fs::create_dir_all(&debs).map_err(crate::error::io(&debs))?;
     for (path, bytes, new) in &files {
         if *new {
-            let mut tmp = tempfile::NamedTempFile::new_in(&debs).map_err(crate::error::io(&debs))?;
+            let mut tmp =
+                tempfile::NamedTempFile::new_in(&debs).map_err(crate::error::io(&debs))?;
             std::io::Write::write_all(&mut tmp, bytes).map_err(crate::error::io(path))?;
-            tmp.persist(path).map_err(|e| crate::error::io(path)(e.error))?;
+            tmp.persist(path)
+                .map_err(|e| crate::error::io(path)(e.error))?;
         }
     }
     // Replace an older copy (--refresh) only once the new one is complete.
@@ -377,8 +388,7 @@ pub fn fetch(target: &Target, options: &Options, interrupted: &AtomicBool) -> Re
 
 /// A complete folder from an earlier fetch (its record written last), or None.
 pub fn cached(root: &Path) -> Option<Fetched> {
-    let record: Record =
-        serde_json::from_slice(&std::fs::read(root.join(RECORD)).ok()?).ok()?;
+    let record: Record = serde_json::from_slice(&std::fs::read(root.join(RECORD)).ok()?).ok()?;
     let python = root.join(&record.interpreter);
     python.is_file().then(|| Fetched {
         root: root.to_path_buf(),
@@ -438,13 +448,20 @@ fn decompress(bytes: &[u8], url: &str) -> Result<String, Error> {
 
 /// Libraries the interpreter and its `lib-dynload` modules load that are neither on the board
 /// (the preset's `system_libs`) nor in the packages: (soname, the file that needs it).
-fn missing_libs(root: &Path, version: &str, target: &Target) -> Result<Vec<(String, String)>, Error> {
+fn missing_libs(
+    root: &Path,
+    version: &str,
+    target: &Target,
+) -> Result<Vec<(String, String)>, Error> {
     let mut files = vec![root.join(format!("usr/bin/python{version}"))];
     let dynload = root.join(format!("usr/lib/python{version}/lib-dynload"));
     if let Ok(dir) = std::fs::read_dir(&dynload) {
         let mut so: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
         so.sort();
-        files.extend(so.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")));
+        files.extend(
+            so.into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "so")),
+        );
     }
     let present: std::collections::BTreeSet<String> = walkdir::WalkDir::new(root.join("usr/lib"))
         .into_iter()
@@ -469,7 +486,11 @@ fn missing_libs(root: &Path, version: &str, target: &Target) -> Result<Vec<(Stri
                 && !present.contains(&lib)
                 && !loaders.contains(&lib.as_str())
             {
-                let by = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+                let by = file
+                    .strip_prefix(root)
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string();
                 missing.entry(lib).or_insert(by);
             }
         }

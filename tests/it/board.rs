@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Output;
 
 /// Asserts the run succeeded and returns its stdout.
-fn ok(out: Output, what: &str) -> String {
+pub(crate) fn ok(out: Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -23,7 +23,7 @@ fn ok(out: Output, what: &str) -> String {
     stdout(&out)
 }
 
-fn expect_line(out: &str, line: &str) {
+pub(crate) fn expect_line(out: &str, line: &str) {
     assert!(
         out.lines().any(|l| l == line),
         "no line {line:?} in:\n{out}"
@@ -61,7 +61,7 @@ print('DOT', int(numpy.dot(numpy.arange(4), numpy.arange(4)))); print('NUMPY', n
 
 /// Runs the bundle extracted in `root/opt`: `/opt/app` on the board, a path unlike the
 /// build's. Returns the board's stdout (or, under qemu, the interpreter's).
-fn run_bundle_on_board(root: &Path, mode: BoardMode, with_numpy: bool) -> String {
+pub(crate) fn run_bundle_on_board(root: &Path, mode: BoardMode, with_numpy: bool) -> String {
     let app = "/opt/app";
     match mode {
         BoardMode::Chroot => {
@@ -123,7 +123,7 @@ fn board_prefix(root: &Path, mode: BoardMode) -> String {
     }
 }
 
-fn assert_ran_on_board(root: &Path, mode: BoardMode, out: &str, machine: &str) {
+pub(crate) fn assert_ran_on_board(root: &Path, mode: BoardMode, out: &str, machine: &str) {
     let prefix = board_prefix(root, mode);
     expect_line(out, &format!("PREFIX {prefix}"));
     expect_line(out, &format!("BASE {prefix}/python"));

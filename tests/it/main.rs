@@ -25,6 +25,7 @@ mod fuzz_corpus;
 mod inspect;
 mod odd_input;
 mod progress;
+mod python_fetch;
 mod relocation;
 mod trim;
 mod unsafe_archives;
