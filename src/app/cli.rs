@@ -36,7 +36,7 @@ pub enum Command {
         "SOURCE_DATE_EPOCH, when set, is the time of every entry (reproducible builds).\n\n",
         "Exit status: 0 ok, 1 check failures, 2 usage or input errors, 130 interrupted."
     ))]
-    Bundle(BundleArgs),
+    Bundle(Box<BundleArgs>),
     /// Check every binary of a venv, an extracted bundle or a bundle tarball against a target
     #[command(after_help = concat!(
         "Every file is recognised by its first bytes, not its name. For each ELF file: class, byte\n",

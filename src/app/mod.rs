@@ -48,7 +48,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     }
     bounded_heap();
     let result = match cli.command {
-        cli::Command::Bundle(args) => bundle::run(args),
+        cli::Command::Bundle(args) => bundle::run(*args),
         cli::Command::Check(args) => check::run(args),
         cli::Command::Targets(args) => targets::run(args),
         cli::Command::Probe(args) => probe::run(args),
