@@ -125,7 +125,14 @@ pub enum Command {
         "unsafe tarball member)."
     ))]
     Freeze(FreezeArgs),
-    /// A distribution preset's own CPython, fetched from its archive: `fetch`, `list`
+    /// Fetch (and list) a distribution preset's own CPython from its archive
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  rvenv python list\n",
+        "  rvenv python fetch --target rpios-bookworm-aarch64\n",
+        "  rvenv python fetch --target debian-12-armv7 -o pythons/   # a folder to carry offline\n\n",
+        "Exit status: 0 ok, 2 usage, network or verification errors, 130 interrupted."
+    ))]
     Python(PythonArgs),
     /// Print a shell completion script for rvenv
     #[command(after_help = concat!(

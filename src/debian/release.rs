@@ -94,7 +94,12 @@ pub fn verify(inrelease: &[u8], url: &str, keyring: &Keyring, now: i64) -> Resul
                     url: url.to_string(),
                     keyring: keyring.path.clone(),
                     key: id,
-                    what: format!("expired on {}", fmt_time(when)),
+                    // 0 stands for a revoked certificate (`expiry`).
+                    what: if when == 0 {
+                        "is revoked".to_string()
+                    } else {
+                        format!("expired on {}", fmt_time(when))
+                    },
                 });
                 continue;
             }

@@ -507,7 +507,11 @@ fn usage_errors_and_a_python_that_is_not_one() {
             vec!["--python", python.to_str().unwrap()],
             "--requirements <FILE>",
         ),
-        (vec!["-r", "requirements.txt"], "--python <PYTHON>"),
+        // Without --python, -r needs a preset to fetch the interpreter for.
+        (
+            vec!["-r", "requirements.txt"],
+            "-r without --python needs a distribution preset as --target",
+        ),
         (
             vec![
                 "somevenv",
@@ -518,7 +522,7 @@ fn usage_errors_and_a_python_that_is_not_one() {
             ],
             "cannot be used with",
         ),
-        (vec!["-f", "wheels"], "--python <PYTHON>"),
+        (vec!["-f", "wheels"], "--requirements <FILE>"),
     ] {
         let out = assemble(d, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

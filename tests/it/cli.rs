@@ -84,6 +84,8 @@ fn man_pages_render() {
         "-c",
         &format!("'{RVENV}' man | groff -man -Tutf8 -P-cbou 2>&1"),
     ]));
+    // groff justifies lines, so words are compared with single spaces between them.
+    let rendered = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
     for word in [
         "SYNOPSIS",
         "inspect",

@@ -434,6 +434,24 @@ fn a_local_mirror_signed_by_its_keyring_gives_the_interpreter() {
         err.contains("3 package(s) downloaded and verified"),
         "{err}"
     );
+    // -o DIR: a folder to carry to an offline machine, with the same layout as the cache.
+    let carried = s.path().join("carried");
+    let out = rvenv(&[
+        "python".as_ref(),
+        "fetch".as_ref(),
+        "--target".as_ref(),
+        "debian-12-aarch64".as_ref(),
+        "--mirror".as_ref(),
+        m.url().as_ref(),
+        "--keyring".as_ref(),
+        m.keyring.as_os_str(),
+        "-o".as_ref(),
+        carried.as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert!(stderr(&out).is_empty(), "-q printed: {}", stderr(&out));
+    let carried_python = PathBuf::from(ok(out, "python fetch -o").trim());
+    assert!(carried_python.starts_with(&carried) && carried_python.is_file());
     // Again: nothing is read from the mirror (it is gone).
     std::fs::remove_dir_all(&m.root).unwrap();
     let out = m.fetch(&cache, &m.keyring);
@@ -443,6 +461,15 @@ fn a_local_mirror_signed_by_its_keyring_gives_the_interpreter() {
         python.to_str().unwrap()
     );
     assert!(err.contains("from the cache"), "{err}");
+    // The carried folder, named by the environment, with the mirror unreachable.
+    let out = run(Command::new(env!("CARGO_BIN_EXE_rvenv"))
+        .args(["python", "fetch", "--target", "debian-12-aarch64"])
+        .env("RVENV_PYTHON_CACHE", &carried)
+        .env("RVENV_DEBIAN_MIRROR", "http://192.0.2.1/debian"));
+    assert_eq!(
+        ok(out, "python fetch from the carried folder").trim(),
+        carried_python.to_str().unwrap()
+    );
     // The list says it is cached.
     let list = ok(
         rvenv(&[
@@ -745,5 +772,62 @@ fn archive_options_with_an_interpreter_given_are_refused() {
         &["bundle", "--mirror", "http://x/"],
         &["-r without --python needs a distribution preset"],
         "rvenv python list",
+    );
+}
+
+#[test]
+fn a_signature_by_a_revoked_key_is_refused() {
+    let s = scratch();
+    let m = Mirror::new(s.path());
+    // gpg writes a revocation certificate for each key it makes; imported, it revokes the key.
+    let revs = m.gpg.home.path().join("openpgp-revocs.d");
+    let rev = std::fs::read_dir(&revs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&rev)
+        .unwrap()
+        .replace(":-----BEGIN PGP", "-----BEGIN PGP");
+    let armored = s.path().join("rev.asc");
+    std::fs::write(&armored, text).unwrap();
+    run_ok(m.gpg.cmd(None).arg("--import").arg(&armored));
+    let revoked = s.path().join("revoked.gpg");
+    m.gpg.export(&revoked);
+    let cache = s.path().join("cache");
+    refused(
+        &m.fetch(&cache, &revoked),
+        &cache,
+        &["InRelease", "which is revoked"],
+    );
+}
+
+#[test]
+fn an_expired_signature_is_refused() {
+    let s = scratch();
+    let m = Mirror::new(s.path());
+    // A key made on 2020-01-01 that never expires signs that day, the signature good for a day.
+    let old = Gpg::new("old", Some("20200101T000000"), "never");
+    let keyring = s.path().join("old.gpg");
+    old.export(&keyring);
+    run_ok(
+        old.cmd(Some("20200101T120000"))
+            .args([
+                "--yes",
+                "--default-sig-expire",
+                "1d",
+                "--digest-algo",
+                "SHA256",
+            ])
+            .args(["--clearsign", "-o"])
+            .arg(m.root.join("dists/bookworm/InRelease"))
+            .arg(m.root.join("dists/bookworm/Release")),
+    );
+    let cache = s.path().join("cache");
+    refused(
+        &m.fetch(&cache, &keyring),
+        &cache,
+        &["InRelease", "the signature expired on 2020-01-02"],
     );
 }
