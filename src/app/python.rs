@@ -31,10 +31,13 @@ pub fn fetch_for(
         .map(|p| format!("{} {}", p.name, p.version))
         .collect::<Vec<_>>()
         .join(", ");
-    let how = if fetched.downloaded == 0 {
-        "from the cache".to_string()
-    } else {
-        format!("{} package(s) downloaded and verified", fetched.downloaded)
+    let how = match (fetched.read_archive, fetched.downloaded) {
+        (false, _) => format!(
+            "from the cache (fetched from {}; --refresh reads the archive again)",
+            r.mirror
+        ),
+        (true, 0) => "verified against the archive's index, packages from the cache".to_string(),
+        (true, n) => format!("{n} package(s) downloaded and verified"),
     };
     ui::info(
         options.quiet,

@@ -40,6 +40,22 @@ pub enum Error {
         key: String,
         what: String,
     },
+    #[error("{url}: signed with {hash}, a hash apt no longer accepts")]
+    WeakHash { url: String, hash: String },
+    #[error("{url}: the Release of suite {found}, not of {expected}")]
+    WrongSuite {
+        url: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{url}: dated {date}, older than the {cached} the cached interpreter came from (a replayed index)"
+    )]
+    Rollback {
+        url: String,
+        date: String,
+        cached: String,
+    },
     #[error("{url}: the signature expired on {when}")]
     SignatureExpired { url: String, when: String },
     #[error("{url}: Valid-Until {until} has passed: the mirror serves a stale or replayed index")]
@@ -90,10 +106,14 @@ impl crate::error::Hint for Error {
             Error::NotSigned { .. }
             | Error::BadSignature { .. }
             | Error::KeyNotValid { .. }
-            | Error::SignatureExpired { .. } => {
+            | Error::SignatureExpired { .. }
+            | Error::WeakHash { .. } => {
                 "the archive is not the one this keyring vouches for: check --mirror, or name the distribution's keyring with --keyring FILE"
             }
-            Error::Stale { .. } => {
+            Error::WrongSuite { .. } => {
+                "the mirror serves another suite under this name: check --mirror"
+            }
+            Error::Stale { .. } | Error::Rollback { .. } => {
                 "the mirror is out of date or replaying an old index: use another --mirror"
             }
             Error::HashMismatch { .. }

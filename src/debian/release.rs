@@ -4,8 +4,9 @@
 
 use super::{Error, control};
 use pgp::composed::{CleartextSignedMessage, PublicOrSecret, SignedPublicKey};
-use pgp::packet::Signature;
-use pgp::types::{KeyDetails, Timestamp, VerifyingKey};
+use pgp::crypto::hash::HashAlgorithm;
+use pgp::packet::{Signature, SignatureType};
+use pgp::types::{KeyDetails, Tag, Timestamp, VerifyingKey};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,13 +51,16 @@ impl Keyring {
 /// What `Release` says, once its signature has been verified.
 #[derive(Debug, Clone)]
 pub struct Release {
+    /// `Codename` and `Suite` (`bookworm`, `oldstable`): a suite's Release says which it is.
+    pub codename: Option<String>,
+    pub suite: Option<String>,
     pub date: Option<i64>,
     pub valid_until: Option<i64>,
     /// Index path (`main/binary-arm64/Packages.xz`) → (size, SHA256 in lowercase hex).
     pub sha256: BTreeMap<String, (u64, String)>,
 }
 
-fn fmt_time(secs: i64) -> String {
+pub fn fmt_time(secs: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(86400));
     let t = secs.rem_euclid(86400);
     format!(
@@ -86,6 +90,22 @@ pub fn verify(inrelease: &[u8], url: &str, keyring: &Keyring, now: i64) -> Resul
         issuers.extend(sig.issuer_fingerprint().iter().map(|f| format!("{f:X}")));
         for (key, expires) in matching_keys(keyring, sig) {
             if sig.verify(&key, signed.as_bytes()).is_err() {
+                continue;
+            }
+            // apt refuses SHA-1 and MD5 signatures; so does rvenv.
+            let hash = sig.hash_alg().unwrap_or(HashAlgorithm::None);
+            if !matches!(
+                hash,
+                HashAlgorithm::Sha256
+                    | HashAlgorithm::Sha384
+                    | HashAlgorithm::Sha512
+                    | HashAlgorithm::Sha3_256
+                    | HashAlgorithm::Sha3_512
+            ) {
+                refusal.get_or_insert(Error::WeakHash {
+                    url: url.to_string(),
+                    hash: hash.to_string(),
+                });
                 continue;
             }
             let id = format!("{:X}", key.fingerprint());
@@ -135,7 +155,9 @@ pub fn verify(inrelease: &[u8], url: &str, keyring: &Keyring, now: i64) -> Resul
 }
 
 /// A key (primary or subkey) of the keyring that may have made `sig`, by issuer fingerprint or
-/// key ID, with the time it expires (None: never) or `Some(0)` if its certificate is revoked.
+/// key ID, with the time it stops being valid (None: never; `Some(0)`: revoked). A primary
+/// key's expiry comes from its own verified self-signatures (not others' certifications), a
+/// subkey's from its verified binding signatures; a subkey is valid no longer than its primary.
 fn matching_keys(keyring: &Keyring, sig: &Signature) -> Vec<(AnyKey, Option<i64>)> {
     let fingerprints = sig.issuer_fingerprint();
     let ids = sig.issuer_key_id();
@@ -143,38 +165,73 @@ fn matching_keys(keyring: &Keyring, sig: &Signature) -> Vec<(AnyKey, Option<i64>
         fingerprints.iter().any(|f| **f == k.fingerprint())
             || ids.iter().any(|i| **i == k.legacy_key_id())
     };
+    let newest_life = |sigs: &[&Signature]| {
+        sigs.iter()
+            .max_by_key(|s| s.created().map(Timestamp::as_secs))
+            .and_then(|s| s.key_expiration_time())
+            .map(|l| l.as_secs())
+    };
     let mut keys = Vec::new();
     for cert in &keyring.certs {
-        let revoked = !cert.details.revocation_signatures.is_empty();
-        let created = i64::from(cert.primary_key.created_at().as_secs());
-        if wanted(&cert.primary_key) {
-            // The newest self-signature on a user ID says when the primary key expires.
-            let life = cert
-                .details
-                .users
+        let primary = &cert.primary_key;
+        let by_primary = |s: &Signature| {
+            s.issuer_fingerprint()
                 .iter()
-                .flat_map(|u| &u.signatures)
-                .max_by_key(|s| s.created().map(Timestamp::as_secs))
-                .and_then(|s| s.key_expiration_time());
-            keys.push((
-                AnyKey::Primary(cert.primary_key.clone()),
-                expiry(revoked, created, life.map(|l| l.as_secs())),
-            ));
+                .any(|f| **f == primary.fingerprint())
+                || s.issuer_key_id()
+                    .iter()
+                    .any(|i| **i == primary.legacy_key_id())
+        };
+        let mut self_sigs: Vec<&Signature> = Vec::new();
+        for user in &cert.details.users {
+            self_sigs.extend(user.signatures.iter().filter(|s| {
+                by_primary(s)
+                    && s.verify_certification(primary, Tag::UserId, &user.id)
+                        .is_ok()
+            }));
+        }
+        self_sigs.extend(
+            cert.details
+                .direct_signatures
+                .iter()
+                .filter(|s| s.verify_key(primary).is_ok()),
+        );
+        if self_sigs.is_empty() {
+            // No valid self-signature: not a usable certificate.
+            continue;
+        }
+        let revoked = !cert.details.revocation_signatures.is_empty();
+        let created = i64::from(primary.created_at().as_secs());
+        let primary_expiry = expiry(revoked, created, newest_life(&self_sigs));
+        if wanted(primary) {
+            keys.push((AnyKey::Primary(primary.clone()), primary_expiry));
         }
         for sub in &cert.public_subkeys {
-            if !wanted(&sub.key) || sub.verify_bindings(&cert.primary_key).is_err() {
+            if !wanted(&sub.key) {
                 continue;
             }
-            let sub_created = i64::from(sub.key.created_at().as_secs());
-            let life = sub
+            let bindings: Vec<&Signature> = sub
                 .signatures
                 .iter()
-                .max_by_key(|s| s.created().map(Timestamp::as_secs))
-                .and_then(|s| s.key_expiration_time());
-            keys.push((
-                AnyKey::Sub(sub.key.clone()),
-                expiry(revoked, sub_created, life.map(|l| l.as_secs())),
-            ));
+                .filter(|s| {
+                    s.typ() == Some(SignatureType::SubkeyBinding)
+                        && s.verify_subkey_binding(primary, &sub.key).is_ok()
+                })
+                .collect();
+            if bindings.is_empty() {
+                continue;
+            }
+            let sub_revoked = sub
+                .signatures
+                .iter()
+                .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation));
+            let sub_created = i64::from(sub.key.created_at().as_secs());
+            let sub_expiry = expiry(revoked || sub_revoked, sub_created, newest_life(&bindings));
+            let both = match (primary_expiry, sub_expiry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            keys.push((AnyKey::Sub(sub.key.clone()), both));
         }
     }
     keys
@@ -286,6 +343,8 @@ pub fn parse(text: &str, url: &str) -> Result<Release, Error> {
         sha256.insert(name.to_string(), (size, hash.to_ascii_lowercase()));
     }
     Ok(Release {
+        codename: stanza.get("Codename").map(str::to_string),
+        suite: stanza.get("Suite").map(str::to_string),
         date: date_of("Date")?,
         valid_until: date_of("Valid-Until")?,
         sha256,

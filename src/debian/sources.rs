@@ -110,11 +110,20 @@ fn deb822(text: &str, file: &Path) -> Vec<Source> {
 /// signed by the distribution's `keyring`; security and update suites are not mirrors of the
 /// release. Returned without a trailing `/`.
 pub fn mirror_for<'a>(sources: &'a [Source], release: &str, keyring: &Path) -> Option<&'a Source> {
+    // A mirror rvenv can read (not mirror+file:, cdrom:, tor+http:), of the release itself
+    // (not security or updates), and not signed by another distribution's keyring (Raspbian
+    // and Raspberry Pi's archives use the same codenames as Debian).
     let main_suite = |s: &Source| {
         s.suites
             .iter()
             .any(|suite| !suite.contains('-') && !suite.contains('/'))
             && !s.uri.contains("security")
+            && ["http://", "https://", "file:/"]
+                .iter()
+                .any(|p| s.uri.starts_with(p))
+            && s.signed_by
+                .as_deref()
+                .is_none_or(|k| Path::new(k) == keyring)
     };
     sources
         .iter()
@@ -150,8 +159,13 @@ mod tests {
         assert_eq!(s[0].signed_by.as_deref(), Some("/k.gpg"));
         let keyring = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
         assert_eq!(
-            mirror_for(&s, "bookworm", keyring).unwrap().uri,
+            mirror_for(&s, "bookworm", Path::new("/k.gpg")).unwrap().uri,
             "http://mirror.example/debian"
+        );
+        // The bookworm entry is signed by another keyring: the one signed by this keyring.
+        assert_eq!(
+            mirror_for(&s, "bookworm", keyring).unwrap().uri,
+            "http://deb.example/debian"
         );
         // No entry for bullseye: the one signed by the same keyring, not the security one.
         assert_eq!(
@@ -159,5 +173,17 @@ mod tests {
             "http://deb.example/debian"
         );
         assert!(mirror_for(&s, "noble", Path::new("/ubuntu.gpg")).is_none());
+        // The one-line entry is signed by another keyring: not a mirror of this archive.
+        assert_eq!(
+            mirror_for(&s, "bookworm", Path::new("/other.gpg")).map(|s| &s.uri),
+            None
+        );
+        let odd = vec![Source {
+            uri: "mirror+file:/etc/apt/mirrors.txt".into(),
+            suites: vec!["bookworm".into()],
+            signed_by: None,
+            file: PathBuf::from("x.list"),
+        }];
+        assert!(mirror_for(&odd, "bookworm", keyring).is_none());
     }
 }

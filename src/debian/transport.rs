@@ -11,8 +11,9 @@ pub struct Transport {
     quiet: bool,
 }
 
-/// Larger than any index or interpreter package; a server that sends more is refused.
-const LIMIT: u64 = 512 << 20;
+/// For a file whose size nothing lists (InRelease, about 150 KB): a server that sends more is
+/// refused. A file whose size an index lists is read to that size and one byte more.
+const UNLISTED_LIMIT: u64 = 32 << 20;
 
 impl Transport {
     pub fn new(quiet: bool) -> Transport {
@@ -61,9 +62,10 @@ impl Transport {
                 ));
             };
         let total = expected.or(length);
+        let limit = expected.unwrap_or(UNLISTED_LIMIT);
         let progress = crate::ui::Transfer::new(self.quiet, label, total);
-        let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(LIMIT) as usize);
-        let mut reader = reader.take(LIMIT + 1);
+        let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(limit) as usize);
+        let mut reader = reader.take(limit + 1);
         let mut buf = vec![0u8; 64 << 10];
         loop {
             if interrupted.load(Ordering::Relaxed) {
@@ -87,8 +89,8 @@ impl Transport {
             bytes.extend_from_slice(&buf[..n]);
             progress.inc(n as u64);
         }
-        if bytes.len() as u64 > LIMIT {
-            return Err(failed(format!("larger than {} bytes", LIMIT)));
+        if expected.is_none() && bytes.len() as u64 > limit {
+            return Err(failed(format!("larger than {limit} bytes")));
         }
         if let Some(expected) = total
             && (bytes.len() as u64) < expected

@@ -114,6 +114,9 @@ pub struct Record {
     /// Relative to the folder: `usr/bin/python3.11`.
     pub interpreter: String,
     pub mirror: String,
+    /// The `Date` of the verified Release (Unix seconds).
+    #[serde(default)]
+    pub release_date: Option<i64>,
     pub packages: Vec<RecordPackage>,
 }
 
@@ -132,8 +135,10 @@ pub struct Fetched {
     /// `root/usr/bin/python3.X`.
     pub python: PathBuf,
     pub record: Record,
-    /// `.deb` files downloaded by this call (0: everything came from the cache).
+    /// `.deb` files downloaded by this call.
     pub downloaded: usize,
+    /// Whether the archive's signed index was read (false: the cached folder was used as is).
+    pub read_archive: bool,
 }
 
 /// `--python-cache`, else `RVENV_PYTHON_CACHE`, else `$XDG_CACHE_HOME/rvenv/python`
@@ -258,6 +263,36 @@ pub fn fetch(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let release = release::verify(&inrelease, &inrelease_url, &keyring, now)?;
+    // As apt does: the signed Release must be the suite asked for, not another one the same
+    // key signed (sid served as bookworm).
+    if release.codename.as_deref() != Some(&dist.release)
+        && release.suite.as_deref() != Some(&dist.release)
+    {
+        return Err(debian::Error::WrongSuite {
+            url: inrelease_url,
+            expected: dist.release.clone(),
+            found: release
+                .codename
+                .clone()
+                .or(release.suite.clone())
+                .unwrap_or_else(|| "(none)".into()),
+        }
+        .into());
+    }
+    // Main suites carry no Valid-Until: an older Release than the one the cached copy came
+    // from is refused, so --refresh never goes back to an older point release.
+    if let (Some(new), Some(old)) = (
+        release.date,
+        cached(&root).and_then(|c| c.record.release_date),
+    ) && new < old
+    {
+        return Err(debian::Error::Rollback {
+            url: inrelease_url,
+            date: release::fmt_time(new),
+            cached: release::fmt_time(old),
+        }
+        .into());
+    }
 
     let index_dir = format!("{}/binary-{}", dist.component, dist.architecture);
     let (index_path, (size, sha)) = ["Packages.xz", "Packages.gz", "Packages"]
@@ -310,7 +345,8 @@ pub fn fetch(
         files.push((cached, bytes, true));
     }
 
-    std::fs::create_dir_all(&pythons).map_err(crate::error::io(&pythons))?;
+    // Folders made here are removed again (if still empty) when anything below fails.
+    let mut made = MadeDirs::create(&pythons)?;
     let partial = tempfile::Builder::new()
         .prefix(".partial-")
         .tempdir_in(&pythons)
@@ -320,7 +356,8 @@ pub fn fetch(
     }
     let interpreter = format!("usr/bin/python{version}");
     let python = partial.path().join(&interpreter);
-    if !python.is_file() {
+    // A regular file in the package, not a symlink that could point out of the folder.
+    if !python.symlink_metadata().is_ok_and(|m| m.is_file()) {
         return Err(Error::NoInterpreter(root.join(&interpreter)));
     }
     let missing = missing_libs(partial.path(), &version, target)?;
@@ -343,6 +380,7 @@ pub fn fetch(
         python: version.clone(),
         interpreter,
         mirror: mirror.clone(),
+        release_date: release.date,
         packages: wanted
             .iter()
             .map(|p| RecordPackage {
@@ -367,23 +405,69 @@ pub fn fetch(
                 .map_err(|e| crate::error::io(path)(e.error))?;
         }
     }
-    // Replace an older copy (--refresh) only once the new one is complete.
-    if root.exists() {
+    // Into place only once complete. An older copy (--refresh) is moved aside first and put
+    // back if the new one cannot take its place.
+    let aside = if root.exists() {
         let old = tempfile::Builder::new()
             .prefix(".old-")
             .tempdir_in(&pythons)
             .map_err(crate::error::io(&pythons))?;
-        std::fs::rename(&root, old.path().join("x")).map_err(crate::error::io(&root))?;
+        let to = old.path().join("x");
+        std::fs::rename(&root, &to).map_err(crate::error::io(&root))?;
+        Some((old, to))
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(partial.path(), &root) {
+        if let Some((_, to)) = &aside {
+            let _ = std::fs::rename(to, &root);
+        }
+        // Another rvenv finished the same fetch first: use its copy.
+        if let Some(mut other) = cached(&root) {
+            made.keep();
+            other.read_archive = true;
+            return Ok(other);
+        }
+        return Err(crate::error::io(&root)(e).into());
     }
-    let partial = partial.keep();
-    std::fs::rename(&partial, &root).map_err(crate::error::io(&root))?;
+    let _ = partial.keep();
+    made.keep();
     let python = root.join(&record.interpreter);
     Ok(Fetched {
         root,
         python,
         record,
         downloaded,
+        read_archive: true,
     })
+}
+
+/// The folders `create` made, removed again on drop (each only if empty) unless kept.
+struct MadeDirs(Vec<PathBuf>);
+
+impl MadeDirs {
+    fn create(dir: &Path) -> Result<MadeDirs, Error> {
+        let mut missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
+        missing.reverse();
+        Ok(MadeDirs(missing))
+    }
+
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for MadeDirs {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 /// A complete folder from an earlier fetch (its record written last), or None.
@@ -395,6 +479,7 @@ pub fn cached(root: &Path) -> Option<Fetched> {
         python,
         record,
         downloaded: 0,
+        read_archive: false,
     })
 }
 

@@ -243,6 +243,14 @@ impl Gpg {
         cmd
     }
 
+    fn fingerprint(&self, email: &str) -> String {
+        let out = run_ok(self.cmd(None).args(["--with-colons", "--list-keys", email]));
+        out.lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|l| l.trim_matches(':').to_string())
+            .unwrap()
+    }
+
     fn export(&self, to: &Path) {
         let out = run(self.cmd(None).arg("--export"));
         assert!(out.status.success() && !out.stdout.is_empty());
@@ -398,13 +406,13 @@ fn refused(out: &Output, cache: &Path, wanted: &[&str]) {
     }
     assert!(err.lines().any(|l| l.starts_with("hint:")), "{err}");
     assert!(stdout(out).is_empty(), "{}", stdout(out));
+    // The cache folder did not exist before: not even an empty folder is left.
     let left: Vec<_> = walkdir::WalkDir::new(cache)
         .into_iter()
         .flatten()
-        .filter(|e| !e.file_type().is_dir())
         .map(|e| e.into_path())
         .collect();
-    assert!(left.is_empty(), "left behind in the cache: {left:?}");
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
@@ -611,6 +619,29 @@ fn a_signature_by_an_expired_key_is_refused() {
     let m = Mirror::new(s.path());
     // Made on 2020-01-01, expired a day later; it signed the Release that day.
     let old = Gpg::new("expired", Some("20200101T000000"), "1d");
+    // A newer certification of its user ID by another key (as Debian's keys carry) does not
+    // make it live longer: only its own self-signature says when it expires.
+    run_ok(
+        old.cmd(Some("20200101T010000"))
+            .args([
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "friend <friend@rvenv.test>",
+            ])
+            .args(["rsa2048", "cert", "never"]),
+    );
+    run_ok(
+        old.cmd(Some("20200101T020000"))
+            .args([
+                "--passphrase",
+                "",
+                "-u",
+                "friend@rvenv.test",
+                "--quick-sign-key",
+            ])
+            .arg(old.fingerprint("expired@rvenv.test")),
+    );
     let keyring = s.path().join("expired.gpg");
     old.export(&keyring);
     old.clearsign(
@@ -829,5 +860,93 @@ fn an_expired_signature_is_refused() {
         &m.fetch(&cache, &keyring),
         &cache,
         &["InRelease", "the signature expired on 2020-01-02"],
+    );
+}
+
+/// Debian's archive keys sign with subkeys: a signing subkey bound to a certify-only primary.
+fn subkey_signer(time: &str, subkey_expire: &str) -> Gpg {
+    let g = Gpg::new("primary", Some(time), "never");
+    let fpr = g.fingerprint("primary@rvenv.test");
+    run_ok(
+        g.cmd(Some(time))
+            .args([
+                "--passphrase",
+                "",
+                "--quick-add-key",
+                &fpr,
+                "rsa2048",
+                "sign",
+            ])
+            .arg(subkey_expire),
+    );
+    g
+}
+
+#[test]
+fn a_signing_subkey_verifies_and_an_expired_one_is_refused() {
+    let s = scratch();
+    let m = Mirror::new(s.path());
+    let release = m.root.join("dists/bookworm/Release");
+    let inrelease = m.root.join("dists/bookworm/InRelease");
+    let cache = s.path().join("cache");
+
+    let good = subkey_signer("20200101T000000", "never");
+    let keyring = s.path().join("subkey.gpg");
+    good.export(&keyring);
+    good.clearsign(&release, &inrelease, None);
+    ok(
+        m.fetch(&cache, &keyring),
+        "python fetch, InRelease signed by a subkey",
+    );
+
+    let cache = s.path().join("cache2");
+    let old = subkey_signer("20200101T000000", "1d");
+    let keyring = s.path().join("expired-subkey.gpg");
+    old.export(&keyring);
+    old.clearsign(&release, &inrelease, Some("20200101T120000"));
+    refused(
+        &m.fetch(&cache, &keyring),
+        &cache,
+        &["InRelease", "which expired on 2020-01-02"],
+    );
+}
+
+#[test]
+fn a_release_of_another_suite_is_refused() {
+    let s = scratch();
+    let m = Mirror::new(s.path());
+    let release = m.root.join("dists/bookworm/Release");
+    let text = std::fs::read_to_string(&release).unwrap();
+    std::fs::write(
+        &release,
+        text.replace("Codename: bookworm", "Codename: sid"),
+    )
+    .unwrap();
+    m.gpg
+        .clearsign(&release, &m.root.join("dists/bookworm/InRelease"), None);
+    let cache = s.path().join("cache");
+    refused(
+        &m.fetch(&cache, &m.keyring),
+        &cache,
+        &["InRelease", "the Release of suite sid, not of bookworm"],
+    );
+}
+
+#[test]
+fn a_sha1_signature_is_refused() {
+    let s = scratch();
+    let m = Mirror::new(s.path());
+    run_ok(
+        m.gpg
+            .cmd(None)
+            .args(["--yes", "--digest-algo", "SHA1", "--clearsign", "-o"])
+            .arg(m.root.join("dists/bookworm/InRelease"))
+            .arg(m.root.join("dists/bookworm/Release")),
+    );
+    let cache = s.path().join("cache");
+    refused(
+        &m.fetch(&cache, &m.keyring),
+        &cache,
+        &["InRelease", "signed with SHA1"],
     );
 }
