@@ -442,6 +442,21 @@ fn a_local_mirror_signed_by_its_keyring_gives_the_interpreter() {
         err.contains("3 package(s) downloaded and verified"),
         "{err}"
     );
+    // Not a terminal: one line per download, no bar.
+    let fetched: Vec<&str> = err.lines().filter(|l| l.starts_with("fetched ")).collect();
+    assert_eq!(fetched.len(), 5, "{err}");
+    assert!(fetched[0].starts_with("fetched InRelease ("), "{err}");
+    assert!(
+        fetched[1].starts_with("fetched main/binary-arm64/Packages.xz ("),
+        "{err}"
+    );
+    for (line, p) in fetched[2..].iter().zip(PACKAGES) {
+        assert!(line.starts_with(&format!("fetched {p}_")), "{line}");
+    }
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b'),
+        "a bar in a pipe: {err:?}"
+    );
     // -o DIR: a folder to carry to an offline machine, with the same layout as the cache.
     let carried = s.path().join("carried");
     let out = rvenv(&[
