@@ -17,7 +17,8 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     // a temporary directory until the bundle is written.
     let (venv, target, _assembly) = match &config.assemble {
         None => {
-            let venv = Venv::discover(&config.venv)?;
+            let path = crate::python::venv::default_path(config.venv.clone())?;
+            let venv = Venv::discover(&path)?;
             let target = super::resolve_target(
                 &config.target,
                 &venv.interpreter,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let interrupted = crate::interrupt::flag();
     let choice = super::config::target_choice(&args.target)?;
-    let path = &args.path;
+    let path = &crate::python::venv::default_path(args.path.clone())?;
     let meta = std::fs::metadata(path).map_err(crate::error::io(path))?;
     let (target, contents) = if meta.is_dir() && !path.join(crate::read::MANIFEST).is_file() {
         let venv = Venv::discover(path)?;

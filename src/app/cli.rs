@@ -157,8 +157,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball
-    pub path: PathBuf,
+    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball [default:
+    /// $VIRTUAL_ENV, then ./.venv]
+    pub path: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print the report as JSON (a stable document; see docs/inspect-json.md)
@@ -168,8 +169,9 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct FreezeArgs {
-    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball
-    pub path: PathBuf,
+    /// A venv, an extracted bundle (its top-level directory) or a bundle tarball [default:
+    /// $VIRTUAL_ENV, then ./.venv]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -202,8 +204,8 @@ pub struct TargetArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// A venv, an extracted bundle or a bundle tarball
-    pub path: PathBuf,
+    /// A venv, an extracted bundle or a bundle tarball [default: $VIRTUAL_ENV, then ./.venv]
+    pub path: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print the report as JSON (a stable document for CI; see docs/check-json.md)

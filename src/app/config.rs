@@ -62,6 +62,7 @@ impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
             Error::Trim(e) => e.hint(),
+            Error::Target(e) => e.hint(),
             Error::Distro(e) => e.hint(),
             Error::ArchiveWithPython(_) => Some("leave out one of the two"),
             Error::ArchiveWithoutRequirements(_) => {
@@ -123,7 +124,8 @@ pub fn archive_options(
 /// `rvenv bundle`'s options, validated, as the options of each stage it runs.
 #[derive(Debug, Clone)]
 pub struct BundleConfig {
-    pub venv: PathBuf,
+    /// As given; `None`: `$VIRTUAL_ENV`, then `./.venv` (`venv::default_path`).
+    pub venv: Option<PathBuf>,
     pub target: Choice,
     /// Violations become warnings.
     pub no_check: bool,
@@ -285,7 +287,7 @@ impl BundleConfig {
             compression,
             assemble,
             trim,
-            venv: crate::python::venv::default_path(args.venv),
+            venv: args.venv,
             target,
             no_check: args.no_check,
             output: args.output,

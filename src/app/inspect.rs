@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let choice = super::config::target_choice(&args.target)?;
-    let path = &args.path;
+    let path = &crate::python::venv::default_path(args.path.clone())?;
     let kind = inspect::layout(path)?;
     let ctx = inspect::Context {
         path,

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     #[error("{0}: no such file or directory")]
     NotFound(PathBuf),
+    #[error("no venv named: $VIRTUAL_ENV is not set and there is no ./.venv here")]
+    NoDefaultVenv,
+    #[error("{0}: $VIRTUAL_ENV names this venv, which does not exist")]
+    StaleVirtualEnv(PathBuf),
     #[error("{0}: not a directory")]
     NotADirectory(PathBuf),
     #[error("{0}: no pyvenv.cfg here, so this is not a virtual environment")]
@@ -45,6 +49,12 @@ pub enum Error {
 impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
+            Error::NoDefaultVenv => Some(
+                "name the venv (rvenv bundle path/to/venv), activate it so $VIRTUAL_ENV is set, or assemble one with -r requirements.txt",
+            ),
+            Error::StaleVirtualEnv(_) => {
+                Some("deactivate the old venv (or unset VIRTUAL_ENV), or name the venv to use")
+            }
             Error::NoPyvenvCfg(_) => Some(
                 "give the venv's directory (the one holding pyvenv.cfg), or activate it so $VIRTUAL_ENV is set",
             ),
@@ -211,9 +221,22 @@ pub struct Venv {
 }
 
 /// `VENV` argument, else `$VIRTUAL_ENV`, else `./.venv`.
-pub fn default_path(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".venv"))
+pub fn default_path(arg: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(path) = arg {
+        return Ok(path);
+    }
+    if let Some(env) = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(env);
+        if !path.exists() {
+            return Err(Error::StaleVirtualEnv(path));
+        }
+        return Ok(path);
+    }
+    let local = PathBuf::from(".venv");
+    if local.symlink_metadata().is_err() {
+        return Err(Error::NoDefaultVenv);
+    }
+    Ok(local)
 }
 
 impl Venv {

@@ -69,6 +69,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../targets/rpios-bookworm-armv6.toml"),
     ),
     (
+        "rpios-bookworm-armv7",
+        include_str!("../../targets/rpios-bookworm-armv7.toml"),
+    ),
+    (
         "rpios-bullseye-aarch64",
         include_str!("../../targets/rpios-bullseye-aarch64.toml"),
     ),
@@ -307,13 +311,48 @@ impl Serialize for GlibcVersion {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown target '{name}'; known targets: {known}")]
-    Unknown { name: String, known: String },
+    #[error("unknown target '{name}'{}", if .closest.is_empty() { String::new() } else { format!("; did you mean {}?", .closest.join(" or ")) })]
+    Unknown { name: String, closest: Vec<String> },
     #[error("{file}: {message}")]
     BadTargetFile { file: String, message: String },
 }
 
-impl crate::error::Hint for Error {}
+impl crate::error::Hint for Error {
+    fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Unknown { .. } => Some(
+                "`rvenv targets` lists every target; `rvenv probe` on a board writes a target file for --target-file",
+            ),
+            Error::BadTargetFile { .. } => None,
+        }
+    }
+}
+
+/// Up to three names or aliases nearest to `wanted` (by edit distance, case-insensitive), for
+/// a typo: `rpios-bookwrom-aarch64` → `rpios-bookworm-aarch64`.
+fn closest(wanted: &str) -> Vec<String> {
+    let wanted = wanted.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &str)> = catalogue()
+        .iter()
+        .flat_map(|t| std::iter::once(t.name.as_str()).chain(t.aliases.iter().map(String::as_str)))
+        .map(|n| (strsim::levenshtein(&wanted, &n.to_ascii_lowercase()), n))
+        .collect();
+    scored.sort();
+    let Some(&(best, _)) = scored.first() else {
+        return Vec::new();
+    };
+    // A typo, not another name: within a third of the name's length.
+    if best > wanted.len().max(3) / 3 {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (d, n) in scored {
+        if d == best && names.len() < 3 && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    names
+}
 
 fn bad(file: &str, message: impl Into<String>) -> Error {
     Error::BadTargetFile {
@@ -484,11 +523,7 @@ pub fn find(name: &str) -> Result<&'static Target, Error> {
         .find(|t| t.matches_name(name))
         .ok_or_else(|| Error::Unknown {
             name: name.to_string(),
-            known: catalogue()
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            closest: closest(name),
         })
 }
 
@@ -581,13 +616,14 @@ mod tests {
     }
 
     #[test]
-    fn aliases_find_targets_and_unknown_lists_known() {
+    fn aliases_find_targets() {
         assert_eq!(find("arm64").unwrap().name, "aarch64");
         assert_eq!(find("aarch64-unknown-linux-gnu").unwrap().name, "aarch64");
         assert_eq!(find("AMD64").unwrap().name, "x86_64");
         assert_eq!(find("armhf").unwrap().name, "armv7");
+        // The unknown: the nearest names, not the whole catalogue (below).
         let err = find("sparc").unwrap_err().to_string();
-        assert!(err.contains("x86_64") && err.contains("riscv64"), "{err}");
+        assert!(!err.contains("x86_64"), "{err}");
     }
 
     #[test]
@@ -616,5 +652,27 @@ mod tests {
             Some(GlibcxxVersion(3, 4, 28))
         );
         assert_eq!(find("x86_64-musl").unwrap().libc.glibcxx, None);
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_names_and_a_stranger_none() {
+        let Err(e) = find("rpios-bookwrom-aarch64") else {
+            panic!("found")
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown target 'rpios-bookwrom-aarch64'; did you mean rpios-bookworm-aarch64?"
+        );
+        let Err(e) = find("debian-12-armv8") else {
+            panic!("found")
+        };
+        assert!(
+            e.to_string().contains("did you mean debian-12-armv7?"),
+            "{e}"
+        );
+        let Err(e) = find("windows") else {
+            panic!("found")
+        };
+        assert_eq!(e.to_string(), "unknown target 'windows'");
     }
 }

@@ -225,15 +225,28 @@ fn symlink_leaving_the_venv() {
 }
 
 #[test]
-fn unknown_target_lists_the_known_ones() {
+fn unknown_target_suggests_the_nearest_names() {
     let (_s, venv, out) = setup();
-    refused(
+    let err = refused(
+        &venv,
+        &out,
+        &["--target", "rpios-bookwrom-aarch64"],
+        2,
+        &[
+            "error: unknown target 'rpios-bookwrom-aarch64'; did you mean rpios-bookworm-aarch64?",
+            "hint: `rvenv targets` lists every target",
+        ],
+    );
+    // The nearest names, not the whole catalogue.
+    assert!(err.lines().all(|l| l.len() < 200), "{err}");
+    let err = refused(
         &venv,
         &out,
         &["--target", "sparc"],
         2,
-        &["sparc", "x86_64", "aarch64", "armv7", "riscv64"],
+        &["unknown target 'sparc'"],
     );
+    assert!(!err.contains("x86_64"), "{err}");
 }
 
 #[test]
@@ -746,4 +759,67 @@ fn a_wheel_larger_than_the_free_space() {
         "{err}"
     );
     assert!(!d.join("out.tar.gz").exists());
+}
+
+/// rvenv with no venv named, run in `dir`, with `$VIRTUAL_ENV` set to `virtual_env` or unset.
+fn without_a_venv_named(dir: &Path, virtual_env: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rvenv"));
+    cmd.args(args).current_dir(dir).env_remove("VIRTUAL_ENV");
+    if let Some(v) = virtual_env {
+        cmd.env("VIRTUAL_ENV", v);
+    }
+    run(&mut cmd)
+}
+
+#[test]
+fn no_venv_named_says_where_it_looked_and_how_to_name_one() {
+    let s = scratch();
+    for command in [&["bundle"][..], &["check"], &["inspect"], &["freeze"]] {
+        let o = without_a_venv_named(s.path(), None, command);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command:?}: {err}");
+        assert!(
+            err.starts_with(
+                "error: no venv named: $VIRTUAL_ENV is not set and there is no ./.venv here\nhint: name the venv"
+            ),
+            "{command:?}: {err}"
+        );
+        let gone = s.path().join("gone");
+        let o = without_a_venv_named(s.path(), Some(&gone), command);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "error: {}: $VIRTUAL_ENV names this venv, which does not exist",
+                gone.display()
+            )),
+            "{command:?}: {err}"
+        );
+        assert!(std::fs::read_dir(s.path()).unwrap().next().is_none());
+    }
+}
+
+#[test]
+fn check_inspect_and_freeze_default_to_the_venv_bundle_uses() {
+    let (s, venv, _) = setup();
+    let named = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_rvenv"))
+            .arg("freeze")
+            .arg(&venv),
+    );
+    // ./.venv
+    let project = s.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::os::unix::fs::symlink(&venv, project.join(".venv")).unwrap();
+    let o = without_a_venv_named(&project, None, &["freeze"]);
+    assert_eq!(stdout(&o), named, "{}", stderr(&o));
+    let o = without_a_venv_named(&project, None, &["check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // $VIRTUAL_ENV, before ./.venv
+    let elsewhere = s.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let o = without_a_venv_named(&elsewhere, Some(&venv), &["freeze"]);
+    assert_eq!(stdout(&o), named, "{}", stderr(&o));
+    let o = without_a_venv_named(&elsewhere, Some(&venv), &["inspect", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
