@@ -25,6 +25,17 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                 &venv.interpreter_elf,
                 config.quiet,
             )?;
+            if !config.no_check
+                && let Some((message, hint)) = super::foreign_interpreter(
+                    &target,
+                    &venv.interpreter,
+                    &venv.interpreter_elf,
+                    Some(&venv.root),
+                )
+            {
+                ui::error(&message, Some(&hint));
+                return Ok(ExitCode::from(1));
+            }
             (venv, target, None)
         }
         Some((source, options)) => {
@@ -42,6 +53,13 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
             let interp = assemble::Interpreter::find(&python)?;
             let target =
                 super::resolve_target(&config.target, &interp.path, &interp.elf, config.quiet)?;
+            if !config.no_check
+                && let Some((message, hint)) =
+                    super::foreign_interpreter(&target, &interp.path, &interp.elf, None)
+            {
+                ui::error(&message, Some(&hint));
+                return Ok(ExitCode::from(1));
+            }
             let name = config.arcroot_for(&options.name())?;
             let assembly = assemble::assemble(
                 &interp,

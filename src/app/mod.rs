@@ -101,6 +101,42 @@ fn resolve_target(
     Ok(t.clone())
 }
 
+/// The interpreter is for another CPU than the target: one error and its hint, decided before
+/// any wheel is fetched or any byte compressed (the per-file check would list every binary of
+/// the venv). A check failure (exit 1), as the per-file check's would be.
+fn foreign_interpreter(
+    target: &target::Target,
+    interpreter: &Path,
+    elf: &elf::ElfFile,
+    venv: Option<&Path>,
+) -> Option<(String, String)> {
+    let problem = elf
+        .problems(target, None)
+        .into_iter()
+        .find(|p| p.kind == elf::ProblemKind::Architecture)?;
+    let built_for = elf::detect_target(elf).map_or("its own CPU".to_string(), |t| {
+        format!("--target {}", t.name)
+    });
+    Some(match venv {
+        Some(venv) => (
+            format!(
+                "{}: its interpreter {} is an {}; nothing was bundled",
+                venv.display(),
+                interpreter.display(),
+                problem.message
+            ),
+            format!(
+            "a venv runs only on the CPU it was made for: bundle it for that ({built_for}), or assemble one for the board from its pins: rvenv freeze {} > requirements.txt, then rvenv bundle --target PRESET -r requirements.txt (rvenv python list shows the presets)",
+                venv.display()
+            ),
+        ),
+        None => (
+            format!("--python {}: an {}", interpreter.display(), problem.message),
+            "give the target's own interpreter (a Debian sysroot's usr/bin/python3.X, a python-build-standalone build for the target), or leave out --python with a distribution preset as --target to fetch its CPython (rvenv python list)".to_string(),
+        ),
+    })
+}
+
 /// The plan options `check` and `inspect` use: as `rvenv bundle` would, with editable installs
 /// allowed (they are reported, not refused) and nothing written.
 fn plan_options() -> crate::bundle::plan::Options {

@@ -252,22 +252,64 @@ fn unknown_target_suggests_the_nearest_names() {
 #[test]
 fn target_that_does_not_match_the_binaries_is_a_check_failure() {
     let (_s, venv, out) = setup();
+    // A venv for another CPU: one error and one hint, before anything is compressed, not one
+    // error per binary.
     let err = refused(
         &venv,
         &out,
         &["--target", "aarch64"],
         1,
         &[
-            "python/bin/python3.11",
+            "its interpreter",
             "ELF64 x86-64",
-            "aarch64",
-            "was not written",
+            "aarch64 needs ELF64 AArch64",
+            "nothing was bundled",
+            "--target x86_64",
+            "rvenv bundle --target PRESET -r requirements.txt",
         ],
     );
-    assert!(
-        err.contains("lib-dynload/"),
-        "every offender is named:\n{err}"
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
     );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("hint:")).count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("lib-dynload/"), "{err}");
+    // With --no-check the per-file check still names every offender, as warnings.
+    let o = bundle(&venv, &out, &["--target", "aarch64", "--no-check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("lib-dynload/"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_python_for_another_cpu_is_refused_before_any_wheel_is_fetched() {
+    let s = scratch();
+    let req = s.path().join("requirements.txt");
+    // No such wheel anywhere: the refusal must come first.
+    std::fs::write(&req, "no-such-package-rvenv==1.0\n").unwrap();
+    let out = s.path().join("app.tar.gz");
+    let o = run(Command::new(env!("CARGO_BIN_EXE_rvenv"))
+        .args(["bundle", "--target", "aarch64", "--no-index", "--python"])
+        .arg(pyenv_python("3.11.7"))
+        .arg("-r")
+        .arg(&req)
+        .arg("-o")
+        .arg(&out));
+    check_refusal(
+        &o,
+        &out,
+        1,
+        &[
+            "error: --python ",
+            "aarch64 needs ELF64 AArch64",
+            "hint: give the target's own interpreter",
+        ],
+    );
+    assert!(!stderr(&o).contains("no-such-package"), "{}", stderr(&o));
 }
 
 #[test]
