@@ -75,7 +75,7 @@ impl crate::error::Hint for Error {
                 "install pip for this machine's python3, or pass --no-index with --find-links folders that hold every wheel",
             ),
             Error::Unmet { .. } => Some(
-                "add the missing packages to the requirements (pip freeze in a venv where the app works lists them all), or pass --no-deps-check",
+                "add the missing packages to the requirements (`pip freeze --all` in a venv where the app works lists them all; plain `pip freeze` leaves out pip and setuptools), or pass --no-deps-check",
             ),
             Error::Requirements(e) => e.hint(),
             _ => None,

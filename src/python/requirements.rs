@@ -45,7 +45,7 @@ impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
             Error::NotPinned { .. } => Some(
-                "run `pip freeze` in a venv where the app works (or `pip-compile`), and pass that file",
+                "run `pip freeze --all` in a venv where the app works (or `pip-compile`), and pass that file",
             ),
             _ => None,
         }

@@ -342,7 +342,7 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             demo_dir.clone(),
             vec![
                 "requirements.txt:1: 'numpy' is not pinned with ==".into(),
-                "hint: run `pip freeze`".into(),
+                "hint: run `pip freeze --all`".into(),
             ],
         ),
         (
@@ -407,6 +407,7 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             vec![
                 "does not satisfy 1 requirement(s) of its packages".into(),
                 "rvenv-demo==1.0 needs six>=1.16, which is not pinned".into(),
+                "`pip freeze --all`".into(),
                 "--no-deps-check".into(),
             ],
         ),
