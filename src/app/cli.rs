@@ -424,6 +424,11 @@ pub struct BundleArgs {
     /// modules (os.py, encodings/, ...) and rvenv.json cannot be left out
     #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
     pub exclude: Vec<String>,
+    /// Keep what GLOB matches (repeatable, --exclude's rules) among what is left out by default:
+    /// the static libpython and object files of the base's config-3.X-*/ folder, which only
+    /// link programs that embed Python ('libpython*.a' keeps the archive)
+    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
+    pub keep: Vec<String>,
     /// Leave out packages' own test folders: directories named exactly 'tests' or 'test' inside
     /// a package (a directory with __init__.py) in site-packages, unless other modules of
     /// site-packages import them (numpy.testing imports numpy._core.tests). 'testing' and

@@ -150,10 +150,11 @@ fn trim_options(args: &BundleArgs) -> Result<trim::Options, Error> {
         (false, false) => trim::Pycache::Keep,
     };
     Ok(trim::Options {
-        exclude: trim::Exclude::new(&args.exclude)?,
+        exclude: trim::Exclude::new("--exclude", &args.exclude)?,
         strip_tests: args.strip_tests,
         pycache,
         strip_debug: args.strip_debug,
+        keep: trim::Exclude::new("--keep", &args.keep)?,
     })
 }
 

@@ -16,8 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("--exclude '{pattern}': {message}")]
-    BadPattern { pattern: String, message: String },
+    #[error("{option} '{pattern}': {message}")]
+    BadPattern {
+        option: &'static str,
+        pattern: String,
+        message: String,
+    },
     #[error("--exclude '{pattern}': would leave out {path}, which the bundle needs to run")]
     Protected { pattern: String, path: PathBuf },
     #[error("--strip-debug: no strip for {machine} here (looked for {tried} on PATH)")]
@@ -66,8 +70,8 @@ pub struct Exclude {
 }
 
 impl Exclude {
-    /// `None` when there is no pattern.
-    pub fn new(patterns: &[String]) -> Result<Option<Exclude>, Error> {
+    /// `None` when there is no pattern; `option` (`--exclude`, `--keep`) names them in errors.
+    pub fn new(option: &'static str, patterns: &[String]) -> Result<Option<Exclude>, Error> {
         if patterns.is_empty() {
             return Ok(None);
         }
@@ -77,6 +81,7 @@ impl Exclude {
         builder.allow_unclosed_class(false);
         for pattern in patterns {
             let bad = |message: &str| Error::BadPattern {
+                option,
                 pattern: pattern.clone(),
                 message: message.to_string(),
             };
@@ -95,6 +100,7 @@ impl Exclude {
                 .map_err(|e| bad(&glob_message(&e)))?;
         }
         let matcher = builder.build().map_err(|e| Error::BadPattern {
+            option,
             pattern: patterns.join("' '"),
             message: glob_message(&e),
         })?;
@@ -288,6 +294,54 @@ pub struct Options {
     pub strip_tests: bool,
     pub pycache: Pycache,
     pub strip_debug: bool,
+    /// `--keep`: what matches is never left out by default (build-only files).
+    pub keep: Option<Exclude>,
+}
+
+/// Files only a build uses, left out of every bundle unless `--keep` names them: the static
+/// libpython (`libpython3.11.a`, 45 MB in pyenv's 3.11) and object files in the base's
+/// `config-3.X-*/`, which only link programs that embed Python; nothing loads them at run time.
+fn build_only(path: &Path) -> bool {
+    let mut parts = path.components().map(|c| c.as_os_str().to_string_lossy());
+    let (Some(a), Some(b), Some(c), Some(config)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let Some(name) = parts.next() else {
+        return false;
+    };
+    a == "python"
+        && b == "lib"
+        && c.starts_with("python3")
+        && config.starts_with("config-3")
+        && parts.next().is_none()
+        && (name.ends_with(".a") || name.ends_with(".o"))
+}
+
+fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
+    let roots: BTreeSet<PathBuf> = tree
+        .entries
+        .values()
+        .filter(|e| matches!(e.kind, Kind::File { .. }) && build_only(&e.path))
+        .filter(|e| !keep.is_some_and(|k| k.excludes(&e.path, false)))
+        .map(|e| e.path.clone())
+        .collect();
+    if roots.is_empty() {
+        return;
+    }
+    let names: Vec<String> = roots
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let gone = tree.remove(&roots, &mut plan.warnings);
+    plan.trimmed.push(format!(
+        "left out what only a build uses ({}): {}, {} (--keep GLOB brings it back)",
+        names.join(", "),
+        plural(gone.files, "file", "files"),
+        crate::ui::human(gone.bytes)
+    ));
 }
 
 /// Applies the options of `config` to `plan`, last, so they see the bundle as it would
@@ -299,13 +353,6 @@ pub fn apply(
     config: &Options,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
-    let wanted = config.exclude.is_some()
-        || config.strip_tests
-        || config.pycache != Pycache::Keep
-        || config.strip_debug;
-    if !wanted {
-        return Ok(());
-    }
     let mut tree = Tree {
         entries: std::mem::take(&mut plan.entries)
             .into_iter()
@@ -324,6 +371,7 @@ fn apply_to(
     config: &Options,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
+    drop_build_only(tree, plan, config.keep.as_ref());
     if let Some(exclude) = &config.exclude {
         let line = exclude_paths(tree, plan, venv, exclude)?;
         plan.trimmed.push(line);
@@ -1317,6 +1365,24 @@ mod tests {
     }
 
     #[test]
+    fn build_only_files_are_the_static_libpython_and_objects_of_config() {
+        for yes in [
+            "python/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.a",
+            "python/lib/python3.8/config-3.8-x86_64-linux-gnu/python.o",
+        ] {
+            assert!(build_only(Path::new(yes)), "{yes}");
+        }
+        for no in [
+            "python/lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile",
+            "lib/python3.11/site-packages/numpy/_core/lib/libnpymath.a",
+            "python/lib/python3.11/config-3.11-x86_64-linux-gnu/sub/x.a",
+            "python/lib/libpython3.11.so.1.0",
+        ] {
+            assert!(!build_only(Path::new(no)), "{no}");
+        }
+    }
+
+    #[test]
     fn sizes_read_as_people_write_them() {
         assert_eq!(crate::ui::human(0), "0 B");
         assert_eq!(crate::ui::human(1023), "1023 B");
@@ -1327,7 +1393,7 @@ mod tests {
 
     fn exclude(patterns: &[&str]) -> Exclude {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        Exclude::new(&patterns).unwrap().unwrap()
+        Exclude::new("--exclude", &patterns).unwrap().unwrap()
     }
 
     #[test]
@@ -1360,10 +1426,10 @@ mod tests {
     #[test]
     fn bad_patterns_are_refused() {
         for bad in ["", "  ", "#x", "a/[b"] {
-            let err = Exclude::new(&[bad.to_string()]).unwrap_err();
+            let err = Exclude::new("--exclude", &[bad.to_string()]).unwrap_err();
             assert!(matches!(err, Error::BadPattern { .. }), "{bad}: {err}");
         }
-        assert!(Exclude::new(&[]).unwrap().is_none());
+        assert!(Exclude::new("--exclude", &[]).unwrap().is_none());
     }
 
     #[test]

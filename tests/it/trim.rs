@@ -973,3 +973,65 @@ fn riscv64_compile_without_any_cpython_3_13_here_is_an_error_with_a_hint() {
     );
     assert!(!s.path().join("never.tar.gz").exists());
 }
+
+#[test]
+fn the_static_libpython_is_left_out_by_default_and_keep_brings_it_back() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let archive = "python/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.a";
+    let original = pyenv_python(PY311)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.a");
+    let size = std::fs::metadata(&original).unwrap().len();
+    let plain = s.path().join("plain.tar.gz");
+    let err = bundle_with(&venv, &plain, &[]);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("left out what only a build uses"))
+        .unwrap_or_else(|| panic!("no line for the build-only files in:\n{err}"));
+    assert!(line.contains("libpython3.11.a"), "{line}");
+    let object = std::fs::metadata(original.with_file_name("python.o"))
+        .unwrap()
+        .len();
+    assert!(
+        line.ends_with(&format!(
+            ": 2 files, {} (--keep GLOB brings it back)",
+            human(size + object)
+        )),
+        "{line}"
+    );
+    let plain = Contents::of(&plain, &s.path().join("plain"));
+    assert!(!plain.has(archive));
+    // What a build reads stays: the Makefile sysconfig and python3-config name.
+    assert!(plain.has("python/lib/python3.11/config-3.11-x86_64-linux-gnu/Makefile"));
+    verify_strict(&plain.root);
+    let out = run(Command::new(plain.root.join("bin/python3")).args([
+        "-c",
+        "import sysconfig, ssl, json; print(sysconfig.get_config_var('LIBPL'))",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let kept = s.path().join("kept.tar.gz");
+    let err = bundle_with(&venv, &kept, &["--keep", "libpython*.a"]);
+    let kept = Contents::of(&kept, &s.path().join("kept"));
+    assert_eq!(kept.files.get(Path::new(archive)), Some(&size));
+    // python.o is still left out: --keep brings back only what it names.
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("left out what only a build uses"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("python.o") && !line.contains("libpython3.11.a"),
+        "{line}"
+    );
+    let bad = rvenv_bundle(&venv, &s.path().join("x.tar.gz"), &["--keep", "#x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).starts_with("error: --keep '#x': "),
+        "{}",
+        stderr(&bad)
+    );
+}
