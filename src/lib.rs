@@ -4,7 +4,8 @@
 //! - leaves: `paths`, `ui`, `interrupt`, `error`;
 //! - domain: `target` (the catalogue), `elf` (parsing and the load check), `python` (venvs,
 //!   installed distributions, requirements, rewrites), `wheel`, `compress` (the codecs);
-//! - pipeline: `read` (the one checked tar reader, contents, verify), `bundle` (plan, trim,
+//! - pipeline: `read` (the one checked tar reader, contents, verify), `cross` (sdists built
+//!   for the target), `bundle` (plan, trim,
 //!   archive writer, manifest, assemble), `inspect` (inspect and probe);
 //! - `app`: one file per subcommand; `main.rs` calls `app::main`.
 
@@ -21,6 +22,7 @@ pub mod target;
 pub mod wheel;
 
 pub mod bundle;
+pub mod cross;
 pub mod inspect;
 pub mod read;
 

@@ -13,9 +13,10 @@ use std::process::ExitCode;
 pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let interrupted = crate::interrupt::flag();
     let config = BundleConfig::from_args(args)?;
-    // Without a venv, one is assembled from the interpreter and the requirements; it lives in
-    // a temporary directory until the bundle is written.
-    let (venv, target, _assembly) = match &config.assemble {
+    // Without a venv, one is assembled from the interpreter and the requirements; a venv for
+    // another CPU is re-created for the target. Either lives in a temporary directory until
+    // the bundle is written.
+    let (venv, target, _assembly) = match &config.requirements {
         None => {
             let path = crate::python::venv::default_path(config.venv.clone())?;
             let venv = Venv::discover(&path)?;
@@ -25,23 +26,29 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                 &venv.interpreter_elf,
                 config.quiet,
             )?;
-            if !config.no_check
-                && let Some((message, hint)) = super::foreign_interpreter(
-                    &target,
-                    &venv.interpreter,
-                    &venv.interpreter_elf,
-                    Some(&venv.root),
-                )
-            {
-                ui::error(&message, Some(&hint));
-                return Ok(ExitCode::from(1));
+            let foreign = super::foreign_interpreter(
+                &target,
+                &venv.interpreter,
+                &venv.interpreter_elf,
+                Some(&venv.root),
+            );
+            match foreign {
+                Some(_) if config.python.is_some() || target.distribution.is_some() => {
+                    let assembly = retarget(&config, &venv, &target, interrupted)?;
+                    let venv = Venv::discover(&assembly.venv)?;
+                    (venv, target, Some(assembly))
+                }
+                Some((message, hint)) if !config.no_check => {
+                    ui::error(&message, Some(&hint));
+                    return Ok(ExitCode::from(1));
+                }
+                _ => (venv, target, None),
             }
-            (venv, target, None)
         }
-        Some((source, options)) => {
-            let python = match source {
-                PythonSource::Given(path) => path.clone(),
-                PythonSource::Archive(archive) => {
+        Some(requirements) => {
+            let python = match &config.python {
+                Some(PythonSource::Given(path)) => path.clone(),
+                Some(PythonSource::Archive(archive)) => {
                     let target = config
                         .target
                         .target
@@ -49,6 +56,7 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                         .expect("config requires a preset for the archive");
                     super::python::fetch_for(target, archive, interrupted)?.python
                 }
+                None => unreachable!("config gives -r an interpreter source"),
             };
             let interp = assemble::Interpreter::find(&python)?;
             let target =
@@ -60,16 +68,17 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                 ui::error(&message, Some(&hint));
                 return Ok(ExitCode::from(1));
             }
-            let name = config.arcroot_for(&options.name())?;
-            let assembly = assemble::assemble(
-                &interp,
-                &target,
-                config.target.glibc,
-                options,
-                &name,
+            let name = config.arcroot_for(&assemble::project_name(requirements))?;
+            let ctx = assemble::Context {
+                interp: &interp,
+                target: &target,
+                glibc: config.target.glibc,
+                options: &config.wheels,
+                archive: config.archive.as_ref(),
                 interrupted,
-                |m| ui::info(config.quiet, m),
-            )?;
+            };
+            let assembly =
+                assemble::assemble(&ctx, requirements, &name, |m| ui::info(config.quiet, m))?;
             for pin in &assembly.skipped {
                 ui::info(
                     config.quiet,
@@ -78,6 +87,11 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                         pin.name, pin.version, target.name
                     ),
                 );
+            }
+            for p in &assembly.placed {
+                if let Some(line) = origin_line(p, &target.name) {
+                    ui::info(config.quiet, &line);
+                }
             }
             ui::info(
                 config.quiet,
@@ -89,15 +103,7 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
                     target.name
                 ),
             );
-            for w in &assembly.installed {
-                for path in &w.overwritten {
-                    ui::warning(&format!(
-                        "{}: {} overwrote a file another wheel had installed",
-                        path.strip_prefix(&assembly.venv).unwrap_or(path).display(),
-                        w.name
-                    ));
-                }
-            }
+            warn_overwritten(&assembly);
             let venv = Venv::discover(&assembly.venv)?;
             (venv, target, Some(assembly))
         }
@@ -222,4 +228,143 @@ fn warn_leaks(digest: &archive::Digest) {
             paths.join(" and ")
         ));
     }
+}
+
+/// What a distribution's origin is worth a line for: anything not taken as it is.
+fn origin_line(p: &assemble::Placed, target: &str) -> Option<String> {
+    use assemble::Origin;
+    let how = match &p.origin {
+        Origin::Copied | Origin::Folder(_) | Origin::Index(_) => return None,
+        Origin::Built(w) => format!("built from source for {target} ({w})"),
+        Origin::Cached(w) => format!("built from source for {target} (an earlier build: {w})"),
+    };
+    Some(format!("{} {}: {how}", p.name, p.version))
+}
+
+fn warn_overwritten(assembly: &assemble::Assembly) {
+    for w in &assembly.installed {
+        for path in &w.overwritten {
+            ui::warning(&format!(
+                "{}: {} overwrote a file another wheel had installed",
+                path.strip_prefix(&assembly.venv).unwrap_or(path).display(),
+                w.name
+            ));
+        }
+    }
+}
+
+/// A venv for another CPU, re-created for the target: the interpreter is `--python`'s or the
+/// preset's CPython of the venv's X.Y; what has compiled code gets the target's wheel or is
+/// built from its sdist. Says what it did, per distribution not copied as it is.
+fn retarget(
+    config: &BundleConfig,
+    venv: &Venv,
+    target: &crate::target::Target,
+    interrupted: &std::sync::atomic::AtomicBool,
+) -> Result<assemble::Assembly> {
+    let xy = format!("{}.{}", venv.version.major, venv.version.minor);
+    ui::info(
+        config.quiet,
+        &format!(
+            "{}: a venv for {}; re-creating it for {} (Python {xy})",
+            venv.root.display(),
+            crate::elf::detect_target(&venv.interpreter_elf)
+                .map_or_else(|| venv.interpreter_elf.describe(), |t| t.name.clone()),
+            target.name
+        ),
+    );
+    let python = match &config.python {
+        Some(PythonSource::Given(path)) => path.clone(),
+        _ => {
+            let mut archive = config
+                .archive
+                .clone()
+                .ok_or(crate::python::distro::Error::NoCacheDir)?;
+            if let Some(asked) = &archive.version
+                && asked != &xy
+            {
+                return Err(crate::error::Error::new(format!(
+                    "--python-version {asked}: {} is a Python {xy} venv; its packages need the same X.Y",
+                    venv.root.display()
+                ))
+                .with_hint("leave out --python-version: a retargeted venv gets the preset's CPython of its own version"));
+            }
+            archive.version = Some(xy.clone());
+            crate::python::distro::choose_version(target, Some(&xy)).map_err(|e| match e {
+                crate::python::distro::Error::NoVersion {
+                    target,
+                    release,
+                    version,
+                    has,
+                    presets,
+                    ..
+                } => crate::python::distro::Error::NoVersion {
+                    asked: Some(format!("{}: a Python {version} venv", venv.root.display())),
+                    target,
+                    release,
+                    version,
+                    has,
+                    presets,
+                },
+                e => e,
+            })?;
+            super::python::fetch_for(target, &archive, interrupted)?.python
+        }
+    };
+    let interp = assemble::Interpreter::find(&python)?;
+    if (interp.version.major, interp.version.minor) != (venv.version.major, venv.version.minor) {
+        return Err(crate::error::Error::new(format!(
+            "--python {}: it is Python {}, and {} is a Python {xy} venv",
+            interp.path.display(),
+            interp.version.full,
+            venv.root.display()
+        ))
+        .with_hint("give the target's CPython of the venv's X.Y, or recreate the venv with the target's version"));
+    }
+    if let Some((message, hint)) =
+        super::foreign_interpreter(target, &interp.path, &interp.elf, None)
+    {
+        return Err(crate::error::Error::new(message).with_hint(hint));
+    }
+    let name = config.arcroot_for(&venv.name())?;
+    let ctx = assemble::Context {
+        interp: &interp,
+        target,
+        glibc: config.target.glibc,
+        options: &config.wheels,
+        archive: config.archive.as_ref(),
+        interrupted,
+    };
+    let assembly = assemble::retarget(&ctx, venv, &name, |m| ui::info(config.quiet, m))?;
+    let (mut copied, mut fetched, mut built) = (0, 0, 0);
+    for p in &assembly.placed {
+        match &p.origin {
+            assemble::Origin::Copied => copied += 1,
+            assemble::Origin::Built(_) | assemble::Origin::Cached(_) => built += 1,
+            assemble::Origin::Folder(w) | assemble::Origin::Index(w) => {
+                fetched += 1;
+                ui::info(
+                    config.quiet,
+                    &format!(
+                        "{} {}: the wheel for {} ({w})",
+                        p.name, p.version, target.name
+                    ),
+                );
+            }
+        }
+        if let Some(line) = origin_line(p, &target.name) {
+            ui::info(config.quiet, &line);
+        }
+    }
+    ui::info(
+        config.quiet,
+        &format!(
+            "retargeted {} distribution(s) to {} on Python {}: {copied} copied as they are, {fetched} wheel(s) for the target, {built} built from source",
+            assembly.placed.len(),
+            target.name,
+            interp.version.full
+        ),
+    );
+    warn_overwritten(&assembly);
+    Ok(assembly)
 }

@@ -366,16 +366,10 @@ pub struct BundleArgs {
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// The target's interpreter inside its installation tree (python-build-standalone, a Debian
-    /// sysroot's usr/bin/python3.X, a board's mounted root); it is never run. Without it, a
-    /// distribution preset's own CPython comes from its archive (see `rvenv python fetch`).
-    /// Needs -r
-    #[arg(
-        long,
-        value_name = "PYTHON",
-        requires = "requirements",
-        conflicts_with = "venv",
-        help_heading = "Without a venv"
-    )]
+    /// sysroot's usr/bin/python3.X, a board's mounted root); it is never run. For -r, and for a
+    /// venv made for another CPU (retargeted to it). Without it, a distribution preset's own
+    /// CPython comes from its archive (see `rvenv python fetch`)
+    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
     pub python: Option<PathBuf>,
     /// Frozen requirements (pip freeze output: every package pinned with ==, --hash optional);
     /// markers are evaluated for the target. Assembles a venv for the target from wheels, with
@@ -385,34 +379,55 @@ pub struct BundleArgs {
         long,
         value_name = "FILE",
         conflicts_with = "venv",
-        help_heading = "Without a venv"
+        help_heading = "For the target"
     )]
     pub requirements: Option<PathBuf>,
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    /// A folder of wheels to take wheels from first (repeatable)
+    /// A folder of wheels (and sdists) to take them from first (repeatable)
     #[arg(
         short = 'f',
         long = "find-links",
         value_name = "DIR",
-        requires = "requirements",
-        help_heading = "Without a venv"
+        help_heading = "For the target"
     )]
     pub find_links: Vec<PathBuf>,
-    /// Use only the --find-links folders; never run pip to fetch missing wheels
-    #[arg(long, requires = "requirements", help_heading = "Without a venv")]
+    /// Use only the --find-links folders; never run pip to fetch missing wheels or sdists
+    #[arg(long, help_heading = "For the target")]
     pub no_index: bool,
-    /// The index pip fetches missing wheels from [default: pip's own configuration]
+    /// The index pip fetches missing wheels and sdists from [default: pip's own configuration]
     #[arg(
         long,
         value_name = "URL",
-        requires = "requirements",
         conflicts_with = "no_index",
-        help_heading = "Without a venv"
+        help_heading = "For the target"
     )]
     pub index_url: Option<String>,
+    /// Wheels only: refuse a distribution with no wheel for the target instead of building its
+    /// sdist with the target's cross compiler
+    #[arg(long, help_heading = "For the target")]
+    pub no_build: bool,
+    /// The CPython of the target's X.Y that runs the sdist builds here [default: pyenv's, uv's,
+    /// pythonX.Y on PATH]
+    #[arg(
+        long,
+        value_name = "PYTHON",
+        conflicts_with = "no_build",
+        help_heading = "For the target"
+    )]
+    pub build_python: Option<PathBuf>,
+    /// A -dev package of the target's release that an sdist compiles and links against
+    /// (repeatable: libffi-dev, libssl-dev, libyaml-dev); fetched from the archive, verified,
+    /// into the build's sysroot
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "no_build",
+        help_heading = "For the target"
+    )]
+    pub sysroot_package: Vec<String>,
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
-    #[arg(long, requires = "requirements", help_heading = "Without a venv")]
+    #[arg(long, requires = "requirements", help_heading = "For the target")]
     pub no_deps_check: bool,
     /// Leave out what GLOB matches (repeatable). .gitignore rules, matched against the path
     /// inside the bundle without its top directory: a '/' at the start or in the middle anchors

@@ -53,7 +53,7 @@ pub enum Error {
     #[error("-r without --python needs a distribution preset as --target, to fetch its CPython")]
     NoTargetForArchive,
     #[error(
-        "{0} is for a bundle assembled from -r requirements on a preset's CPython; a venv brings its own interpreter"
+        "{0} is for the CPython fetched for a distribution preset (with -r, or for a venv retargeted to another CPU), and no --target was given"
     )]
     ArchiveWithoutRequirements(&'static str),
 }
@@ -136,8 +136,16 @@ pub struct BundleConfig {
     pub verbose: bool,
     pub plan: plan::Options,
     pub compression: compress::Settings,
-    /// `-r`: no venv; one is assembled from wheels for this interpreter.
-    pub assemble: Option<(PythonSource, assemble::Options)>,
+    /// `--python`, or the preset's CPython for `-r` (for a venv, `None`: its own, or the
+    /// preset's when it is retargeted).
+    pub python: Option<PythonSource>,
+    /// `-r`: no venv; one is assembled from wheels for the interpreter.
+    pub requirements: Option<PathBuf>,
+    /// The preset's archive options (`--mirror`, `--keyring`, the cache), when there is a
+    /// cache folder.
+    pub archive: Option<distro::Options>,
+    /// Where wheels come from and how what has none is built (`-r`, a retargeted venv).
+    pub wheels: assemble::Options,
     /// What to leave out or shrink; nothing by default.
     pub trim: trim::Options,
 }
@@ -267,26 +275,36 @@ impl BundleConfig {
                     args.quiet,
                 )?))
             }
-            (None, None, Some(flag)) => return Err(Error::ArchiveWithoutRequirements(flag)),
-            (None, None, None) => None,
+            (None, None, Some(flag)) if target.target.is_none() => {
+                return Err(Error::ArchiveWithoutRequirements(flag));
+            }
+            // A venv: its interpreter, unless it is for another CPU (then retargeted, with the
+            // preset's CPython of the venv's version).
+            (None, None, _) => None,
         };
-        let assemble = match (source, args.requirements) {
-            (Some(source), Some(requirements)) => Some((
-                source,
-                assemble::Options {
-                    requirements,
-                    find_links: args.find_links,
-                    no_index: args.no_index,
-                    index_url: args.index_url,
-                    no_deps_check: args.no_deps_check,
-                },
-            )),
-            // clap's `requires` makes --python come with -r.
-            _ => None,
+        // For the headers of a cross build and a retargeted venv's interpreter.
+        let archive = match &source {
+            Some(PythonSource::Archive(a)) => Some(a.clone()),
+            _ => archive_options(&args.archive, None, false, args.quiet).ok(),
+        };
+        let wheels = assemble::Options {
+            find_links: args.find_links,
+            no_index: args.no_index,
+            index_url: args.index_url,
+            no_deps_check: args.no_deps_check,
+            build: (!args.no_build).then(|| crate::cross::Options {
+                build_python: args.build_python,
+                sysroot_packages: args.sysroot_package,
+                cache: crate::cross::cache_dir(),
+                quiet: args.quiet,
+            }),
         };
         Ok(BundleConfig {
             compression,
-            assemble,
+            python: source,
+            requirements: args.requirements,
+            archive,
+            wheels,
             trim,
             venv: args.venv,
             target,

@@ -126,7 +126,7 @@ fn foreign_interpreter(
                 problem.message
             ),
             format!(
-            "a venv runs only on the CPU it was made for: bundle it for that ({built_for}), or assemble one for the board from its pins: rvenv freeze {} > requirements.txt, then rvenv bundle --target PRESET -r requirements.txt (rvenv python list shows the presets)",
+                "bundle it for the CPU it was made for ({built_for}), or re-create it for the board: give a distribution preset as --target (rvenv python list shows them) or the target's interpreter with --python, and rvenv re-fetches or builds {}'s compiled packages for it",
                 venv.display()
             ),
         ),

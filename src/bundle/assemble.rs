@@ -51,6 +51,28 @@ pub enum Error {
     Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("pip could not be run to fetch wheels ({command}): {message}")]
     Pip { command: String, message: String },
+    #[error(transparent)]
+    Build(#[from] crate::cross::Error),
+    #[error(transparent)]
+    Dist(#[from] crate::python::dist::Error),
+    #[error(
+        "{venv}: {} editable install(s) cannot be retargeted (their code stays on this machine): {}",
+        .names.len(), .names.join(", ")
+    )]
+    Editable { venv: PathBuf, names: Vec<String> },
+    #[error(
+        "{venv}: {} file(s) built for this machine belong to no distribution, so no wheel for the target can replace them: {}",
+        .files.len(), .files.join(", ")
+    )]
+    Unowned { venv: PathBuf, files: Vec<String> },
+    #[error(
+        "{venv}: {dist} {version}: version '{version}' is not a PEP 440 version, so no wheel for the target can be looked up"
+    )]
+    BadVersion {
+        venv: PathBuf,
+        dist: String,
+        version: String,
+    },
     #[error("{requirements}: the pinned set does not satisfy {} requirement(s) of its packages:\n  {}", .unmet.len(), .unmet.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Unmet {
         requirements: PathBuf,
@@ -66,7 +88,7 @@ impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {
             Error::NoWheel { .. } => Some(
-                "put a wheel built for the target in a --find-links folder (piwheels.org has armv6l/armv7l wheels), or pin a version that has one",
+                "put a wheel built for the target in a --find-links folder (piwheels.org has armv6l/armv7l wheels), pin a version that has one, or leave out --no-build to build it from its sdist",
             ),
             Error::HashMismatch { .. } => Some(
                 "the file is not the one the requirements were locked with; fetch it again or regenerate the hashes",
@@ -78,6 +100,13 @@ impl crate::error::Hint for Error {
                 "add the missing packages to the requirements (`pip freeze --all` in a venv where the app works lists them all; plain `pip freeze` leaves out pip and setuptools), or pass --no-deps-check",
             ),
             Error::Requirements(e) => e.hint(),
+            Error::Build(e) => e.hint(),
+            Error::Editable { .. } => Some(
+                "install them without -e (pip install .) in the venv, or bundle the venv for this machine's CPU",
+            ),
+            Error::Unowned { .. } => Some(
+                "install that code as a package (a wheel or sdist the target can get), or move it out of site-packages",
+            ),
             _ => None,
         }
     }
@@ -118,30 +147,53 @@ fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) ->
     out
 }
 
-/// Everything `bundle --python ... -r ...` was given.
+/// Where wheels come from, for `-r` and for a retargeted venv.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub requirements: PathBuf,
     pub find_links: Vec<PathBuf>,
     pub no_index: bool,
     pub index_url: Option<String>,
     pub no_deps_check: bool,
+    /// How to build what has no wheel for the target; `None`: `--no-build`.
+    pub build: Option<crate::cross::Options>,
 }
 
-impl Options {
-    /// The bundle's default name: the directory holding the requirements file (the project).
-    pub fn name(&self) -> String {
-        std::path::absolute(&self.requirements)
-            .ok()
-            .and_then(|p| p.canonicalize().ok().or(Some(p)))
-            .and_then(|p| {
-                p.parent()
-                    .and_then(Path::file_name)
-                    .map(|n| n.to_string_lossy().into_owned())
-            })
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "app".into())
-    }
+/// The bundle's default name for `-r`: the directory holding the requirements file (the
+/// project).
+pub fn project_name(requirements: &Path) -> String {
+    std::path::absolute(requirements)
+        .ok()
+        .and_then(|p| p.canonicalize().ok().or(Some(p)))
+        .and_then(|p| {
+            p.parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".into())
+}
+
+/// Where a distribution of the assembled venv came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A `--find-links` folder's wheel.
+    Folder(String),
+    /// Fetched from the index.
+    Index(String),
+    /// Built from its sdist now.
+    Built(String),
+    /// Built from the same sdist by an earlier run.
+    Cached(String),
+    /// Copied from the venv as it is (pure Python).
+    Copied,
+}
+
+/// One distribution of the assembled venv and where it came from.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub name: String,
+    pub version: String,
+    pub origin: Origin,
 }
 
 /// A target interpreter inside its installation tree, found without running it.
@@ -227,6 +279,8 @@ pub struct Assembly {
     pub installed: Vec<wheel::Installed>,
     pub skipped: Vec<Pin>,
     pub downloaded: usize,
+    /// Every distribution, sorted by name, with its origin.
+    pub placed: Vec<Placed>,
 }
 
 fn sha256_hex(path: &Path) -> Result<String, Error> {
@@ -302,7 +356,7 @@ fn pip_download(
     tags: &Tags,
     version: &PythonVersion,
     options: &requirements::FileOptions,
-    config: &Options,
+    index_url: Option<&String>,
     dest: &Path,
 ) -> Result<String, Error> {
     let mut cmd = Command::new("python3");
@@ -321,7 +375,7 @@ fn pip_download(
     for platform in &tags.platforms {
         cmd.args(["--platform", platform]);
     }
-    if let Some(url) = config.index_url.as_ref().or(options.index_url.as_ref()) {
+    if let Some(url) = index_url {
         cmd.args(["--index-url", url]);
     }
     for url in &options.extra_index_urls {
@@ -390,55 +444,75 @@ fn activate_scripts(interp: &Interpreter, root: &Path, name: &str) -> Result<(),
     Ok(())
 }
 
-/// Builds the venv: pyvenv.cfg and `bin/python*` pointing at the target interpreter (as
-/// `python -m venv` lays them out), activate scripts, then each chosen wheel installed.
-pub fn assemble(
-    interp: &Interpreter,
-    target: &Target,
-    glibc: Option<GlibcVersion>,
-    config: &Options,
-    name: &str,
-    interrupted: &std::sync::atomic::AtomicBool,
-    mut progress: impl FnMut(&str),
-) -> Result<Assembly, Error> {
-    let stop = || {
-        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+/// What every assembly shares: the target, its tags, where wheels come from.
+pub struct Context<'a> {
+    pub interp: &'a Interpreter,
+    pub target: &'a Target,
+    pub glibc: Option<GlibcVersion>,
+    pub options: &'a Options,
+    /// The preset's archive, for the headers of a cross build.
+    pub archive: Option<&'a crate::python::distro::Options>,
+    pub interrupted: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Context<'_> {
+    fn stop(&self) -> Result<(), Error> {
+        if self.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
             Err(Error::Interrupted(crate::interrupt::Interrupted))
         } else {
             Ok(())
         }
-    };
-    let env = requirements::marker_environment(target, &interp.version);
-    let reqs: Requirements = requirements::read(&config.requirements, &env)?;
-    let tags = Tags::new(
-        interp.version.major,
-        interp.version.minor,
-        &target.platform_tags(glibc),
-    );
+    }
 
+    fn tags(&self) -> Tags {
+        Tags::new(
+            self.interp.version.major,
+            self.interp.version.minor,
+            &self.target.platform_tags(self.glibc),
+        )
+    }
+}
+
+/// The wheel for each pin: a `--find-links` folder's, else the index's (pip), else built from
+/// the sdist for the target (unless `--no-build`).
+fn gather(
+    ctx: &Context,
+    pins: &[Pin],
+    file_options: &requirements::FileOptions,
+    scratch: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BTreeMap<PackageName, (PathBuf, Origin)>, Error> {
+    let config = ctx.options;
+    let target = ctx.target;
+    let tags = ctx.tags();
     let mut dirs = config.find_links.clone();
-    dirs.extend(reqs.options.find_links.iter().cloned());
-    let no_index = config.no_index || reqs.options.no_index;
+    dirs.extend(file_options.find_links.iter().cloned());
+    let no_index = config.no_index || file_options.no_index;
     let mut searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let dir = tempfile::Builder::new()
-        .prefix("rvenv-assemble-")
-        .tempdir()
-        .map_err(crate::error::io(&std::env::temp_dir()))?;
-    let downloads = dir.path().join("wheels");
-    std::fs::create_dir(&downloads).map_err(crate::error::io(&downloads))?;
+    let downloads = scratch.join("wheels");
+    std::fs::create_dir_all(&downloads).map_err(crate::error::io(&downloads))?;
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
 
     let found = scan(&dirs)?;
-    let mut chosen: BTreeMap<PackageName, PathBuf> = BTreeMap::new();
+    let mut chosen: BTreeMap<PackageName, (PathBuf, Origin)> = BTreeMap::new();
     let mut missing: Vec<(&Pin, Vec<String>)> = Vec::new();
-    for pin in &reqs.pins {
+    for pin in pins {
         match choose(pin, &found, &tags)? {
             Ok(path) => {
-                chosen.insert(pin.name.clone(), path);
+                let origin = Origin::Folder(file_name(&path));
+                chosen.insert(pin.name.clone(), (path, origin));
             }
             Err(unfit) => missing.push((pin, unfit)),
         }
     }
-    let mut downloaded = 0;
+    let index_url = config
+        .index_url
+        .as_ref()
+        .or(file_options.index_url.as_ref());
     if !missing.is_empty() && !no_index {
         let pins: Vec<&Pin> = missing.iter().map(|(p, _)| *p).collect();
         progress(&format!(
@@ -449,29 +523,23 @@ pub fn assemble(
         let said = pip_download(
             &pins,
             &tags,
-            &interp.version,
-            &reqs.options,
-            config,
+            &ctx.interp.version,
+            file_options,
+            index_url,
             &downloads,
         )?;
-        stop()?;
-        searched.push(
-            match config
-                .index_url
-                .as_ref()
-                .or(reqs.options.index_url.as_ref())
-            {
-                Some(url) => url.clone(),
-                None => "the index (pip's configuration)".into(),
-            },
-        );
+        ctx.stop()?;
+        searched.push(match index_url {
+            Some(url) => url.clone(),
+            None => "the index (pip's configuration)".into(),
+        });
         let fetched = scan(std::slice::from_ref(&downloads))?;
         let mut still = Vec::new();
         for (pin, mut unfit) in missing {
             match choose(pin, &fetched, &tags)? {
                 Ok(path) => {
-                    downloaded += 1;
-                    chosen.insert(pin.name.clone(), path);
+                    let origin = Origin::Index(file_name(&path));
+                    chosen.insert(pin.name.clone(), (path, origin));
                 }
                 Err(more) => {
                     unfit.extend(more);
@@ -484,7 +552,10 @@ pub fn assemble(
         }
         missing = still;
     }
-    if !missing.is_empty() {
+    if missing.is_empty() {
+        return Ok(chosen);
+    }
+    let Some(build) = &config.build else {
         return Err(Error::NoWheel {
             missing: missing
                 .into_iter()
@@ -499,10 +570,54 @@ pub fn assemble(
             tags: tags_list(&tags),
             searched,
         });
+    };
+    // What has no wheel is built from its sdist; the cross compiler is checked first, before
+    // anything more is fetched.
+    let first = format!("{}=={}", missing[0].0.name, missing[0].0.version);
+    let py = crate::cross::TargetPython {
+        version: &ctx.interp.version,
+        stdlib: &ctx.interp.stdlib,
+        archive: ctx.archive,
+    };
+    let toolchain = crate::cross::Toolchain::prepare(target, &py, build, &first, ctx.interrupted)?;
+    let index = crate::cross::Index {
+        url: index_url.cloned(),
+        extra_urls: file_options.extra_index_urls.clone(),
+        dirs,
+        no_index,
+    };
+    for (pin, _) in missing {
+        ctx.stop()?;
+        let (name, version) = (pin.name.to_string(), pin.version.to_string());
+        progress(&format!(
+            "building {name} {version} from its sdist for {} ({} with {})",
+            target.name,
+            toolchain.build_python().display(),
+            target.cross.as_ref().map_or("", |c| c.gcc.as_str())
+        ));
+        let (wheel, new) = toolchain.wheel(
+            &name,
+            &version,
+            &pin.hashes,
+            &index,
+            &tags,
+            &scratch.join("sdists"),
+            ctx.interrupted,
+        )?;
+        let origin = if new {
+            Origin::Built(file_name(&wheel))
+        } else {
+            Origin::Cached(file_name(&wheel))
+        };
+        chosen.insert(pin.name.clone(), (wheel, origin));
     }
+    Ok(chosen)
+}
 
-    // The venv, laid out as `python -m venv --without-pip` would.
-    let root = dir.path().join(name);
+/// The venv's frame, laid out as `python -m venv --without-pip` would: pyvenv.cfg,
+/// `bin/python*` pointing at the target interpreter, activate scripts. Returns the wheel
+/// layout.
+fn skeleton(interp: &Interpreter, root: &Path, name: &str) -> Result<wheel::Layout, Error> {
     let version = &interp.version;
     let site_packages = root
         .join("lib")
@@ -529,21 +644,63 @@ pub fn assemble(
         std::os::unix::fs::symlink(&to, bin.join(link))
             .map_err(crate::error::io(&bin.join(link)))?;
     }
-    activate_scripts(interp, &root, name)?;
-
-    let layout = wheel::Layout {
-        site_packages: site_packages.clone(),
+    activate_scripts(interp, root, name)?;
+    Ok(wheel::Layout {
+        site_packages,
         scripts: bin.clone(),
         headers: root.join("include/site").join(version.exe_name()),
-        data: root.clone(),
+        data: root.to_path_buf(),
         python: bin.join("python").to_string_lossy().into_owned(),
-    };
+    })
+}
+
+fn temp_dir() -> Result<tempfile::TempDir, Error> {
+    Ok(tempfile::Builder::new()
+        .prefix("rvenv-assemble-")
+        .tempdir()
+        .map_err(crate::error::io(&std::env::temp_dir()))?)
+}
+
+/// Installs the chosen wheels; returns what was installed and where each came from.
+fn install_all(
+    ctx: &Context,
+    chosen: BTreeMap<PackageName, (PathBuf, Origin)>,
+    layout: &wheel::Layout,
+) -> Result<(Vec<wheel::Installed>, Vec<Placed>), Error> {
     let mut installed = Vec::new();
-    for (name, path) in &chosen {
-        stop()?;
-        installed.push(wheel::install(path, name, &layout)?);
+    let mut placed = Vec::new();
+    for (name, (path, origin)) in chosen {
+        ctx.stop()?;
+        let i = wheel::install(&path, &name, layout)?;
+        placed.push(Placed {
+            name: i.name.to_string(),
+            version: i.version.to_string(),
+            origin,
+        });
+        installed.push(i);
     }
-    if !config.no_deps_check {
+    Ok((installed, placed))
+}
+
+/// `bundle -r`: a venv for the target from a frozen requirements file.
+pub fn assemble(
+    ctx: &Context,
+    requirements_path: &Path,
+    name: &str,
+    mut progress: impl FnMut(&str),
+) -> Result<Assembly, Error> {
+    let env = requirements::marker_environment(ctx.target, &ctx.interp.version);
+    let reqs: Requirements = requirements::read(requirements_path, &env)?;
+    let dir = temp_dir()?;
+    let chosen = gather(ctx, &reqs.pins, &reqs.options, dir.path(), &mut progress)?;
+    let downloaded = chosen
+        .values()
+        .filter(|(_, o)| matches!(o, Origin::Index(_)))
+        .count();
+    let root = dir.path().join(name);
+    let layout = skeleton(ctx.interp, &root, name)?;
+    let (installed, placed) = install_all(ctx, chosen, &layout)?;
+    if !ctx.options.no_deps_check {
         let requires: BTreeMap<PackageName, Vec<String>> = installed
             .iter()
             .map(|i| (i.name.clone(), i.requires_dist.clone()))
@@ -551,7 +708,7 @@ pub fn assemble(
         let unmet = requirements::unmet(&reqs.pins, &requires, &env);
         if !unmet.is_empty() {
             return Err(Error::Unmet {
-                requirements: config.requirements.clone(),
+                requirements: requirements_path.to_path_buf(),
                 unmet,
             });
         }
@@ -562,7 +719,220 @@ pub fn assemble(
         installed,
         skipped: reqs.skipped,
         downloaded,
+        placed,
     })
+}
+
+/// Whether the file starts with the ELF magic (a compiled extension or library).
+fn is_elf_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && crate::elf::is_elf(&magic)
+}
+
+/// A venv for one CPU re-created for the target: the same distributions at the same
+/// versions, pure-Python ones copied as they are (so unpublished packages keep working), the
+/// others replaced by the target's wheel of the same version, or built from the sdist.
+pub fn retarget(
+    ctx: &Context,
+    venv: &crate::python::venv::Venv,
+    name: &str,
+    mut progress: impl FnMut(&str),
+) -> Result<Assembly, Error> {
+    use crate::python::dist;
+    let site = venv.site_packages();
+    let dists = dist::find(&site)?;
+    let editable: Vec<String> = dists
+        .iter()
+        .filter(|d| d.is_editable())
+        .map(|d| format!("{} {}", d.name, d.version))
+        .collect();
+    if !editable.is_empty() {
+        return Err(Error::Editable {
+            venv: venv.root.clone(),
+            names: editable,
+        });
+    }
+    // Files of distributions with compiled code: replaced, not copied.
+    let mut replaced: std::collections::BTreeSet<PathBuf> = Default::default();
+    let mut pins = Vec::new();
+    let mut pure = Vec::new();
+    for d in &dists {
+        let record_path = d.dist_info.join("RECORD");
+        let record = std::fs::read(&record_path).unwrap_or_default();
+        let files: Vec<PathBuf> = dist::record_paths(&record)
+            .iter()
+            .filter_map(|p| crate::paths::normalize(&site.join(p)))
+            .collect();
+        if !files.iter().any(|f| is_elf_file(f)) {
+            pure.push((d, files));
+            continue;
+        }
+        let bad_version = || Error::BadVersion {
+            venv: venv.root.clone(),
+            dist: d.name.clone(),
+            version: d.version.clone(),
+        };
+        let pin_name: PackageName = d.name.parse().map_err(|_| bad_version())?;
+        let version = d.version.parse().map_err(|_| bad_version())?;
+        pins.push(Pin {
+            name: pin_name,
+            version,
+            extras: Vec::new(),
+            hashes: Vec::new(),
+            text: format!("{}=={}", d.name, d.version),
+            line: 0,
+        });
+        replaced.extend(files);
+        replaced.insert(d.dist_info.clone());
+    }
+    pins.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let dir = temp_dir()?;
+    let chosen = gather(
+        ctx,
+        &pins,
+        &requirements::FileOptions::default(),
+        dir.path(),
+        &mut progress,
+    )?;
+    let downloaded = chosen
+        .values()
+        .filter(|(_, o)| matches!(o, Origin::Index(_)))
+        .count();
+    let root = dir.path().join(name);
+    let layout = skeleton(ctx.interp, &root, name)?;
+
+    // site-packages as it is, less what is replaced (and bytecode of replaced modules).
+    let mut unowned_elf = Vec::new();
+    let walk = walkdir::WalkDir::new(&site).sort_by_file_name().into_iter();
+    let mut walk = walk;
+    while let Some(entry) = walk.next() {
+        ctx.stop()?;
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(&site).to_path_buf();
+            crate::error::io(&path)(std::io::Error::other(e))
+        })?;
+        let path = entry.path();
+        let Ok(rel) = path.strip_prefix(&site) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if replaced.contains(path) {
+            if entry.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        if is_bytecode_of(path, &replaced) {
+            continue;
+        }
+        let dest = layout.site_packages.join(rel);
+        copy_entry(path, &dest, entry.file_type())?;
+        if entry.file_type().is_file() && is_elf_file(path) {
+            unowned_elf.push(rel.display().to_string());
+        }
+    }
+    if !unowned_elf.is_empty() {
+        return Err(Error::Unowned {
+            venv: venv.root.clone(),
+            files: unowned_elf,
+        });
+    }
+    // Files of pure distributions outside site-packages (bin/ scripts, data), with a
+    // shebang that named the venv's interpreter pointed at the new one.
+    let old_bin = venv.root.join("bin");
+    let new_python = format!("#!{}", layout.python);
+    for (_, files) in &pure {
+        for file in files {
+            if file.starts_with(&site) || file.starts_with(&venv.real_root.join("lib")) {
+                continue;
+            }
+            let Some(rel) = file
+                .strip_prefix(&venv.root)
+                .or_else(|_| file.strip_prefix(&venv.real_root))
+                .ok()
+            else {
+                continue;
+            };
+            let Ok(meta) = file.symlink_metadata() else {
+                continue;
+            };
+            let dest = root.join(rel);
+            copy_entry(file, &dest, meta.file_type())?;
+            if meta.is_file()
+                && let Ok(text) = std::fs::read(&dest)
+                && let Some(rest) = text.strip_prefix(b"#!")
+            {
+                let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+                let first = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+                let interp = first.split_whitespace().next().unwrap_or_default();
+                if Path::new(interp).starts_with(&old_bin)
+                    || Path::new(interp).starts_with(venv.real_root.join("bin"))
+                {
+                    let mut out = new_python.clone().into_bytes();
+                    out.extend_from_slice(&rest[line_end..]);
+                    std::fs::write(&dest, out).map_err(crate::error::io(&dest))?;
+                }
+            }
+        }
+    }
+    let (installed, mut placed) = install_all(ctx, chosen, &layout)?;
+    placed.extend(pure.iter().map(|(d, _)| Placed {
+        name: d.name.clone(),
+        version: d.version.clone(),
+        origin: Origin::Copied,
+    }));
+    placed.sort_by_key(|p| dist::canonicalize_name(&p.name));
+    Ok(Assembly {
+        _dir: dir,
+        venv: root,
+        installed,
+        skipped: Vec::new(),
+        downloaded,
+        placed,
+    })
+}
+
+/// `__pycache__/mod.cpython-311.pyc` of a `mod.py` that is replaced.
+fn is_bytecode_of(path: &Path, replaced: &std::collections::BTreeSet<PathBuf>) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    if dir.file_name().is_none_or(|n| n != "__pycache__") {
+        return false;
+    }
+    let Some(stem) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+    else {
+        return false;
+    };
+    dir.parent()
+        .is_some_and(|pkg| replaced.contains(&pkg.join(format!("{stem}.py"))))
+}
+
+/// A file, symlink or folder copied as it is (permissions kept).
+fn copy_entry(from: &Path, to: &Path, kind: std::fs::FileType) -> Result<(), Error> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
+    }
+    if kind.is_dir() {
+        std::fs::create_dir_all(to).map_err(crate::error::io(to))?;
+    } else if kind.is_symlink() {
+        let link = std::fs::read_link(from).map_err(crate::error::io(from))?;
+        let _ = std::fs::remove_file(to);
+        std::os::unix::fs::symlink(link, to).map_err(crate::error::io(to))?;
+    } else {
+        std::fs::copy(from, to).map_err(crate::error::io(to))?;
+    }
+    Ok(())
 }
 
 fn tags_list(tags: &Tags) -> Vec<String> {

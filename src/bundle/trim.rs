@@ -6,6 +6,7 @@
 use crate::bundle::plan::{Entry, Kind, Plan, Source};
 use crate::elf;
 use crate::paths::normalize;
+use crate::python::host;
 use crate::python::venv::Venv;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -729,107 +730,29 @@ fn references(
     found
 }
 
-/// This machine's ELF `e_machine`, to tell whether a binary of the bundle runs here.
-fn host_machine() -> Option<u16> {
-    Some(match std::env::consts::ARCH {
-        "x86_64" => 62,
-        "x86" => 3,
-        "aarch64" => 183,
-        "arm" => 40,
-        "riscv64" => 243,
-        "powerpc64" => 21,
-        "s390x" => 22,
-        "loongarch64" => 258,
-        _ => return None,
-    })
-}
-
-/// Runs `python` to ask its X.Y; `None` when it does not run.
-fn python_version(python: &Path) -> Option<String> {
-    let out = Command::new(python)
-        .args([
-            "-S",
-            "-c",
-            "import sys; print('%d.%d' % sys.version_info[:2])",
-        ])
-        .env_clear()
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Whether the venv's interpreter is a binary for this machine (so it runs here natively).
-fn runs_here(elf: &elf::ElfFile) -> bool {
-    host_machine() == Some(elf.machine) && u32::from(elf.class) == usize::BITS
-}
-
 /// A CPython of the venv's X.Y that runs here: the venv's own interpreter if it is for this
-/// machine, else one of pyenv's (newest first), `pythonX.Y` on PATH, in /usr/local/bin or
-/// /usr/bin. Each is asked its version.
+/// machine, else `python::host::find`'s.
 fn find_python(venv: &Venv) -> Result<PathBuf, Error> {
     let version = format!("{}.{}", venv.version.major, venv.version.minor);
-    let exe = venv.version.exe_name();
-    let mut candidates = Vec::new();
-    let mut tried = Vec::new();
-    if runs_here(&venv.interpreter_elf) {
-        candidates.push(venv.interpreter.clone());
+    let (first, foreign) = if host::runs_here(&venv.interpreter_elf) {
+        (vec![venv.interpreter.clone()], None)
     } else {
-        tried.push(format!(
-            "{} (for {})",
-            venv.interpreter.display(),
-            elf::machine_name(venv.interpreter_elf.machine)
-        ));
-    }
-    let pyenv_root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")));
-    if let Some(root) = pyenv_root {
-        let versions = root.join("versions");
-        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&versions)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let patch = name
-                    .strip_prefix(&version)?
-                    .strip_prefix('.')?
-                    .parse()
-                    .ok()?;
-                Some((patch, e.path().join("bin").join(&exe)))
-            })
-            .collect();
-        if found.is_empty() {
-            tried.push(format!("{}/{version}.*", versions.display()));
-        }
-        found.sort();
-        candidates.extend(found.into_iter().rev().map(|(_, p)| p));
-    }
-    match which::which(&exe) {
-        Ok(found) => candidates.push(found),
-        Err(_) => tried.push(format!("{exe} on PATH")),
-    }
-    for dir in ["/usr/local/bin", "/usr/bin"] {
-        candidates.push(Path::new(dir).join(&exe));
-    }
-    let mut seen = HashSet::new();
-    for python in candidates {
-        if !seen.insert(python.clone()) || !python.exists() {
-            continue;
-        }
-        match python_version(&python) {
-            Some(v) if v == version => return Ok(python),
-            Some(v) => tried.push(format!("{} (Python {v})", python.display())),
-            None => tried.push(format!("{} (does not run)", python.display())),
-        }
-    }
-    Err(Error::NoPython {
+        (
+            Vec::new(),
+            Some(format!(
+                "{} (for {})",
+                venv.interpreter.display(),
+                elf::machine_name(venv.interpreter_elf.machine)
+            )),
+        )
+    };
+    host::find(&version, first).map_err(|tried| Error::NoPython {
         version,
-        tried: tried.join(", "),
+        tried: foreign
+            .into_iter()
+            .chain(Some(tried))
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }
 
@@ -1126,7 +1049,7 @@ fn find_strip(venv: &Venv) -> Result<PathBuf, Error> {
     let mut names: Vec<String> = known
         .map(|(triples, _)| triples.iter().map(|t| format!("{t}-strip")).collect())
         .unwrap_or_default();
-    if host_machine() == Some(elf.machine) {
+    if host::machine() == Some(elf.machine) {
         names.push("strip".into());
     }
     names.push("llvm-strip".into());

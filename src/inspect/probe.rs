@@ -584,6 +584,7 @@ pub fn probe(root: &Path) -> Result<Probe, Error> {
             system_libs: system_libs.into_iter().collect(),
         },
         distribution: None,
+        cross: None,
     };
     Ok(Probe {
         target,

@@ -39,11 +39,14 @@ pub enum Error {
         presets: Vec<String>,
     },
     #[error(
-        "--python-version {version}: {target} ({release}) has Python {}{}",
+        "{}: {target} ({release}) has Python {}{}",
+        .asked.as_deref().map_or_else(|| format!("--python-version {}", .version), str::to_string),
         .has.join(", "),
         if .presets.is_empty() { String::new() } else { format!("; presets with {}: {}", .version, .presets.join(", ")) }
     )]
     NoVersion {
+        /// What asked for the version, when not `--python-version` (a retargeted venv).
+        asked: Option<String>,
         target: String,
         release: String,
         version: String,
@@ -62,7 +65,7 @@ pub enum Error {
         target: String,
         missing: Vec<(String, String)>,
     },
-    #[error("{0}: the unpacked packages hold no interpreter there")]
+    #[error("{0}: the unpacked packages hold no such file")]
     NoInterpreter(PathBuf),
     #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set")]
     NoCacheDir,
@@ -111,7 +114,7 @@ pub struct Record {
     pub release: String,
     pub architecture: String,
     pub python: String,
-    /// Relative to the folder: `usr/bin/python3.11`.
+    /// Relative to the folder: `usr/bin/python3.11` (for a build sysroot, its `Python.h`).
     pub interpreter: String,
     pub mirror: String,
     /// The `Date` of the verified Release (Unix seconds).
@@ -181,6 +184,7 @@ pub fn choose_version(target: &Target, requested: Option<&str>) -> Result<String
         return Ok(wanted.to_string());
     }
     Err(Error::NoVersion {
+        asked: None,
         target: target.name.clone(),
         release: dist.release.clone(),
         version: wanted.to_string(),
@@ -235,8 +239,81 @@ pub fn fetch(
 ) -> Result<Fetched, Error> {
     let dist = distribution(target)?;
     let version = choose_version(target, options.version.as_deref())?;
-    let pythons = options.cache.join("pythons");
-    let root = pythons.join(folder_name(dist, &version));
+    let set = Set {
+        folder: options
+            .cache
+            .join("pythons")
+            .join(folder_name(dist, &version)),
+        names: vec![
+            format!("python{version}-minimal"),
+            format!("libpython{version}-minimal"),
+            format!("libpython{version}-stdlib"),
+        ],
+        with_libraries: Vec::new(),
+        must_hold: format!("usr/bin/python{version}"),
+        what: format!("Python {version}"),
+        interpreter: true,
+    };
+    fetch_set(target, options, &version, &set, interrupted)
+}
+
+/// The headers and libraries a cross build of a C extension compiles against: the release's
+/// `libpython3.X-dev` and the `-dev` packages named (each with the library packages it
+/// depends on, where the `.so` link points), unpacked into `sysroots/` of the cache.
+pub fn fetch_sysroot(
+    target: &Target,
+    options: &Options,
+    version: &str,
+    dev_packages: &[String],
+    interrupted: &AtomicBool,
+) -> Result<Fetched, Error> {
+    let dist = distribution(target)?;
+    let mut folder = format!("{}-dev", folder_name(dist, version));
+    let mut extra: Vec<String> = dev_packages.to_vec();
+    extra.sort();
+    extra.dedup();
+    if !extra.is_empty() {
+        // One folder per set of packages, so a build never sees headers it did not ask for.
+        let digest = sha256_hex(extra.join("\n").as_bytes());
+        folder.push('-');
+        folder.push_str(&digest[..12]);
+    }
+    let set = Set {
+        folder: options.cache.join("sysroots").join(folder),
+        names: vec![format!("libpython{version}-dev")],
+        with_libraries: extra,
+        must_hold: format!("usr/include/python{version}/Python.h"),
+        what: "a build sysroot".into(),
+        interpreter: false,
+    };
+    fetch_set(target, options, version, &set, interrupted)
+}
+
+/// Packages to fetch into one cache folder.
+struct Set {
+    folder: PathBuf,
+    names: Vec<String>,
+    /// Also fetched, each with the `lib*` packages it depends on (not libc's, which the cross
+    /// toolchain brings).
+    with_libraries: Vec<String>,
+    /// A regular file the unpacked packages must hold (the record's `interpreter`).
+    must_hold: String,
+    what: String,
+    /// An interpreter: checked for libraries the board lacks, given a `/lib` link.
+    interpreter: bool,
+}
+
+fn fetch_set(
+    target: &Target,
+    options: &Options,
+    version: &str,
+    set: &Set,
+    interrupted: &AtomicBool,
+) -> Result<Fetched, Error> {
+    let dist = distribution(target)?;
+    let version = version.to_string();
+    let root = set.folder.clone();
+    let pythons = root.parent().expect("a folder in the cache").to_path_buf();
     if !options.refresh
         && let Some(fetched) = cached(&root)
     {
@@ -251,8 +328,8 @@ pub fn fetch(
     crate::ui::info(
         options.quiet,
         &format!(
-            "fetching Python {version} for {} from {mirror} ({origin})",
-            target.name
+            "fetching {} for {} from {mirror} ({origin})",
+            set.what, target.name
         ),
     );
     let transport = Transport::new(options.quiet);
@@ -311,19 +388,33 @@ pub fn fetch(
     let text = decompress(&compressed, &index_url)?;
     let index = debian::packages::parse(&text, &index_url)?;
 
-    let names = [
-        format!("python{version}-minimal"),
-        format!("libpython{version}-minimal"),
-        format!("libpython{version}-stdlib"),
-    ];
     let mut wanted: Vec<&Package> = Vec::new();
-    for name in &names {
-        wanted.push(index.get(name).ok_or_else(|| Error::NotInIndex {
+    let lookup = |name: &str| {
+        index.get(name).ok_or_else(|| Error::NotInIndex {
             url: index_url.clone(),
-            package: name.clone(),
+            package: name.to_string(),
             architecture: dist.architecture.clone(),
-        })?);
+        })
+    };
+    for name in &set.names {
+        wanted.push(lookup(name)?);
     }
+    for name in &set.with_libraries {
+        let p = lookup(name)?;
+        wanted.push(p);
+        for dep in &p.depends {
+            if dep.starts_with("lib")
+                && !dep.starts_with("libc6")
+                && !dep.starts_with("libgcc")
+                && !dep.starts_with("libstdc++")
+                && let Some(d) = index.get(dep)
+            {
+                wanted.push(d);
+            }
+        }
+    }
+    wanted.sort_by(|a, b| a.name.cmp(&b.name));
+    wanted.dedup_by(|a, b| a.name == b.name);
 
     // Everything is downloaded and verified before anything is written to the cache.
     let debs = options.cache.join("debs");
@@ -355,24 +446,26 @@ pub fn fetch(
     for ((_, bytes, _), p) in files.iter().zip(&wanted) {
         debian::deb::unpack(bytes, &p.filename, partial.path())?;
     }
-    let interpreter = format!("usr/bin/python{version}");
+    let interpreter = set.must_hold.clone();
     let python = partial.path().join(&interpreter);
     // A regular file in the package, not a symlink that could point out of the folder.
     if !python.symlink_metadata().is_ok_and(|m| m.is_file()) {
         return Err(Error::NoInterpreter(root.join(&interpreter)));
     }
-    let missing = missing_libs(partial.path(), &version, target)?;
-    if !missing.is_empty() {
-        return Err(Error::MissingLibs {
-            release: format!("{} {} {}", dist.name, dist.release, dist.architecture),
-            target: target.name.clone(),
-            missing,
-        });
-    }
-    // Merged /usr: what the release's other packages reach through /lib finds usr/lib.
-    let lib = partial.path().join("lib");
-    if lib.symlink_metadata().is_err() {
-        std::os::unix::fs::symlink("usr/lib", &lib).map_err(crate::error::io(&lib))?;
+    if set.interpreter {
+        let missing = missing_libs(partial.path(), &version, target)?;
+        if !missing.is_empty() {
+            return Err(Error::MissingLibs {
+                release: format!("{} {} {}", dist.name, dist.release, dist.architecture),
+                target: target.name.clone(),
+                missing,
+            });
+        }
+        // Merged /usr: what the release's other packages reach through /lib finds usr/lib.
+        let lib = partial.path().join("lib");
+        if lib.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink("usr/lib", &lib).map_err(crate::error::io(&lib))?;
+        }
     }
     let record = Record {
         distribution: dist.name.clone(),

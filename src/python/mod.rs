@@ -4,6 +4,7 @@
 
 pub mod dist;
 pub mod distro;
+pub mod host;
 pub mod requirements;
 pub mod rewrite;
 pub mod venv;

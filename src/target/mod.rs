@@ -133,6 +133,22 @@ pub struct Target {
     /// For a distribution preset: the archive its own CPython comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<Distribution>,
+    /// How to cross-compile C extensions for this CPU on a Debian build machine (glibc targets
+    /// only: the compilers named here link against glibc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross: Option<Cross>,
+}
+
+/// A Debian cross compiler for the target's CPU and the platform name `sysconfig` gives there.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Cross {
+    /// The C compiler's command (`arm-linux-gnueabihf-gcc`); the C++ one is the same with `g++`.
+    pub gcc: String,
+    /// The Debian package that provides it (`gcc-arm-linux-gnueabihf`).
+    pub package: String,
+    /// `sysconfig.get_platform()` on the target (`linux-armv7l`): the built wheel's platform.
+    pub platform: String,
 }
 
 /// A distribution release in a Debian-style archive (Debian, Raspbian, Ubuntu).

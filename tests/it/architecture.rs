@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("python", 5),
     ("wheel", 6),
     ("read", 7),
+    ("cross", 7),
     ("bundle", 8),
     ("inspect", 9),
     // The fuzz targets' entry points drive the stages directly, as a subcommand would.
