@@ -273,6 +273,7 @@ fn retarget(
             target.name
         ),
     );
+    assemble::check_retargetable(venv)?;
     let python = match &config.python {
         Some(PythonSource::Given(path)) => path.clone(),
         _ => {

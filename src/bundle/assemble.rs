@@ -520,7 +520,7 @@ fn gather(
             pins.len(),
             target.name
         ));
-        let said = pip_download(
+        let mut said = pip_download(
             &pins,
             &tags,
             &ctx.interp.version,
@@ -529,6 +529,30 @@ fn gather(
             &downloads,
         )?;
         ctx.stop()?;
+        // pip stops at the first pin it finds nothing for: the others are asked for one by
+        // one, so one missing wheel neither hides the rest nor takes pip's reason with it.
+        let have = scan(std::slice::from_ref(&downloads))?;
+        let left: Vec<&Pin> = pins
+            .iter()
+            .copied()
+            .filter(|p| !matches!(choose(p, &have, &tags), Ok(Ok(_))))
+            .collect();
+        if pins.len() > 1 && !left.is_empty() {
+            let mut reasons = Vec::new();
+            for pin in left {
+                ctx.stop()?;
+                let why = pip_download(
+                    &[pin],
+                    &tags,
+                    &ctx.interp.version,
+                    file_options,
+                    index_url,
+                    &downloads,
+                )?;
+                reasons.push(why);
+            }
+            said = reasons.into_iter().rfind(|r| !r.is_empty()).unwrap_or(said);
+        }
         searched.push(match index_url {
             Some(url) => url.clone(),
             None => "the index (pip's configuration)".into(),
@@ -733,18 +757,10 @@ fn is_elf_file(path: &Path) -> bool {
         && crate::elf::is_elf(&magic)
 }
 
-/// A venv for one CPU re-created for the target: the same distributions at the same
-/// versions, pure-Python ones copied as they are (so unpublished packages keep working), the
-/// others replaced by the target's wheel of the same version, or built from the sdist.
-pub fn retarget(
-    ctx: &Context,
-    venv: &crate::python::venv::Venv,
-    name: &str,
-    mut progress: impl FnMut(&str),
-) -> Result<Assembly, Error> {
-    use crate::python::dist;
-    let site = venv.site_packages();
-    let dists = dist::find(&site)?;
+/// What refuses a venv's retargeting, decided before anything is fetched: editable installs
+/// (their code stays on this machine).
+pub fn check_retargetable(venv: &crate::python::venv::Venv) -> Result<(), Error> {
+    let dists = crate::python::dist::find(&venv.site_packages())?;
     let editable: Vec<String> = dists
         .iter()
         .filter(|d| d.is_editable())
@@ -756,6 +772,22 @@ pub fn retarget(
             names: editable,
         });
     }
+    Ok(())
+}
+
+/// A venv for one CPU re-created for the target: the same distributions at the same
+/// versions, pure-Python ones copied as they are (so unpublished packages keep working), the
+/// others replaced by the target's wheel of the same version, or built from the sdist.
+pub fn retarget(
+    ctx: &Context,
+    venv: &crate::python::venv::Venv,
+    name: &str,
+    mut progress: impl FnMut(&str),
+) -> Result<Assembly, Error> {
+    use crate::python::dist;
+    let site = venv.site_packages();
+    check_retargetable(venv)?;
+    let dists = dist::find(&site)?;
     // Files of distributions with compiled code: replaced, not copied.
     let mut replaced: std::collections::BTreeSet<PathBuf> = Default::default();
     let mut pins = Vec::new();

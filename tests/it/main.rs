@@ -27,6 +27,7 @@ mod odd_input;
 mod progress;
 mod python_fetch;
 mod relocation;
+mod retarget;
 mod trim;
 mod unsafe_archives;
 mod verify;
