@@ -294,7 +294,6 @@ fn retarget(
             crate::python::distro::choose_version(target, Some(&xy)).map_err(|e| match e {
                 crate::python::distro::Error::NoVersion {
                     target,
-                    release,
                     version,
                     has,
                     presets,
@@ -302,7 +301,6 @@ fn retarget(
                 } => crate::python::distro::Error::NoVersion {
                     asked: Some(format!("{}: a Python {version} venv", venv.root.display())),
                     target,
-                    release,
                     version,
                     has,
                     presets,

@@ -882,7 +882,7 @@ pub fn retarget(
     let new_python = format!("#!{}", layout.python);
     for (_, files) in &pure {
         for file in files {
-            if file.starts_with(&site) || file.starts_with(&venv.real_root.join("lib")) {
+            if file.starts_with(&site) || file.starts_with(venv.real_root.join("lib")) {
                 continue;
             }
             let Some(rel) = file

@@ -39,7 +39,7 @@ pub enum Error {
         presets: Vec<String>,
     },
     #[error(
-        "{}: {target} ({release}) has Python {}{}",
+        "{}: {target} has Python {}{}",
         .asked.as_deref().map_or_else(|| format!("--python-version {}", .version), str::to_string),
         .has.join(", "),
         if .presets.is_empty() { String::new() } else { format!("; presets with {}: {}", .version, .presets.join(", ")) }
@@ -47,8 +47,8 @@ pub enum Error {
     NoVersion {
         /// What asked for the version, when not `--python-version` (a retargeted venv).
         asked: Option<String>,
+        /// The preset and its release: `debian-12-armv7 (bookworm)`.
         target: String,
-        release: String,
         version: String,
         has: Vec<String>,
         presets: Vec<String>,
@@ -185,8 +185,7 @@ pub fn choose_version(target: &Target, requested: Option<&str>) -> Result<String
     }
     Err(Error::NoVersion {
         asked: None,
-        target: target.name.clone(),
-        release: dist.release.clone(),
+        target: format!("{} ({})", target.name, dist.release),
         version: wanted.to_string(),
         has: dist.python.clone(),
         presets: target::catalogue()
