@@ -40,6 +40,8 @@ pub enum Error {
         missing: Vec<Missing>,
         tags: Vec<String>,
         searched: Vec<String>,
+        /// `--no-build` was given (else: no sdist to build from either).
+        no_build: bool,
     },
     #[error("{file}: its sha256 {actual} is not among the --hash pins of {requirement}")]
     HashMismatch {
@@ -87,8 +89,11 @@ impl crate::error::Hint for Error {
 
     fn hint(&self) -> Option<&str> {
         match self {
-            Error::NoWheel { .. } => Some(
+            Error::NoWheel { no_build: true, .. } => Some(
                 "put a wheel built for the target in a --find-links folder (piwheels.org has armv6l/armv7l wheels), pin a version that has one, or leave out --no-build to build it from its sdist",
+            ),
+            Error::NoWheel { .. } => Some(
+                "put a wheel built for the target, or the sdist to build one from, in a --find-links folder (piwheels.org has armv6l/armv7l wheels), or pin a version that has one",
             ),
             Error::HashMismatch { .. } => Some(
                 "the file is not the one the requirements were locked with; fetch it again or regenerate the hashes",
@@ -579,8 +584,22 @@ fn gather(
     if missing.is_empty() {
         return Ok(chosen);
     }
-    let Some(build) = &config.build else {
+    // With only local folders, a pin whose sdist is not there either is reported with every
+    // wheel that did not fit, as without builds.
+    let no_sdist = config.build.is_none()
+        || (no_index
+            && missing.iter().any(|(p, _)| {
+                crate::cross::sdist::find(&dirs, p.name.as_ref(), &p.version.to_string()).is_none()
+            }));
+    if no_sdist {
+        if config.build.is_some() {
+            searched.push("(no sdist there either)".into());
+            missing.retain(|(p, _)| {
+                crate::cross::sdist::find(&dirs, p.name.as_ref(), &p.version.to_string()).is_none()
+            });
+        }
         return Err(Error::NoWheel {
+            no_build: config.build.is_none(),
             missing: missing
                 .into_iter()
                 .map(|(pin, unfit)| Missing {
@@ -594,6 +613,9 @@ fn gather(
             tags: tags_list(&tags),
             searched,
         });
+    }
+    let Some(build) = &config.build else {
+        unreachable!("no_sdist holds without a build")
     };
     // What has no wheel is built from its sdist; the cross compiler is checked first, before
     // anything more is fetched.

@@ -412,8 +412,9 @@ fn fetch_set(
             }
         }
     }
-    wanted.sort_by(|a, b| a.name.cmp(&b.name));
-    wanted.dedup_by(|a, b| a.name == b.name);
+    // Each once, in the order asked for.
+    let mut seen = std::collections::BTreeSet::new();
+    wanted.retain(|p| seen.insert(p.name.clone()));
 
     // Everything is downloaded and verified before anything is written to the cache.
     let debs = options.cache.join("debs");

@@ -265,7 +265,7 @@ fn target_that_does_not_match_the_binaries_is_a_check_failure() {
             "aarch64 needs ELF64 AArch64",
             "nothing was bundled",
             "--target x86_64",
-            "rvenv bundle --target PRESET -r requirements.txt",
+            "give a distribution preset as --target (rvenv python list shows them) or the target's interpreter with --python",
         ],
     );
     assert_eq!(
