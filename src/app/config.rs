@@ -296,7 +296,6 @@ impl BundleConfig {
                 build_python: args.build_python,
                 sysroot_packages: args.sysroot_package,
                 cache: crate::cross::cache_dir(),
-                quiet: args.quiet,
             }),
         };
         Ok(BundleConfig {

@@ -525,39 +525,67 @@ fn gather(
             pins.len(),
             target.name
         ));
-        let mut said = pip_download(
-            &pins,
-            &tags,
-            &ctx.interp.version,
-            file_options,
-            index_url,
-            &downloads,
-        )?;
-        ctx.stop()?;
-        // pip stops at the first pin it finds nothing for: the others are asked for one by
-        // one, so one missing wheel neither hides the rest nor takes pip's reason with it.
-        let have = scan(std::slice::from_ref(&downloads))?;
-        let left: Vec<&Pin> = pins
-            .iter()
-            .copied()
-            .filter(|p| !matches!(choose(p, &have, &tags), Ok(Ok(_))))
-            .collect();
-        if pins.len() > 1 && !left.is_empty() {
+        // pip stops at the first pin it finds nothing for, so each pin is asked for on its
+        // own (a few at a time): one missing wheel neither hides the rest nor takes pip's
+        // reason with it. A long list goes in one run first, and only what it left is retried.
+        let each = |pins: &[&Pin]| -> Result<String, Error> {
             let mut reasons = Vec::new();
-            for pin in left {
+            for group in pins.chunks(4) {
                 ctx.stop()?;
-                let why = pip_download(
-                    &[pin],
-                    &tags,
-                    &ctx.interp.version,
-                    file_options,
-                    index_url,
-                    &downloads,
-                )?;
-                reasons.push(why);
+                let results: Vec<Result<String, Error>> = std::thread::scope(|scope| {
+                    let handles: Vec<_> = group
+                        .iter()
+                        .map(|pin| {
+                            let (downloads, tags) = (&downloads, &tags);
+                            scope.spawn(move || {
+                                pip_download(
+                                    &[*pin],
+                                    tags,
+                                    &ctx.interp.version,
+                                    file_options,
+                                    index_url,
+                                    downloads,
+                                )
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a pip download thread panicked"))
+                        .collect()
+                });
+                for r in results {
+                    reasons.push(r?);
+                }
             }
-            said = reasons.into_iter().rfind(|r| !r.is_empty()).unwrap_or(said);
-        }
+            Ok(reasons.into_iter().rfind(|r| !r.is_empty()).unwrap_or_default())
+        };
+        let said = if pins.len() <= 8 {
+            each(&pins)?
+        } else {
+            let said = pip_download(
+                &pins,
+                &tags,
+                &ctx.interp.version,
+                file_options,
+                index_url,
+                &downloads,
+            )?;
+            ctx.stop()?;
+            let have = scan(std::slice::from_ref(&downloads))?;
+            let left: Vec<&Pin> = pins
+                .iter()
+                .copied()
+                .filter(|p| !matches!(choose(p, &have, &tags), Ok(Ok(_))))
+                .collect();
+            if left.is_empty() {
+                said
+            } else {
+                let more = each(&left)?;
+                if more.is_empty() { said } else { more }
+            }
+        };
+        ctx.stop()?;
         searched.push(match index_url {
             Some(url) => url.clone(),
             None => "the index (pip's configuration)".into(),

@@ -25,7 +25,6 @@ pub struct Options {
     pub sysroot_packages: Vec<String>,
     /// `RVENV_BUILD_CACHE`, else `$XDG_CACHE_HOME/rvenv/builds`.
     pub cache: PathBuf,
-    pub quiet: bool,
 }
 
 /// Where pip looks for sdists.
@@ -475,10 +474,15 @@ impl Toolchain {
         let out = work.path().join("out");
         std::fs::create_dir(&out).map_err(crate::error::io(&out))?;
         let gxx = self.cross.gcc.replace("-gcc", "-g++");
-        let mut cflags = format!("-isystem {}", self.include.display());
-        cflags.push_str(" -ffile-prefix-map=");
-        cflags.push_str(&project.display().to_string());
-        cflags.push_str("=.");
+        // The build folder and the cache's sysroot would otherwise be named in the debug
+        // information of every object: paths of this machine in the bundle.
+        let sysroot_usr = self.include.parent().unwrap_or(&self.include);
+        let cflags = format!(
+            "-isystem {} -ffile-prefix-map={}=. -ffile-prefix-map={}=/usr",
+            self.include.display(),
+            project.display(),
+            sysroot_usr.display()
+        );
         let ldflags: Vec<String> = self
             .libs
             .iter()

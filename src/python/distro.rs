@@ -332,60 +332,34 @@ fn fetch_set(
         ),
     );
     let transport = Transport::new(options.quiet);
-
-    let inrelease_url = format!("{mirror}/dists/{}/InRelease", dist.release);
-    let inrelease = transport.get(&inrelease_url, "InRelease", None, interrupted)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let release = release::verify(&inrelease, &inrelease_url, &keyring, now)?;
-    // As apt does: the signed Release must be the suite asked for, not another one the same
-    // key signed (sid served as bookworm).
-    if release.codename.as_deref() != Some(&dist.release)
-        && release.suite.as_deref() != Some(&dist.release)
-    {
-        return Err(debian::Error::WrongSuite {
-            url: inrelease_url,
-            expected: dist.release.clone(),
-            found: release
-                .codename
-                .clone()
-                .or(release.suite.clone())
-                .unwrap_or_else(|| "(none)".into()),
-        }
-        .into());
-    }
+    let verified = verified_index(
+        dist,
+        &mirror,
+        &keyring_path,
+        &keyring,
+        &transport,
+        interrupted,
+    )?;
     // Main suites carry no Valid-Until: an older Release than the one the cached copy came
     // from is refused, so --refresh never goes back to an older point release.
     if let (Some(new), Some(old)) = (
-        release.date,
+        verified.release_date,
         cached(&root).and_then(|c| c.record.release_date),
     ) && new < old
     {
         return Err(debian::Error::Rollback {
-            url: inrelease_url,
+            url: verified.inrelease_url.clone(),
             date: release::fmt_time(new),
             cached: release::fmt_time(old),
         }
         .into());
     }
-
-    let index_dir = format!("{}/binary-{}", dist.component, dist.architecture);
-    let (index_path, (size, sha)) = ["Packages.xz", "Packages.gz", "Packages"]
-        .iter()
-        .find_map(|name| {
-            let path = format!("{index_dir}/{name}");
-            release.sha256.get(&path).map(|v| (path, v.clone()))
-        })
-        .ok_or_else(|| debian::Error::NotInRelease {
-            url: inrelease_url.clone(),
-            index: format!("{index_dir}/Packages"),
-        })?;
-    let index_url = format!("{mirror}/dists/{}/{index_path}", dist.release);
-    let compressed = transport.get(&index_url, &index_path, Some(size), interrupted)?;
-    check(&compressed, &index_url, "InRelease", size, &sha)?;
-    let text = decompress(&compressed, &index_url)?;
-    let index = debian::packages::parse(&text, &index_url)?;
+    let (index, index_url, index_path) = (
+        &*verified.index,
+        verified.index_url.clone(),
+        verified.index_path.clone(),
+    );
+    let release_date = verified.release_date;
 
     let mut wanted: Vec<&Package> = Vec::new();
     let lookup = |name: &str| {
@@ -474,7 +448,7 @@ fn fetch_set(
         python: version.clone(),
         interpreter,
         mirror: mirror.clone(),
-        release_date: release.date,
+        release_date,
         packages: wanted
             .iter()
             .map(|p| RecordPackage {
@@ -534,6 +508,99 @@ fn fetch_set(
         downloaded,
         read_archive: true,
     })
+}
+
+/// A release's `Packages` index, verified through its signed `InRelease`.
+#[derive(Clone)]
+struct Verified {
+    /// Mirror, release, architecture, keyring.
+    key: String,
+    inrelease_url: String,
+    index_url: String,
+    /// `main/binary-armhf/Packages.xz`, as `Release` lists it.
+    index_path: String,
+    release_date: Option<i64>,
+    index: std::sync::Arc<BTreeMap<String, Package>>,
+}
+
+/// Indexes verified by this process: a bundle that fetches the interpreter and then a build's
+/// `-dev` packages reads the same index once.
+static VERIFIED: std::sync::Mutex<Vec<Verified>> = std::sync::Mutex::new(Vec::new());
+
+fn verified_index(
+    dist: &Distribution,
+    mirror: &str,
+    keyring_path: &Path,
+    keyring: &release::Keyring,
+    transport: &Transport,
+    interrupted: &AtomicBool,
+) -> Result<Verified, Error> {
+    let key = format!(
+        "{mirror}|{}|{}|{}|{}",
+        dist.release,
+        dist.component,
+        dist.architecture,
+        keyring_path.display()
+    );
+    if let Some(v) = VERIFIED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|v| v.key == key)
+    {
+        return Ok(v.clone());
+    }
+    let inrelease_url = format!("{mirror}/dists/{}/InRelease", dist.release);
+    let inrelease = transport.get(&inrelease_url, "InRelease", None, interrupted)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let release = release::verify(&inrelease, &inrelease_url, keyring, now)?;
+    // As apt does: the signed Release must be the suite asked for, not another one the same
+    // key signed (sid served as bookworm).
+    if release.codename.as_deref() != Some(&dist.release)
+        && release.suite.as_deref() != Some(&dist.release)
+    {
+        return Err(debian::Error::WrongSuite {
+            url: inrelease_url,
+            expected: dist.release.clone(),
+            found: release
+                .codename
+                .clone()
+                .or(release.suite.clone())
+                .unwrap_or_else(|| "(none)".into()),
+        }
+        .into());
+    }
+    let index_dir = format!("{}/binary-{}", dist.component, dist.architecture);
+    let (index_path, (size, sha)) = ["Packages.xz", "Packages.gz", "Packages"]
+        .iter()
+        .find_map(|name| {
+            let path = format!("{index_dir}/{name}");
+            release.sha256.get(&path).map(|v| (path, v.clone()))
+        })
+        .ok_or_else(|| debian::Error::NotInRelease {
+            url: inrelease_url.clone(),
+            index: format!("{index_dir}/Packages"),
+        })?;
+    let index_url = format!("{mirror}/dists/{}/{index_path}", dist.release);
+    let compressed = transport.get(&index_url, &index_path, Some(size), interrupted)?;
+    check(&compressed, &index_url, "InRelease", size, &sha)?;
+    let text = decompress(&compressed, &index_url)?;
+    let index = debian::packages::parse(&text, &index_url)?;
+    let verified = Verified {
+        key,
+        inrelease_url,
+        index_url,
+        index_path,
+        release_date: release.date,
+        index: std::sync::Arc::new(index),
+    };
+    VERIFIED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(verified.clone());
+    Ok(verified)
 }
 
 /// The folders `create` made, removed again on drop (each only if empty) unless kept.
