@@ -663,12 +663,6 @@ fn gather(
     for (pin, _) in missing {
         ctx.stop()?;
         let (name, version) = (pin.name.to_string(), pin.version.to_string());
-        progress(&format!(
-            "building {name} {version} from its sdist for {} ({} with {})",
-            target.name,
-            toolchain.build_python().display(),
-            target.cross.as_ref().map_or("", |c| c.gcc.as_str())
-        ));
         let (wheel, new) = toolchain.wheel(
             &name,
             &version,
@@ -677,6 +671,7 @@ fn gather(
             &tags,
             &scratch.join("sdists"),
             ctx.interrupted,
+            progress,
         )?;
         let origin = if new {
             Origin::Built(file_name(&wheel))

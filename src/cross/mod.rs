@@ -358,9 +358,23 @@ impl Toolchain {
         tags: &Tags,
         scratch: &Path,
         interrupted: &AtomicBool,
+        progress: &mut dyn FnMut(&str),
     ) -> Result<(PathBuf, bool), Error> {
         let pin = format!("{name}=={version}");
-        let sdist = match sdist::find(&index.dirs, name, version) {
+        let project = self
+            .cache
+            .join(format!("{}-{version}", crate::python::dist::canonicalize_name(name)));
+        let local = sdist::find(&index.dirs, name, version);
+        // An earlier build of this version for this target and interpreter, found without
+        // fetching the sdist again (PyPI never replaces a release's files); with --hash pins,
+        // the sdist it was built from must be a pinned one. A local sdist is hashed instead:
+        // it may have been rebuilt under the same version.
+        if local.is_none()
+            && let Some(found) = self.cached_build(&project, hashes, tags)
+        {
+            return Ok((found, false));
+        }
+        let sdist = match local {
             Some(found) => found,
             None if index.no_index => {
                 return Err(Error::NoSdist {
@@ -369,6 +383,7 @@ impl Toolchain {
                 });
             }
             None => {
+                progress(&format!("fetching the sdist of {name} {version} with pip"));
                 std::fs::create_dir_all(scratch).map_err(crate::error::io(scratch))?;
                 sdist::download(&self.python, name, version, index, scratch)?.map_err(|said| {
                     Error::NoSdist {
@@ -395,16 +410,16 @@ impl Toolchain {
                 actual: sha,
             });
         }
-        let slot = self
-            .cache
-            .join(format!(
-                "{}-{version}",
-                crate::python::dist::canonicalize_name(name)
-            ))
-            .join(format!("{}-{}", &sha[..16], self.key));
+        let slot = project.join(format!("{}-{}", &sha[..16], self.key));
         if let Some(cached) = cached_wheel(&slot, tags) {
             return Ok((cached, false));
         }
+        progress(&format!(
+            "building {name} {version} from its sdist for {} ({} with {})",
+            self.target,
+            self.python.display(),
+            self.cross.gcc
+        ));
         let system = sdist::build_system(&sdist)?;
         if let Some(backend) = system.unsupported() {
             return Err(Error::Unsupported {
@@ -574,6 +589,8 @@ impl Toolchain {
             .map_err(crate::error::io(parent))?;
         let dest = partial.path().join(&file_name);
         std::fs::copy(wheel, &dest).map_err(crate::error::io(&dest))?;
+        let record = partial.path().join(SDIST_SHA256);
+        std::fs::write(&record, &sha).map_err(crate::error::io(&record))?;
         match std::fs::rename(partial.path(), &slot) {
             Ok(()) => {
                 let _ = partial.keep();
@@ -584,6 +601,37 @@ impl Toolchain {
         }
         let _ = std::fs::remove_file(&log_path);
         Ok((slot.join(file_name), true))
+    }
+}
+
+/// Written beside a cached wheel: the SHA256 of the sdist it was built from.
+const SDIST_SHA256: &str = "sdist.sha256";
+
+impl Toolchain {
+    /// A wheel built earlier from some sdist of `project` (a `<name>-<version>` folder) for
+    /// this toolchain, and, with `hashes`, from a pinned sdist.
+    fn cached_build(&self, project: &Path, hashes: &[String], tags: &Tags) -> Option<PathBuf> {
+        let suffix = format!("-{}", self.key);
+        let mut slots: Vec<PathBuf> = std::fs::read_dir(project)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(&suffix) && !n.starts_with('.'))
+            })
+            .collect();
+        slots.sort();
+        slots.into_iter().find_map(|slot| {
+            let sha = std::fs::read_to_string(slot.join(SDIST_SHA256)).ok()?;
+            let pinned = hashes.is_empty()
+                || hashes
+                    .iter()
+                    .filter_map(|h| h.strip_prefix("sha256:"))
+                    .any(|h| h.eq_ignore_ascii_case(sha.trim()));
+            pinned.then(|| cached_wheel(&slot, tags)).flatten()
+        })
     }
 }
 
