@@ -558,7 +558,10 @@ fn gather(
                     reasons.push(r?);
                 }
             }
-            Ok(reasons.into_iter().rfind(|r| !r.is_empty()).unwrap_or_default())
+            Ok(reasons
+                .into_iter()
+                .rfind(|r| !r.is_empty())
+                .unwrap_or_default())
         };
         let said = if pins.len() <= 8 {
             each(&pins)?
@@ -803,9 +806,12 @@ fn is_elf_file(path: &Path) -> bool {
 }
 
 /// What refuses a venv's retargeting, decided before anything is fetched: editable installs
-/// (their code stays on this machine).
+/// (their code stays on this machine), and compiled files in site-packages that no
+/// distribution owns (no wheel for the target can replace them).
 pub fn check_retargetable(venv: &crate::python::venv::Venv) -> Result<(), Error> {
-    let dists = crate::python::dist::find(&venv.site_packages())?;
+    use crate::python::dist;
+    let site = venv.site_packages();
+    let dists = dist::find(&site)?;
     let editable: Vec<String> = dists
         .iter()
         .filter(|d| d.is_editable())
@@ -815,6 +821,34 @@ pub fn check_retargetable(venv: &crate::python::venv::Venv) -> Result<(), Error>
         return Err(Error::Editable {
             venv: venv.root.clone(),
             names: editable,
+        });
+    }
+    let mut owned = std::collections::BTreeSet::new();
+    for d in &dists {
+        let record = std::fs::read(d.dist_info.join("RECORD")).unwrap_or_default();
+        owned.extend(
+            dist::record_paths(&record)
+                .iter()
+                .filter_map(|p| crate::paths::normalize(&site.join(p))),
+        );
+    }
+    let unowned: Vec<String> = walkdir::WalkDir::new(&site)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && !owned.contains(e.path()))
+        .filter(|e| is_elf_file(e.path()))
+        .filter_map(|e| {
+            e.path()
+                .strip_prefix(&site)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .collect();
+    if !unowned.is_empty() {
+        return Err(Error::Unowned {
+            venv: venv.root.clone(),
+            files: unowned,
         });
     }
     Ok(())
@@ -883,8 +917,8 @@ pub fn retarget(
     let root = dir.path().join(name);
     let layout = skeleton(ctx.interp, &root, name)?;
 
-    // site-packages as it is, less what is replaced (and bytecode of replaced modules).
-    let mut unowned_elf = Vec::new();
+    // site-packages as it is, less what is replaced (and bytecode of replaced modules); an
+    // ELF file no distribution owns was refused by check_retargetable.
     let walk = walkdir::WalkDir::new(&site).sort_by_file_name().into_iter();
     let mut walk = walk;
     while let Some(entry) = walk.next() {
@@ -911,15 +945,6 @@ pub fn retarget(
         }
         let dest = layout.site_packages.join(rel);
         copy_entry(path, &dest, entry.file_type())?;
-        if entry.file_type().is_file() && is_elf_file(path) {
-            unowned_elf.push(rel.display().to_string());
-        }
-    }
-    if !unowned_elf.is_empty() {
-        return Err(Error::Unowned {
-            venv: venv.root.clone(),
-            files: unowned_elf,
-        });
     }
     // Files of pure distributions outside site-packages (bin/ scripts, data), with a
     // shebang that named the venv's interpreter pointed at the new one.

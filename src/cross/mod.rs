@@ -38,6 +38,36 @@ pub struct Index {
     pub no_index: bool,
 }
 
+impl Index {
+    /// pip's options for this index.
+    pub fn pip_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.no_index {
+            args.push("--no-index".to_string());
+        }
+        if let Some(url) = &self.url {
+            args.extend(["--index-url".to_string(), url.clone()]);
+        }
+        for url in &self.extra_urls {
+            args.extend(["--extra-index-url".to_string(), url.clone()]);
+        }
+        for dir in &self.dirs {
+            args.extend(["--find-links".to_string(), dir.display().to_string()]);
+        }
+        args
+    }
+
+    /// Where an sdist fetched through pip comes from, for the build cache.
+    fn origin(&self) -> String {
+        let mut out = self.url.clone().unwrap_or_else(|| "pip's index".into());
+        for url in &self.extra_urls {
+            out.push(' ');
+            out.push_str(url);
+        }
+        out
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -65,7 +95,7 @@ pub enum Error {
         version: String,
         tried: String,
     },
-    #[error("--build-python {python}: it is Python {found}, and the target's is {version}")]
+    #[error("--build-python {python}: it is {found}, and the target's is Python {version}")]
     WrongBuildPython {
         python: PathBuf,
         found: String,
@@ -149,6 +179,12 @@ impl crate::error::Hint for Error {
                 "the file is not the one the requirements were locked with; fetch it again or regenerate the hashes",
             ),
             Error::Pip { .. } => Some("install pip for it, or name another with --build-python"),
+            Error::NotForTarget { .. } => Some(
+                "the project's build sets its own platform tag; put a wheel built for the target in a --find-links folder",
+            ),
+            Error::BadSdist { .. } => Some(
+                "fetch the sdist again, or put a wheel built for the target in a --find-links folder",
+            ),
             Error::Distro(e) => e.hint(),
             _ => None,
         }
@@ -219,6 +255,8 @@ pub struct Toolchain {
     /// Holds the rewritten `_sysconfigdata` module; removed on drop.
     sysconfig: tempfile::TempDir,
     include: PathBuf,
+    /// `python3.11`: the headers' folder under `include`.
+    python_dir: String,
     libs: Vec<PathBuf>,
     /// What a cached wheel must have been built with, besides the sdist.
     key: String,
@@ -238,15 +276,18 @@ impl Toolchain {
         let xy = format!("{}.{}", py.version.major, py.version.minor);
         let python = match &options.build_python {
             Some(p) => {
-                let found = crate::python::host::version_of(p).unwrap_or_else(|| "?".into());
-                if found != xy {
+                let found = crate::python::host::version_of(p);
+                if found.as_deref() != Some(xy.as_str()) {
+                    let found = found.map_or("not a Python that runs here".into(), |v| {
+                        format!("Python {v}")
+                    });
                     return Err(Error::WrongBuildPython {
                         python: p.clone(),
                         found,
                         version: xy,
                     });
                 }
-                p.clone()
+                std::path::absolute(p).map_err(crate::error::io(p))?
             }
             None => crate::python::host::find(&xy, Vec::new()).map_err(|tried| {
                 Error::NoBuildPython {
@@ -303,6 +344,8 @@ impl Toolchain {
             )?;
             (fetched.root.join("usr"), true)
         };
+        // Absolute: the build runs in the sdist's folder.
+        let root = std::path::absolute(&root).map_err(crate::error::io(&root))?;
         let include = root.join("include");
         // Debian's sysconfig names /usr/include (INCLUDEPY, CFLAGS of some packages).
         let text = if from_archive {
@@ -336,6 +379,7 @@ impl Toolchain {
             sysconfig_name: name,
             sysconfig,
             include,
+            python_dir: format!("python{xy}"),
             libs,
             key: hex::encode(sha2::Sha256::digest(key.as_bytes()))[..16].to_string(),
             cache: options.cache.clone(),
@@ -361,19 +405,21 @@ impl Toolchain {
         progress: &mut dyn FnMut(&str),
     ) -> Result<(PathBuf, bool), Error> {
         let pin = format!("{name}=={version}");
-        let project = self
-            .cache
-            .join(format!("{}-{version}", crate::python::dist::canonicalize_name(name)));
+        let project = self.cache.join(format!(
+            "{}-{version}",
+            crate::python::dist::canonicalize_name(name)
+        ));
         let local = sdist::find(&index.dirs, name, version);
         // An earlier build of this version for this target and interpreter, found without
         // fetching the sdist again (PyPI never replaces a release's files); with --hash pins,
         // the sdist it was built from must be a pinned one. A local sdist is hashed instead:
         // it may have been rebuilt under the same version.
         if local.is_none()
-            && let Some(found) = self.cached_build(&project, hashes, tags)
+            && let Some(found) = self.cached_build(&project, hashes, &index.origin(), tags)
         {
             return Ok((found, false));
         }
+        let is_local = local.is_some();
         let sdist = match local {
             Some(found) => found,
             None if index.no_index => {
@@ -385,11 +431,13 @@ impl Toolchain {
             None => {
                 progress(&format!("fetching the sdist of {name} {version} with pip"));
                 std::fs::create_dir_all(scratch).map_err(crate::error::io(scratch))?;
-                sdist::download(&self.python, name, version, index, scratch)?.map_err(|said| {
-                    Error::NoSdist {
-                        pin: pin.clone(),
-                        said,
-                    }
+                let got = sdist::download(&self.python, name, version, hashes, index, scratch)?;
+                if interrupted.load(Ordering::Relaxed) {
+                    return Err(crate::interrupt::Interrupted.into());
+                }
+                got.map_err(|said| Error::NoSdist {
+                    pin: pin.clone(),
+                    said,
                 })?
             }
         };
@@ -435,9 +483,10 @@ impl Toolchain {
         let logs = self.cache.join("logs");
         std::fs::create_dir_all(&logs).map_err(crate::error::io(&logs))?;
         let log_path = logs.join(format!(
-            "{}-{version}-{}.log",
+            "{}-{version}-{}-{}.log",
             crate::python::dist::canonicalize_name(name),
-            self.target
+            self.target,
+            self.key
         ));
         let mut log = std::fs::File::create(&log_path).map_err(crate::error::io(&log_path))?;
         let failed = |log_path: &Path| {
@@ -469,6 +518,7 @@ impl Toolchain {
             ])
             .args(["--quiet", "--target"])
             .arg(&tools)
+            .args(index.pip_args())
             .args(&requires)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(crate::error::io(&log_path))?)
@@ -478,11 +528,11 @@ impl Toolchain {
                 python: self.python.clone(),
                 message: e.to_string(),
             })?;
-        if !status.success() {
-            return Err(failed(&log_path));
-        }
         if interrupted.load(Ordering::Relaxed) {
             return Err(crate::interrupt::Interrupted.into());
+        }
+        if !status.success() {
+            return Err(failed(&log_path));
         }
 
         // The backend, with the target's sysconfig in place of this machine's.
@@ -492,11 +542,16 @@ impl Toolchain {
         // The build folder and the cache's sysroot would otherwise be named in the debug
         // information of every object: paths of this machine in the bundle.
         let sysroot_usr = self.include.parent().unwrap_or(&self.include);
+        // Debian puts architecture-specific headers (ffi.h, pyconfig.h) in a multiarch folder.
+        let multiarch = self.cross.gcc.trim_end_matches("-gcc");
         let cflags = format!(
-            "-isystem {} -ffile-prefix-map={}=. -ffile-prefix-map={}=/usr",
+            "-I{} -isystem {} -isystem {} -ffile-prefix-map={}=/usr -ffile-prefix-map={}=/build -ffile-prefix-map={}=.",
+            self.include.join(&self.python_dir).display(),
+            self.include.join(multiarch).display(),
             self.include.display(),
+            sysroot_usr.display(),
+            work.path().display(),
             project.display(),
-            sysroot_usr.display()
         );
         let ldflags: Vec<String> = self
             .libs
@@ -591,6 +646,13 @@ impl Toolchain {
         std::fs::copy(wheel, &dest).map_err(crate::error::io(&dest))?;
         let record = partial.path().join(SDIST_SHA256);
         std::fs::write(&record, &sha).map_err(crate::error::io(&record))?;
+        let from = partial.path().join(SDIST_ORIGIN);
+        let origin = if is_local {
+            "local".to_string()
+        } else {
+            index.origin()
+        };
+        std::fs::write(&from, origin).map_err(crate::error::io(&from))?;
         match std::fs::rename(partial.path(), &slot) {
             Ok(()) => {
                 let _ = partial.keep();
@@ -604,13 +666,21 @@ impl Toolchain {
     }
 }
 
-/// Written beside a cached wheel: the SHA256 of the sdist it was built from.
+/// Written beside a cached wheel: the SHA256 of the sdist it was built from, and the index it
+/// came from (`local` for a --find-links folder's).
 const SDIST_SHA256: &str = "sdist.sha256";
+const SDIST_ORIGIN: &str = "sdist.origin";
 
 impl Toolchain {
     /// A wheel built earlier from some sdist of `project` (a `<name>-<version>` folder) for
     /// this toolchain, and, with `hashes`, from a pinned sdist.
-    fn cached_build(&self, project: &Path, hashes: &[String], tags: &Tags) -> Option<PathBuf> {
+    fn cached_build(
+        &self,
+        project: &Path,
+        hashes: &[String],
+        origin: &str,
+        tags: &Tags,
+    ) -> Option<PathBuf> {
         let suffix = format!("-{}", self.key);
         let mut slots: Vec<PathBuf> = std::fs::read_dir(project)
             .ok()?
@@ -625,6 +695,10 @@ impl Toolchain {
         slots.sort();
         slots.into_iter().find_map(|slot| {
             let sha = std::fs::read_to_string(slot.join(SDIST_SHA256)).ok()?;
+            // Only a build of an sdist from the same index.
+            if std::fs::read_to_string(slot.join(SDIST_ORIGIN)).ok()? != origin {
+                return None;
+            }
             let pinned = hashes.is_empty()
                 || hashes
                     .iter()

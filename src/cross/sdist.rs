@@ -115,6 +115,7 @@ pub fn download(
     python: &Path,
     name: &str,
     version: &str,
+    hashes: &[String],
     index: &super::Index,
     dest: &Path,
 ) -> Result<Result<PathBuf, String>, Error> {
@@ -122,14 +123,27 @@ pub fn download(
     cmd.args(["-m", "pip", "download", "--no-deps", "--no-binary=:all:"])
         .args(["--disable-pip-version-check", "--no-input", "--quiet"])
         .arg("--dest")
-        .arg(dest)
-        .arg(format!("{name}=={version}"));
-    if let Some(url) = &index.url {
-        cmd.args(["--index-url", url]);
+        .arg(dest);
+    // With --hash pins, pip checks the download before it runs anything of it (preparing an
+    // sdist's metadata runs its build backend here).
+    let sha256: Vec<&str> = hashes
+        .iter()
+        .filter_map(|h| h.strip_prefix("sha256:"))
+        .collect();
+    if sha256.is_empty() {
+        cmd.arg(format!("{name}=={version}"));
+    } else {
+        let mut line = format!("{name}=={version}");
+        for h in &sha256 {
+            line.push_str(&format!(" --hash=sha256:{h}"));
+        }
+        let file = dest.join("rvenv-sdist-requirement.txt");
+        std::fs::write(&file, line + "\n").map_err(crate::error::io(&file))?;
+        cmd.arg("--require-hashes").arg("-r").arg(&file);
     }
-    for url in &index.extra_urls {
-        cmd.args(["--extra-index-url", url]);
-    }
+    let mut index = index.clone();
+    index.dirs.clear();
+    cmd.args(index.pip_args());
     let out = cmd.output().map_err(|e| Error::Pip {
         python: python.to_path_buf(),
         message: e.to_string(),

@@ -372,17 +372,34 @@ fn fetch_set(
     for name in &set.names {
         wanted.push(lookup(name)?);
     }
+    // Each named package with what it depends on, all the way down (the `.so` link of
+    // zlib1g-dev points into zlib1g), less what the cross toolchain brings (libc, libgcc,
+    // libstdc++) and what is not a library; alternatives not in the index are skipped.
+    let toolchain = |n: &str| {
+        n.starts_with("libc6")
+            || n.starts_with("libgcc")
+            || n.starts_with("libstdc++")
+            || n == "linux-libc-dev"
+            || n.starts_with("libcrypt")
+    };
+    let mut queue: Vec<&Package> = Vec::new();
     for name in &set.with_libraries {
-        let p = lookup(name)?;
+        queue.push(lookup(name)?);
+    }
+    let mut named = std::collections::BTreeSet::new();
+    while let Some(p) = queue.pop() {
+        if !named.insert(p.name.clone()) || named.len() > 200 {
+            continue;
+        }
         wanted.push(p);
         for dep in &p.depends {
-            if dep.starts_with("lib")
-                && !dep.starts_with("libc6")
-                && !dep.starts_with("libgcc")
-                && !dep.starts_with("libstdc++")
+            let library =
+                dep.starts_with("lib") || dep.ends_with("-dev") || dep.starts_with("zlib");
+            if library
+                && !toolchain(dep)
                 && let Some(d) = index.get(dep)
             {
-                wanted.push(d);
+                queue.push(d);
             }
         }
     }

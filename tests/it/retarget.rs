@@ -245,13 +245,23 @@ fn a_venv_whose_version_the_release_lacks_names_the_presets_that_have_it() {
 
 /// A tiny setuptools project with one C extension, as an sdist in `dir`.
 fn c_sdist(dir: &Path, name: &str, c_source: &str, pyproject: &str) -> PathBuf {
+    c_sdist_linking(dir, name, c_source, pyproject, &[])
+}
+
+fn c_sdist_linking(
+    dir: &Path,
+    name: &str,
+    c_source: &str,
+    pyproject: &str,
+    libraries: &[&str],
+) -> PathBuf {
     let src = dir.join(format!("{name}-1.0"));
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("pyproject.toml"), pyproject).unwrap();
     std::fs::write(
         src.join("setup.py"),
         format!(
-            "from setuptools import setup, Extension\nsetup(name='{name}', version='1.0', ext_modules=[Extension('{name}', ['{name}.c'])])\n"
+            "from setuptools import setup, Extension\nsetup(name='{name}', version='1.0', ext_modules=[Extension('{name}', ['{name}.c'], libraries={libraries:?})])\n"
         ),
     )
     .unwrap();
@@ -263,6 +273,14 @@ fn c_sdist(dir: &Path, name: &str, c_source: &str, pyproject: &str) -> PathBuf {
     .unwrap();
     let links = dir.join("links");
     std::fs::create_dir_all(&links).unwrap();
+    // With --no-index, the build tools come from the folder too (as offline).
+    run_ok(
+        Command::new(pyenv_python("3.11.7"))
+            .args(["-m", "pip", "download", "-q", "--disable-pip-version-check"])
+            .args(["--only-binary=:all:", "-d"])
+            .arg(&links)
+            .args(["setuptools", "wheel"]),
+    );
     let sdist = links.join(format!("{name}-1.0.tar.gz"));
     run_ok(
         Command::new("tar")
@@ -479,4 +497,60 @@ fn an_editable_install_cannot_be_retargeted() {
         &["1 editable install(s) cannot be retargeted", "proj 0.1"],
         "without -e",
     );
+}
+
+#[test]
+fn a_c_extension_that_links_a_library_builds_with_its_sysroot_package() {
+    let s = scratch();
+    let source = "#include <Python.h>\n#include <ffi.h>\nstatic PyObject *answer(PyObject *s, PyObject *a) { return PyLong_FromLong(ffi_type_sint32.size * 10 + 2); }\nstatic PyMethodDef m[] = {{\"answer\", answer, METH_NOARGS, 0}, {0}};\nstatic struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"withffi\", 0, -1, m};\nPyMODINIT_FUNC PyInit_withffi(void) { return PyModule_Create(&d); }\n";
+    c_sdist_linking(s.path(), "withffi", source, SETUPTOOLS, &["ffi"]);
+    std::fs::write(s.path().join("requirements.txt"), "withffi==1.0\n").unwrap();
+    let args = [
+        "bundle",
+        "--target",
+        "debian-12-armv7",
+        "-r",
+        "requirements.txt",
+        "-f",
+        "links",
+        "--no-index",
+        "--arcroot",
+        "app",
+        "-o",
+        "app.tar.gz",
+    ];
+    // Without the library's -dev package, the build fails, and the hint says what to add.
+    let err = refused(
+        rvenv_in(s.path(), &args),
+        s.path(),
+        &[
+            "withffi==1.0: building from source for debian-12-armv7 failed",
+            "ffi.h",
+        ],
+        "--sysroot-package",
+    );
+    assert!(err.contains("the whole log: "), "{err}");
+    // With it: libffi-dev (and libffi8, where its .so link points) from the archive.
+    let out = rvenv_in(
+        s.path(),
+        &[&args[..], &["--sysroot-package", "libffi-dev"]].concat(),
+    );
+    let err = stderr(&out);
+    ok(out, "the bundle with --sysroot-package libffi-dev");
+    assert!(
+        err.contains("withffi 1.0: built from source for debian-12-armv7"),
+        "{err}"
+    );
+    let root = board_root("armhf", s.path());
+    extract(&s.path().join("app.tar.gz"), &root.join("opt"));
+    let out = ok(
+        run_python_qemu(
+            &root,
+            board_qemu(&root),
+            "/opt/app/bin/python3",
+            &["-c", "import withffi; print('ANSWER', withffi.answer())"],
+        ),
+        "the extension linked against the board's libffi, under qemu",
+    );
+    expect_line(&out, "ANSWER 42");
 }
