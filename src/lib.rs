@@ -6,7 +6,7 @@
 //!   installed distributions, requirements, rewrites), `wheel`, `compress` (the codecs);
 //! - pipeline: `read` (the one checked tar reader, contents, verify), `cross` (sdists built
 //!   for the target), `bundle` (plan, trim,
-//!   archive writer, manifest, assemble), `inspect` (inspect and probe);
+//!   archive writer, manifest, assemble), `inspect` (inspect and probe), `image` (OCI images);
 //! - `app`: one file per subcommand; `main.rs` calls `app::main`.
 
 pub mod error;
@@ -23,6 +23,7 @@ pub mod wheel;
 
 pub mod bundle;
 pub mod cross;
+pub mod image;
 pub mod inspect;
 pub mod read;
 

@@ -134,6 +134,21 @@ pub enum Command {
         "Exit status: 0 ok, 2 usage, network or verification errors, 130 interrupted."
     ))]
     Python(PythonArgs),
+    /// Build a container image for the board without a container engine: the release's own
+    /// packages as the base layer, the bundle as the app layer at /opt/app
+    #[command(after_help = concat!(
+        "The base layer holds libc6, exactly the libraries the bundle's binaries need (found\n",
+        "through the release's Contents index), ca-certificates and tzdata, verified through the\n",
+        "archive's signed chain; no shell unless --with-busybox. The entry point runs as user\n",
+        "65532. The same inputs and SOURCE_DATE_EPOCH give the same image digest. An SPDX SBOM is\n",
+        "at /opt/app/sbom.spdx.json. Push with skopeo copy, crane push or podman load.\n\n",
+        "Examples:\n",
+        "  rvenv image .venv --target rpios-bookworm-aarch64 -o app.oci.tar --tag app:1.2 --entrypoint app\n",
+        "  rvenv image --target debian-12-armv7 -r requirements.txt -o app.oci.tar\n",
+        "  skopeo copy oci-archive:app.oci.tar docker://registry.local/app:1.2\n\n",
+        "Exit status: 0 ok, 1 check failures, 2 usage, input, network or verification errors."
+    ))]
+    Image(Box<ImageArgs>),
     /// Print a shell completion script for rvenv
     #[command(after_help = concat!(
         "Examples:\n",
@@ -473,4 +488,89 @@ pub struct BundleArgs {
     /// architecture, or llvm-strip
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub strip_debug: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]; one for another CPU is
+    /// re-created for the target, as `rvenv bundle` does
+    pub venv: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The image file (or folder, for --format oci-layout)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// The image's name and tag [default: <venv or project folder>:latest]
+    #[arg(long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+    /// The console script of the bundle's bin/ the image runs [default: bin/python3]
+    #[arg(long, value_name = "NAME")]
+    pub entrypoint: Option<String>,
+    /// oci-archive, oci-layout or docker-archive
+    #[arg(long, value_enum, default_value = "oci-archive")]
+    pub format: crate::image::Format,
+    /// Add Debian's busybox-static: a shell and tools in the image
+    #[arg(long)]
+    pub with_busybox: bool,
+    /// Print only warnings and errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The target's interpreter inside its installation tree (it is never run)
+    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
+    pub python: Option<PathBuf>,
+    /// Frozen requirements: a venv is assembled for the target from them
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "FILE",
+        conflicts_with = "venv",
+        help_heading = "For the target"
+    )]
+    pub requirements: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// A folder of wheels (and sdists) to take them from first (repeatable)
+    #[arg(
+        short = 'f',
+        long = "find-links",
+        value_name = "DIR",
+        help_heading = "For the target"
+    )]
+    pub find_links: Vec<PathBuf>,
+    /// Use only the --find-links folders
+    #[arg(long, help_heading = "For the target")]
+    pub no_index: bool,
+    /// The index pip fetches missing wheels and sdists from
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "no_index",
+        help_heading = "For the target"
+    )]
+    pub index_url: Option<String>,
+    /// Wheels only: do not build sdists for the target
+    #[arg(long, help_heading = "For the target")]
+    pub no_build: bool,
+    /// The CPython of the target's X.Y that runs the sdist builds here
+    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
+    pub build_python: Option<PathBuf>,
+    /// A -dev package of the target's release an sdist builds against (repeatable)
+    #[arg(long, value_name = "NAME", help_heading = "For the target")]
+    pub sysroot_package: Vec<String>,
+    /// Leave what GLOB matches out of the bundle (repeatable; see rvenv bundle --help)
+    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
+    pub exclude: Vec<String>,
+    /// Leave out packages' own test folders (see rvenv bundle --help)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub strip_tests: bool,
+    /// Leave out every __pycache__/*.pyc
+    #[arg(
+        long,
+        conflicts_with = "compile",
+        help_heading = "Making the bundle smaller"
+    )]
+    pub no_pycache: bool,
+    /// Compile the bundle's .py files here (the image's root filesystem may be read-only)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub compile: bool,
 }

@@ -9,6 +9,7 @@ mod bundle;
 mod check;
 mod completions;
 mod freeze;
+mod image;
 mod inspect;
 mod man;
 mod probe;
@@ -56,6 +57,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
         cli::Command::Inspect(args) => inspect::run(args),
         cli::Command::Freeze(args) => freeze::run(args),
         cli::Command::Python(args) => python::run(args),
+        cli::Command::Image(args) => image::run(*args),
         cli::Command::Completions(args) => completions::run(args),
         cli::Command::Man(args) => man::run(args),
     };

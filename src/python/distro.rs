@@ -409,24 +409,14 @@ fn fetch_set(
 
     // Everything is downloaded and verified before anything is written to the cache.
     let debs = options.cache.join("debs");
-    let mut files: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
-    let mut downloaded = 0;
-    for p in &wanted {
-        let cached = debs.join(format!("{}.deb", p.sha256));
-        if let Ok(bytes) = std::fs::read(&cached)
-            && bytes.len() as u64 == p.size
-            && sha256_hex(&bytes) == p.sha256
-        {
-            files.push((cached, bytes, false));
-            continue;
-        }
-        let url = format!("{mirror}/{}", p.filename);
-        let label = p.filename.rsplit('/').next().unwrap_or(&p.filename);
-        let bytes = transport.get(&url, label, Some(p.size), interrupted)?;
-        check(&bytes, &url, &index_path, p.size, &p.sha256)?;
-        downloaded += 1;
-        files.push((cached, bytes, true));
-    }
+    let (files, downloaded) = download_debs(
+        &wanted,
+        &mirror,
+        &index_path,
+        &debs,
+        &transport,
+        interrupted,
+    )?;
 
     // Folders made here are removed again (if still empty) when anything below fails.
     let mut made = MadeDirs::create(&pythons)?;
@@ -480,16 +470,7 @@ fn fetch_set(
     let json = serde_json::to_vec_pretty(&record).expect("a record serializes");
     std::fs::write(&record_path, json).map_err(crate::error::io(&record_path))?;
 
-    std::fs::create_dir_all(&debs).map_err(crate::error::io(&debs))?;
-    for (path, bytes, new) in &files {
-        if *new {
-            let mut tmp =
-                tempfile::NamedTempFile::new_in(&debs).map_err(crate::error::io(&debs))?;
-            std::io::Write::write_all(&mut tmp, bytes).map_err(crate::error::io(path))?;
-            tmp.persist(path)
-                .map_err(|e| crate::error::io(path)(e.error))?;
-        }
-    }
+    keep_debs(&debs, &files)?;
     // Into place only once complete. An older copy (--refresh) is moved aside first and put
     // back if the new one cannot take its place.
     let aside = if root.exists() {
@@ -538,6 +519,8 @@ struct Verified {
     index_path: String,
     release_date: Option<i64>,
     index: std::sync::Arc<BTreeMap<String, Package>>,
+    /// The signed Release's files: path → (size, SHA256).
+    listed: std::sync::Arc<BTreeMap<String, (u64, String)>>,
 }
 
 /// Indexes verified by this process: a bundle that fetches the interpreter and then a build's
@@ -612,12 +595,244 @@ fn verified_index(
         index_path,
         release_date: release.date,
         index: std::sync::Arc::new(index),
+        listed: std::sync::Arc::new(release.sha256.clone()),
     };
     VERIFIED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(verified.clone());
     Ok(verified)
+}
+
+/// Each package's `.deb` from the cache (checked against the index) or the mirror (verified
+/// in memory): (cache path, bytes, whether it is new), and how many were downloaded.
+#[allow(clippy::type_complexity)]
+fn download_debs(
+    wanted: &[&Package],
+    mirror: &str,
+    index_path: &str,
+    debs: &Path,
+    transport: &Transport,
+    interrupted: &AtomicBool,
+) -> Result<(Vec<(PathBuf, Vec<u8>, bool)>, usize), Error> {
+    let mut files = Vec::new();
+    let mut downloaded = 0;
+    for p in wanted {
+        let cached = debs.join(format!("{}.deb", p.sha256));
+        if let Ok(bytes) = std::fs::read(&cached)
+            && bytes.len() as u64 == p.size
+            && sha256_hex(&bytes) == p.sha256
+        {
+            files.push((cached, bytes, false));
+            continue;
+        }
+        let url = format!("{mirror}/{}", p.filename);
+        let label = p.filename.rsplit('/').next().unwrap_or(&p.filename);
+        let bytes = transport.get(&url, label, Some(p.size), interrupted)?;
+        check(&bytes, &url, index_path, p.size, &p.sha256)?;
+        downloaded += 1;
+        files.push((cached, bytes, true));
+    }
+    Ok((files, downloaded))
+}
+
+/// Writes the new `.deb`s into the cache, each whole or not at all.
+fn keep_debs(debs: &Path, files: &[(PathBuf, Vec<u8>, bool)]) -> Result<(), Error> {
+    std::fs::create_dir_all(debs).map_err(crate::error::io(debs))?;
+    for (path, bytes, new) in files {
+        if *new {
+            let mut tmp = tempfile::NamedTempFile::new_in(debs).map_err(crate::error::io(debs))?;
+            std::io::Write::write_all(&mut tmp, bytes).map_err(crate::error::io(path))?;
+            tmp.persist(path)
+                .map_err(|e| crate::error::io(path)(e.error))?;
+        }
+    }
+    Ok(())
+}
+
+/// Packages of a release, verified, for an image's base layer.
+pub struct Debs {
+    /// Each package and its `.deb`, in name order.
+    pub packages: Vec<(RecordPackage, Vec<u8>)>,
+    /// The package that provides each soname asked for.
+    pub providers: BTreeMap<String, String>,
+    /// Sonames no package of the release provides.
+    pub unprovided: Vec<String>,
+    pub mirror: String,
+}
+
+/// The release's packages named in `names`, plus those providing `sonames` (found through the
+/// release's `Contents-<arch>` index, verified against the signed Release), each with the
+/// library packages it depends on (not `skip`), verified and cached as the interpreter's are.
+pub fn fetch_debs(
+    target: &Target,
+    options: &Options,
+    names: &[String],
+    sonames: &[String],
+    skip: &[&str],
+    interrupted: &AtomicBool,
+) -> Result<Debs, Error> {
+    let dist = distribution(target)?;
+    let keyring_path = options
+        .keyring
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&dist.keyring));
+    let keyring = release::Keyring::load(&keyring_path)?;
+    let (mirror, origin) = mirror(dist, options.mirror.as_deref(), &options.etc_apt);
+    crate::ui::info(
+        options.quiet,
+        &format!(
+            "fetching the base packages for {} from {mirror} ({origin})",
+            target.name
+        ),
+    );
+    let transport = Transport::new(options.quiet);
+    let verified = verified_index(
+        dist,
+        &mirror,
+        &keyring_path,
+        &keyring,
+        &transport,
+        interrupted,
+    )?;
+    let mut providers = BTreeMap::new();
+    let mut unprovided = Vec::new();
+    if !sonames.is_empty() {
+        let contents = contents_index(dist, &mirror, &verified, options, &transport, interrupted)?;
+        for soname in sonames {
+            match contents.get(soname) {
+                Some(p) => {
+                    providers.insert(soname.clone(), p.clone());
+                }
+                None => unprovided.push(soname.clone()),
+            }
+        }
+    }
+    let index = &*verified.index;
+    let mut queue: Vec<&Package> = Vec::new();
+    for name in names.iter().chain(providers.values()) {
+        queue.push(index.get(name).ok_or_else(|| Error::NotInIndex {
+            url: verified.index_url.clone(),
+            package: name.clone(),
+            architecture: dist.architecture.clone(),
+        })?);
+    }
+    let mut wanted: Vec<&Package> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(p) = queue.pop() {
+        if !seen.insert(p.name.clone()) {
+            continue;
+        }
+        wanted.push(p);
+        for dep in &p.depends {
+            if dep.starts_with("lib")
+                && !skip.contains(&dep.as_str())
+                && let Some(d) = index.get(dep)
+            {
+                queue.push(d);
+            }
+        }
+    }
+    wanted.sort_by(|a, b| a.name.cmp(&b.name));
+    let debs = options.cache.join("debs");
+    let (files, _) = download_debs(
+        &wanted,
+        &mirror,
+        &verified.index_path,
+        &debs,
+        &transport,
+        interrupted,
+    )?;
+    keep_debs(&debs, &files)?;
+    Ok(Debs {
+        packages: wanted
+            .iter()
+            .zip(files)
+            .map(|(p, (_, bytes, _))| {
+                (
+                    RecordPackage {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        sha256: p.sha256.clone(),
+                        size: p.size,
+                    },
+                    bytes,
+                )
+            })
+            .collect(),
+        providers,
+        unprovided,
+        mirror,
+    })
+}
+
+/// The release's `Contents-<arch>` index as soname → package: library file names under a
+/// `lib` folder (`usr/lib/aarch64-linux-gnu/libffi.so.8 libs/libffi8`). Verified against the
+/// signed Release and cached by its SHA256.
+fn contents_index(
+    dist: &Distribution,
+    mirror: &str,
+    verified: &Verified,
+    options: &Options,
+    transport: &Transport,
+    interrupted: &AtomicBool,
+) -> Result<BTreeMap<String, String>, Error> {
+    let (path, (size, sha)) = [".gz", ".xz", ""]
+        .iter()
+        .find_map(|ext| {
+            let path = format!("{}/Contents-{}{ext}", dist.component, dist.architecture);
+            verified.listed.get(&path).map(|v| (path, v.clone()))
+        })
+        .ok_or_else(|| debian::Error::NotInRelease {
+            url: verified.inrelease_url.clone(),
+            index: format!("{}/Contents-{}", dist.component, dist.architecture),
+        })?;
+    let url = format!("{mirror}/dists/{}/{path}", dist.release);
+    let indexes = options.cache.join("indexes");
+    let cached = indexes.join(&sha);
+    let bytes = match std::fs::read(&cached) {
+        Ok(b) if b.len() as u64 == size && sha256_hex(&b) == sha => b,
+        _ => {
+            let b = transport.get(&url, &path, Some(size), interrupted)?;
+            check(&b, &url, "InRelease", size, &sha)?;
+            keep_debs(&indexes, &[(cached, b.clone(), true)])?;
+            b
+        }
+    };
+    let text = decompress(&bytes, &url)?;
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some((file, packages)) = line.rsplit_once(|c: char| c.is_whitespace()) else {
+            continue;
+        };
+        let file = file.trim_end();
+        let Some((dir, name)) = file.rsplit_once('/') else {
+            continue;
+        };
+        if !name.contains(".so") || !(dir.ends_with("lib") || dir.contains("lib/")) {
+            continue;
+        }
+        // `section/package[,section/package...]`: the first package.
+        let package = packages
+            .split(',')
+            .next()
+            .and_then(|p| p.rsplit('/').next())
+            .unwrap_or_default();
+        if package.is_empty() {
+            continue;
+        }
+        // The multiarch folder wins over others (lib32, lib64 variants of another ABI).
+        let preferred = dir.ends_with("-linux-gnu")
+            || dir.ends_with("-linux-gnueabihf")
+            || dir.ends_with("-linux-gnueabi");
+        match out.get(name) {
+            Some((_, true)) if !preferred => {}
+            _ => {
+                out.insert(name.to_string(), (package.to_string(), preferred));
+            }
+        }
+    }
+    Ok(out.into_iter().map(|(k, (p, _))| (k, p)).collect())
 }
 
 /// The folders `create` made, removed again on drop (each only if empty) unless kept.

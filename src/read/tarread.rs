@@ -90,6 +90,8 @@ pub struct Member {
     pub kind: Kind,
     /// The content's size (0 but for files).
     pub size: u64,
+    /// A file with an execute bit (bundles store 0755 or 0644).
+    pub executable: bool,
 }
 
 /// The archive as a whole, once read.
@@ -214,9 +216,11 @@ pub fn read_from<R: io::BufRead + 'static>(
         let name = entry.path().map_err(as_tar)?.into_owned();
         let link = entry.link_name().map_err(as_tar)?.map(|l| l.into_owned());
         let kind = entry.header().entry_type();
-        let Some(member) = checker.check(&name, kind, link, entry.size())? else {
+        let Some(mut member) = checker.check(&name, kind, link, entry.size())? else {
             continue;
         };
+        member.executable =
+            member.kind == Kind::File && entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
         let member_error = |source| Error::Member {
             archive: path.to_path_buf(),
             member: name.to_string_lossy().into_owned(),
@@ -413,6 +417,7 @@ impl Checker<'_> {
             path: rel,
             kind,
             size,
+            executable: false,
         }))
     }
 

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("cross", 7),
     ("bundle", 8),
     ("inspect", 9),
+    ("image", 9),
     // The fuzz targets' entry points drive the stages directly, as a subcommand would.
     ("fuzzing", 10),
     ("app", 11),

@@ -22,6 +22,7 @@ mod elf_runpath;
 mod faults;
 mod freeze;
 mod fuzz_corpus;
+mod image;
 mod inspect;
 mod odd_input;
 mod progress;
