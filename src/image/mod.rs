@@ -494,9 +494,9 @@ mod tests {
     #[test]
     fn platforms_follow_oci_names() {
         let t = |n: &str| crate::target::find(n).unwrap();
-        assert_eq!(platform(&t("aarch64")), ("arm64".into(), Some("v8".into())));
-        assert_eq!(platform(&t("armv7")), ("arm".into(), Some("v7".into())));
-        assert_eq!(platform(&t("armv6")), ("arm".into(), Some("v6".into())));
-        assert_eq!(platform(&t("x86_64")), ("amd64".into(), None));
+        assert_eq!(platform(t("aarch64")), ("arm64".into(), Some("v8".into())));
+        assert_eq!(platform(t("armv7")), ("arm".into(), Some("v7".into())));
+        assert_eq!(platform(t("armv6")), ("arm".into(), Some("v6".into())));
+        assert_eq!(platform(t("x86_64")), ("amd64".into(), None));
     }
 }
