@@ -799,9 +799,24 @@ fn contents_index(
             b
         }
     };
-    let text = decompress(&bytes, &url)?;
+    // Read line by line: the index is over 100 MB once decompressed.
+    use std::io::BufRead;
+    let reader: Box<dyn std::io::Read + '_> = if path.ends_with(".gz") {
+        Box::new(flate2::read::GzDecoder::new(bytes.as_slice()))
+    } else if path.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new(bytes.as_slice()))
+    } else {
+        Box::new(bytes.as_slice())
+    };
     let mut out = BTreeMap::new();
-    for line in text.lines() {
+    for line in std::io::BufReader::new(reader).split(b'\n') {
+        let line = line.map_err(|e| debian::Error::BadIndex {
+            url: url.clone(),
+            message: format!("cannot be decompressed: {e}"),
+        })?;
+        let Ok(line) = std::str::from_utf8(&line) else {
+            continue;
+        };
         let Some((file, packages)) = line.rsplit_once(|c: char| c.is_whitespace()) else {
             continue;
         };
