@@ -495,8 +495,10 @@ pub struct ImageArgs {
     /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]; one for another CPU is
     /// re-created for the target, as `rvenv bundle` does
     pub venv: Option<PathBuf>,
-    #[command(flatten)]
-    pub target: TargetArgs,
+    /// A distribution preset (see `rvenv python list`); repeat it for one multi-platform image
+    /// (a fleet of 32-bit and 64-bit boards pulls one tag)
+    #[arg(short, long, required = true, value_name = "TARGET")]
+    pub target: Vec<String>,
     /// The image file (or folder, for --format oci-layout)
     #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,

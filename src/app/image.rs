@@ -57,14 +57,35 @@ fn default_name(args: &ImageArgs) -> String {
 
 pub fn run(args: ImageArgs) -> Result<ExitCode> {
     let interrupted = crate::interrupt::flag();
-    let choice = config::target_choice(&args.target)?;
-    let Some(target) = choice.target.clone() else {
+    let mut targets = Vec::new();
+    for name in &args.target {
+        let choice = config::target_choice(&super::cli::TargetArgs {
+            target: Some(name.clone()),
+            ..Default::default()
+        })?;
+        let target = choice.target.expect("a --target was named");
+        crate::python::distro::distribution(&target)?;
+        if targets
+            .iter()
+            .any(|t: &crate::target::Target| t.name == target.name)
+        {
+            return Err(Error::new(format!("--target {name}: named twice"))
+                .with_hint("name each target once"));
+        }
+        targets.push(target);
+    }
+    if targets.len() > 1 && args.python.is_some() {
+        return Err(
+            Error::new("--python names one interpreter, and several --target were given")
+                .with_hint("leave out --python: each preset's own CPython is fetched"),
+        );
+    }
+    if targets.len() > 1 && args.format == image::Format::DockerArchive {
         return Err(Error::new(
-            "rvenv image needs --target: a distribution preset, whose release gives the base layer",
+            "--format docker-archive holds one platform, and several --target were given",
         )
-        .with_hint("pick one with --target (rvenv python list shows them)"));
-    };
-    crate::python::distro::distribution(&target)?;
+        .with_hint("use --format oci-archive or oci-layout for a multi-platform image"));
+    }
     let output = args.output.clone();
     // Refused before any work: where the image goes must be writable and of the right kind.
     match args.format {
@@ -114,17 +135,77 @@ pub fn run(args: ImageArgs) -> Result<ExitCode> {
     };
     let archive = config::archive_options(&args.archive, None, false, args.quiet)?;
 
-    // The bundle, as `rvenv bundle` writes it, into a private folder.
+    // The bundles, as `rvenv bundle` writes them, into a private folder.
     let work = tempfile::Builder::new()
         .prefix("rvenv-image-")
         .tempdir()
         .map_err(crate::error::io(&std::env::temp_dir()))?;
-    let bundle_path: PathBuf = work.path().join("app.tar");
-    let bundle = BundleArgs {
+    let mut bundles = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let bundle_path: PathBuf = work.path().join(format!("app-{i}.tar"));
+        let code = super::bundle::run(bundle_args(&args, &target.name, &bundle_path))?;
+        if !bundle_path.is_file() {
+            // The bundle was refused (a check failure); its messages are out already.
+            return Ok(code);
+        }
+        bundles.push((bundle_path, target));
+    }
+    let options = image::Options {
+        tag: tag.clone(),
+        entrypoint: args.entrypoint.clone(),
+        format: args.format,
+        with_busybox: args.with_busybox,
+        epoch,
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let built = image::build(&bundles, &archive, &options, &output, interrupted)
+        .map_err(|e| Error::from(e).naming_output(&output))?;
+    for b in &built {
+        for (soname, package) in &b.providers {
+            if !args.quiet {
+                ui::info(false, &format!("{}: {soname} from {package}", b.target));
+            }
+        }
+        ui::info(
+            args.quiet,
+            &format!(
+                "{}: image {}: base layer {} ({} package(s), {}), app layer {} ({})",
+                b.target,
+                b.manifest,
+                &b.layers[0].0[..19],
+                b.packages.len(),
+                ui::human(b.layers[0].1),
+                &b.layers[1].0[..19],
+                ui::human(b.layers[1].1),
+            ),
+        );
+    }
+    ui::info(
+        args.quiet,
+        &format!(
+            "wrote {} ({}, {tag}, {} platform(s))",
+            output.display(),
+            match args.format {
+                image::Format::OciArchive => "oci-archive",
+                image::Format::OciLayout => "oci-layout",
+                image::Format::DockerArchive => "docker-archive",
+            },
+            built.len()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rvenv bundle`'s arguments for one target's bundle: a plain tar, its top folder `app`.
+fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
+    BundleArgs {
         venv: args.venv.clone(),
-        target: args.target.clone(),
+        target: super::cli::TargetArgs {
+            target: Some(target.to_string()),
+            ..Default::default()
+        },
         no_check: false,
-        output: Some(bundle_path.clone()),
+        output: Some(output.to_path_buf()),
         arcroot: Some("app".into()),
         keep_stdlib_tests: false,
         allow_editable: false,
@@ -149,48 +230,5 @@ pub fn run(args: ImageArgs) -> Result<ExitCode> {
         no_pycache: args.no_pycache,
         compile: args.compile,
         strip_debug: false,
-    };
-    let code = super::bundle::run(bundle)?;
-    if !bundle_path.is_file() {
-        // The bundle was refused (a check failure); its messages are out already.
-        return Ok(code);
     }
-    let options = image::Options {
-        tag: tag.clone(),
-        entrypoint: args.entrypoint.clone(),
-        format: args.format,
-        with_busybox: args.with_busybox,
-        epoch,
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let built = image::build(
-        &bundle_path,
-        &target,
-        &archive,
-        &options,
-        &output,
-        interrupted,
-    )
-    .map_err(|e| Error::from(e).naming_output(&output))?;
-    for (soname, package) in &built.providers {
-        if args.quiet {
-            break;
-        }
-        ui::info(false, &format!("{soname}: from {package}"));
-    }
-    ui::info(
-        args.quiet,
-        &format!(
-            "wrote {} ({:?}, {tag}, {}): base layer {} ({} package(s), {}), app layer {} ({})",
-            output.display(),
-            args.format,
-            built.manifest,
-            &built.layers[0].0[..19],
-            built.packages.len(),
-            ui::human(built.layers[0].1),
-            &built.layers[1].0[..19],
-            ui::human(built.layers[1].1),
-        ),
-    );
-    Ok(ExitCode::SUCCESS)
 }

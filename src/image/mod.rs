@@ -94,6 +94,7 @@ impl crate::error::Hint for Error {
 
 /// What was written.
 pub struct Built {
+    pub target: String,
     /// The image manifest's digest (`sha256:...`).
     pub manifest: String,
     /// (digest, compressed size) of the base layer and the app layer.
@@ -195,15 +196,145 @@ fn read_bundle(path: &Path, target: &Target, interrupted: &AtomicBool) -> Result
     })
 }
 
-/// Builds the image from a bundle tarball (`rvenv bundle --arcroot app` output).
+/// One platform's image, its blobs written into the layout's `blobs`.
+struct Platform {
+    manifest: String,
+    manifest_size: usize,
+    platform: serde_json::Map<String, serde_json::Value>,
+    built: Built,
+    config_digest: String,
+}
+
+/// Builds the image from bundle tarballs (`rvenv bundle --arcroot app` output), one per
+/// target: one target gives an image, several give a multi-platform image index.
 pub fn build(
-    bundle_path: &Path,
-    target: &Target,
+    bundles: &[(std::path::PathBuf, &Target)],
     archive: &distro::Options,
     options: &Options,
     output: &Path,
     interrupted: &AtomicBool,
-) -> Result<Built, Error> {
+) -> Result<Vec<Built>, Error> {
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let work = tempfile::Builder::new()
+        .prefix(".rvenv-image-")
+        .tempdir_in(parent)
+        .map_err(crate::error::io(parent))?;
+    let layout = work.path().join("layout");
+    let blobs = layout.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(crate::error::io(&blobs))?;
+    let mut platforms = Vec::new();
+    for (i, (bundle, target)) in bundles.iter().enumerate() {
+        let rootfs = work.path().join(format!("rootfs-{i}"));
+        platforms.push(image_for(
+            bundle,
+            target,
+            archive,
+            options,
+            &blobs,
+            &rootfs,
+            interrupted,
+        )?);
+        let _ = std::fs::remove_dir_all(&rootfs);
+    }
+    let (_, tag) = options
+        .tag
+        .rsplit_once(':')
+        .unwrap_or((options.tag.as_str(), "latest"));
+    let annotations = json!({
+        "org.opencontainers.image.ref.name": tag,
+        "io.containerd.image.name": options.tag,
+    });
+    let top = if let [one] = platforms.as_slice() {
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": one.manifest,
+            "size": one.manifest_size,
+            "platform": serde_json::Value::Object(one.platform.clone()),
+            "annotations": annotations,
+        })
+    } else {
+        // Several platforms: an image index blob, which the layout's index.json names.
+        let nested = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": platforms.iter().map(|p| json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": p.manifest,
+                "size": p.manifest_size,
+                "platform": serde_json::Value::Object(p.platform.clone()),
+            })).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&nested).expect("the index serializes");
+        let digest = write_blob(&blobs, &bytes)?;
+        json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": annotations,
+        })
+    };
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [top],
+    });
+    write_file(
+        &layout.join("index.json"),
+        &serde_json::to_vec(&index).expect("the index serializes"),
+    )?;
+    write_file(
+        &layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    if options.format == Format::DockerArchive {
+        let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+        let docker: Vec<serde_json::Value> = platforms
+            .iter()
+            .map(|p| {
+                json!({
+                    "Config": blob(&p.config_digest),
+                    "RepoTags": [options.tag],
+                    "Layers": p.built.layers.iter().map(|(d, _)| blob(d)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        write_file(
+            &layout.join("manifest.json"),
+            &serde_json::to_vec(&docker).expect("the manifest serializes"),
+        )?;
+    }
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(crate::interrupt::Interrupted.into());
+    }
+    match options.format {
+        Format::OciLayout => {
+            if output.exists() {
+                std::fs::remove_dir_all(output).map_err(crate::error::io(output))?;
+            }
+            std::fs::rename(&layout, output).map_err(crate::error::io(output))?;
+        }
+        Format::OciArchive | Format::DockerArchive => {
+            let tmp = work.path().join("image.tar");
+            layer::tar_folder(&layout, &tmp, options.epoch)?;
+            std::fs::rename(&tmp, output).map_err(crate::error::io(output))?;
+        }
+    }
+    Ok(platforms.into_iter().map(|p| p.built).collect())
+}
+
+/// One target's layers, config and manifest, written into `blobs`.
+fn image_for(
+    bundle_path: &Path,
+    target: &Target,
+    archive: &distro::Options,
+    options: &Options,
+    blobs: &Path,
+    rootfs: &Path,
+    interrupted: &AtomicBool,
+) -> Result<Platform, Error> {
     let bundle = read_bundle(bundle_path, target, interrupted)?;
     let entry = match &options.entrypoint {
         Some(name) => {
@@ -251,29 +382,16 @@ pub fn build(
         return Err(crate::interrupt::Interrupted.into());
     }
 
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let work = tempfile::Builder::new()
-        .prefix(".rvenv-image-")
-        .tempdir_in(parent)
-        .map_err(crate::error::io(parent))?;
-    let layout = work.path().join("layout");
-    let blobs = layout.join("blobs").join("sha256");
-    std::fs::create_dir_all(&blobs).map_err(crate::error::io(&blobs))?;
-
-    let rootfs = work.path().join("rootfs");
-    std::fs::create_dir_all(&rootfs).map_err(crate::error::io(&rootfs))?;
+    std::fs::create_dir_all(rootfs).map_err(crate::error::io(rootfs))?;
     for (p, bytes) in &debs.packages {
-        crate::debian::deb::unpack(bytes, &format!("{}_{}.deb", p.name, p.version), &rootfs)?;
+        crate::debian::deb::unpack(bytes, &format!("{}_{}.deb", p.name, p.version), rootfs)?;
     }
     let sbom = sbom(&debs, &bundle.requirements, &options.tag, options.epoch);
-    let base = layer::base(&rootfs, &blobs, options, USER)?;
+    let base = layer::base(rootfs, blobs, options, USER)?;
     if interrupted.load(Ordering::Relaxed) {
         return Err(crate::interrupt::Interrupted.into());
     }
-    let app = layer::app(&bundle.members, &sbom, &blobs, options)?;
+    let app = layer::app(&bundle.members, &sbom, blobs, options)?;
 
     let (architecture, variant) = platform(target);
     let created = rfc3339(options.epoch);
@@ -321,7 +439,7 @@ pub fn build(
     );
     let config_bytes =
         serde_json::to_vec(&serde_json::Value::Object(config)).expect("the config serializes");
-    let config_digest = write_blob(&blobs, &config_bytes)?;
+    let config_digest = write_blob(blobs, &config_bytes)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -334,62 +452,19 @@ pub fn build(
         "annotations": {"org.opencontainers.image.created": created},
     });
     let manifest_bytes = serde_json::to_vec(&manifest).expect("the manifest serializes");
-    let manifest_digest = write_blob(&blobs, &manifest_bytes)?;
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "platform": serde_json::Value::Object(platform_json),
-            "annotations": {
-                "org.opencontainers.image.ref.name": tag,
-                "io.containerd.image.name": options.tag,
-            },
-        }],
-    });
-    write_file(
-        &layout.join("index.json"),
-        &serde_json::to_vec(&index).expect("the index serializes"),
-    )?;
-    write_file(
-        &layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
-    if options.format == Format::DockerArchive {
-        let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
-        let docker = json!([{
-            "Config": blob(&config_digest),
-            "RepoTags": [options.tag],
-            "Layers": [blob(&base.digest), blob(&app.digest)],
-        }]);
-        write_file(
-            &layout.join("manifest.json"),
-            &serde_json::to_vec(&docker).expect("the manifest serializes"),
-        )?;
-    }
-    if interrupted.load(Ordering::Relaxed) {
-        return Err(crate::interrupt::Interrupted.into());
-    }
-    match options.format {
-        Format::OciLayout => {
-            if output.exists() {
-                std::fs::remove_dir_all(output).map_err(crate::error::io(output))?;
-            }
-            std::fs::rename(&layout, output).map_err(crate::error::io(output))?;
-        }
-        Format::OciArchive | Format::DockerArchive => {
-            let tmp = work.path().join("image.tar");
-            layer::tar_folder(&layout, &tmp, options.epoch)?;
-            std::fs::rename(&tmp, output).map_err(crate::error::io(output))?;
-        }
-    }
-    Ok(Built {
-        manifest: manifest_digest,
-        layers: vec![(base.digest, base.size), (app.digest, app.size)],
-        packages: debs.packages.into_iter().map(|(p, _)| p).collect(),
-        providers: debs.providers,
+    let manifest_digest = write_blob(blobs, &manifest_bytes)?;
+    Ok(Platform {
+        manifest: manifest_digest.clone(),
+        manifest_size: manifest_bytes.len(),
+        platform: platform_json,
+        config_digest,
+        built: Built {
+            target: target.name.clone(),
+            manifest: manifest_digest,
+            layers: vec![(base.digest, base.size), (app.digest, app.size)],
+            packages: debs.packages.into_iter().map(|(p, _)| p).collect(),
+            providers: debs.providers,
+        },
     })
 }
 

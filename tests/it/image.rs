@@ -81,7 +81,7 @@ fn an_armv7_image_unpacks_with_umoci_and_its_entry_point_runs_in_its_own_root() 
     let err = stderr(&out);
     ok(out, "rvenv image");
     assert!(err.contains("wrote app.oci.tar"), "{err}");
-    assert!(err.contains("libc.so.6: from libc6"), "{err}");
+    assert!(err.contains("debian-12-armv7: libc.so.6 from libc6"), "{err}");
 
     let reference = format!("oci-archive:{}", s.path().join("app.oci.tar").display());
     let config = inspect_config(&reference);
@@ -291,4 +291,76 @@ fn bad_input_is_refused_and_leaves_nothing() {
         "missing: the output's directory does not exist",
         "create the directory first",
     );
+}
+
+#[test]
+fn several_targets_give_one_multi_platform_image() {
+    let s = scratch();
+    demo_project(s.path());
+    let out = rvenv_in(
+        s.path(),
+        &[
+            "image",
+            "--target",
+            "debian-12-armv7",
+            "--target",
+            "rpios-bookworm-aarch64",
+            "-r",
+            "requirements.txt",
+            "-f",
+            "wheels",
+            "--no-index",
+            "-o",
+            "fleet.oci.tar",
+            "--tag",
+            "demo:1.0",
+        ],
+    );
+    let err = stderr(&out);
+    ok(out, "rvenv image with two targets");
+    assert!(err.contains("2 platform(s)"), "{err}");
+    let reference = format!("oci-archive:{}", s.path().join("fleet.oci.tar").display());
+    let index = inspect(&reference);
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let platforms: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["platform"]["variant"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        [
+            ("arm".to_string(), "v7".to_string()),
+            ("arm64".into(), "v8".into())
+        ]
+    );
+    // A client picks its platform's image from the index.
+    for (arch, variant) in [("arm", "v7"), ("arm64", "v8")] {
+        let out = ok(
+            run(Command::new("skopeo").args([
+                "--override-arch",
+                arch,
+                "--override-variant",
+                variant,
+                "inspect",
+                "--config",
+                &reference,
+            ])),
+            "skopeo inspect of one platform",
+        );
+        let config: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(config["architecture"], arch);
+    }
 }
