@@ -199,7 +199,7 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| plan.entries.iter().map(|e| e.mtime).max().unwrap_or(0));
     let manifest = manifest::Manifest::new(&plan, &digest, &venv, &target);
     writer.finish(manifest::MANIFEST, manifest.len(), manifest.reader(), mtime)?;
-    ui::info(config.quiet, &digest.elf.summary());
+    ui::info(config.quiet, &digest.elf.summary_with(config.no_check));
     ui::info(
         config.quiet,
         &format!(

@@ -327,9 +327,29 @@ impl Report {
     }
 
     pub fn summary(&self) -> String {
+        self.summary_with(false)
+    }
+
+    /// With `written_anyway` (`bundle --no-check`), the problems were printed as warnings and
+    /// are counted as such.
+    pub fn summary_with(&self, written_anyway: bool) -> String {
         let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let (problems, warnings) = if written_anyway {
+            (0, self.warnings.len() + self.offenders.len())
+        } else {
+            (self.offenders.len(), self.warnings.len())
+        };
+        let anyway = if written_anyway && !self.offenders.is_empty() {
+            format!(
+                " ({} problem{} written anyway: --no-check)",
+                self.offenders.len(),
+                if self.offenders.len() == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "checked {} ELF files for {}{} ({}): {} problem{}, {} warning{}",
+            "checked {} ELF files for {}{} ({}): {} problem{}, {} warning{}{anyway}",
             self.checked,
             self.target,
             self.glibc
@@ -340,10 +360,10 @@ impl Report {
             } else {
                 kinds.join(", ")
             },
-            self.offenders.len(),
-            if self.offenders.len() == 1 { "" } else { "s" },
-            self.warnings.len(),
-            if self.warnings.len() == 1 { "" } else { "s" }
+            problems,
+            if problems == 1 { "" } else { "s" },
+            warnings,
+            if warnings == 1 { "" } else { "s" }
         )
     }
 }

@@ -59,7 +59,8 @@ pub fn demo_wheel() -> PathBuf {
     static WHEEL: OnceLock<PathBuf> = OnceLock::new();
     WHEEL
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rvenv-test-wheel-{}", std::process::id()));
+            // In the shared scratch folder, removed when the test binary exits.
+            let dir = shared_scratch().join("demo-wheel");
             std::fs::create_dir_all(&dir).unwrap();
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_wheel.py");
             let out = run_ok(Command::new(SYSTEM_PYTHON).arg(script).arg(&dir));
@@ -200,7 +201,7 @@ pub fn require_unshare(why: &str) {
 pub fn run_hidden(hide: &[PathBuf], script: &str) -> Output {
     require_unshare("unshare -m hides the original venv and interpreter");
     let mut prelude = String::from("set -e\n");
-    let empty = std::env::temp_dir().join("rvenv-test-empty-file");
+    let empty = shared_scratch().join("empty-file");
     std::fs::write(&empty, b"").unwrap();
     for p in hide {
         if p.is_dir() {
