@@ -18,6 +18,12 @@ use crate::target::Target;
 pub enum Error {
     #[error(transparent)]
     Io(#[from] crate::error::PathError),
+    #[error("{path}:{line}: --find-links {}: no such folder", .dir.display())]
+    NoFolder {
+        path: PathBuf,
+        line: usize,
+        dir: PathBuf,
+    },
     #[error("{path}:{line}: {message}")]
     Line {
         path: PathBuf,
@@ -47,6 +53,9 @@ impl crate::error::Hint for Error {
             Error::NotPinned { .. } => Some(
                 "run `pip freeze --all` in a venv where the app works (or `pip-compile`), and pass that file",
             ),
+            Error::NoFolder { .. } => Some(
+                "create the folder or fix the path; a relative --find-links in a requirements file is taken from that file's folder",
+            ),
             _ => None,
         }
     }
@@ -71,6 +80,8 @@ pub struct FileOptions {
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,
     pub find_links: Vec<PathBuf>,
+    /// The line of each `--find-links`.
+    pub find_links_lines: Vec<usize>,
     pub no_index: bool,
 }
 
@@ -158,7 +169,23 @@ pub fn read(path: &Path, env: &MarkerEnvironment) -> Result<Requirements, Error>
             source,
         })
     })?;
-    parse(path, &text, env)
+    let reqs = parse(path, &text, env)?;
+    // A folder that is not there is named with its line, before anything is fetched.
+    for (dir, line) in reqs
+        .options
+        .find_links
+        .iter()
+        .zip(&reqs.options.find_links_lines)
+    {
+        if !dir.is_dir() {
+            return Err(Error::NoFolder {
+                path: path.to_path_buf(),
+                line: *line,
+                dir: dir.clone(),
+            });
+        }
+    }
+    Ok(reqs)
 }
 
 pub fn parse(path: &Path, text: &str, env: &MarkerEnvironment) -> Result<Requirements, Error> {
@@ -184,9 +211,20 @@ pub fn parse(path: &Path, text: &str, env: &MarkerEnvironment) -> Result<Require
                     "--extra-index-url" => options
                         .extra_index_urls
                         .extend(option_value(&mut it, word).map(str::to_string)),
-                    "-f" | "--find-links" => options
-                        .find_links
-                        .extend(option_value(&mut it, word).map(|d| base.join(d))),
+                    "-f" | "--find-links" => {
+                        if let Some(d) = option_value(&mut it, word) {
+                            if d.contains("://") {
+                                return Err(bad(
+                                    line,
+                                    format!(
+                                        "--find-links {d}: a URL; rvenv takes --find-links folders"
+                                    ),
+                                ));
+                            }
+                            options.find_links.push(base.join(d));
+                            options.find_links_lines.push(line);
+                        }
+                    }
                     "--no-index" => options.no_index = true,
                     // Harmless here: rvenv only ever takes wheels, and never resolves.
                     "--prefer-binary" | "--pre" => {}

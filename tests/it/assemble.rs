@@ -401,6 +401,22 @@ fn bad_requirements_and_wheels_are_refused_and_leave_nothing() {
             ],
         ),
         (
+            "a --find-links folder in the file that is not there",
+            "rvenv-demo==1.0\n--find-links ./nowhere\n".into(),
+            demo_dir.clone(),
+            vec![
+                "requirements.txt:2: --find-links ".into(),
+                "nowhere: no such folder".into(),
+                "hint: create the folder or fix the path".into(),
+            ],
+        ),
+        (
+            "a --find-links URL in the file",
+            "-f https://example.invalid/wheels\nrvenv-demo==1.0\n".into(),
+            demo_dir.clone(),
+            vec!["requirements.txt:1: --find-links https://example.invalid/wheels: a URL".into()],
+        ),
+        (
             "requires",
             "rvenv-demo==1.0\n".into(),
             variant("requires"),

@@ -294,7 +294,10 @@ fn target_that_does_not_match_the_binaries_is_a_check_failure() {
         summary.contains(&format!(": 0 problems, {printed} warnings (")),
         "{printed} warnings printed; {summary}"
     );
-    assert!(summary.ends_with("written anyway: --no-check)"), "{summary}");
+    assert!(
+        summary.ends_with("written anyway: --no-check)"),
+        "{summary}"
+    );
 }
 
 #[test]

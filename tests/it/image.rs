@@ -81,7 +81,10 @@ fn an_armv7_image_unpacks_with_umoci_and_its_entry_point_runs_in_its_own_root() 
     let err = stderr(&out);
     ok(out, "rvenv image");
     assert!(err.contains("wrote app.oci.tar"), "{err}");
-    assert!(err.contains("debian-12-armv7: libc.so.6 from libc6"), "{err}");
+    assert!(
+        err.contains("debian-12-armv7: libc.so.6 from libc6"),
+        "{err}"
+    );
 
     let reference = format!("oci-archive:{}", s.path().join("app.oci.tar").display());
     let config = inspect_config(&reference);
