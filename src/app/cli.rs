@@ -399,48 +399,8 @@ pub struct BundleArgs {
     pub requirements: Option<PathBuf>,
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    /// A folder of wheels (and sdists) to take them from first (repeatable)
-    #[arg(
-        short = 'f',
-        long = "find-links",
-        value_name = "DIR",
-        help_heading = "For the target"
-    )]
-    pub find_links: Vec<PathBuf>,
-    /// Use only the --find-links folders; never run pip to fetch missing wheels or sdists
-    #[arg(long, help_heading = "For the target")]
-    pub no_index: bool,
-    /// The index pip fetches missing wheels and sdists from [default: pip's own configuration]
-    #[arg(
-        long,
-        value_name = "URL",
-        conflicts_with = "no_index",
-        help_heading = "For the target"
-    )]
-    pub index_url: Option<String>,
-    /// Wheels only: refuse a distribution with no wheel for the target instead of building its
-    /// sdist with the target's cross compiler
-    #[arg(long, help_heading = "For the target")]
-    pub no_build: bool,
-    /// The CPython of the target's X.Y that runs the sdist builds here [default: pyenv's, uv's,
-    /// pythonX.Y on PATH]
-    #[arg(
-        long,
-        value_name = "PYTHON",
-        conflicts_with = "no_build",
-        help_heading = "For the target"
-    )]
-    pub build_python: Option<PathBuf>,
-    /// A -dev package of the target's release that an sdist compiles and links against
-    /// (repeatable: libffi-dev, libssl-dev, libyaml-dev); fetched from the archive, verified,
-    /// into the build's sysroot
-    #[arg(
-        long,
-        value_name = "NAME",
-        conflicts_with = "no_build",
-        help_heading = "For the target"
-    )]
-    pub sysroot_package: Vec<String>,
+    #[command(flatten)]
+    pub wheels: WheelArgs,
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
     #[arg(long, requires = "requirements", help_heading = "For the target")]
     pub no_deps_check: bool,
@@ -531,34 +491,8 @@ pub struct ImageArgs {
     pub requirements: Option<PathBuf>,
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    /// A folder of wheels (and sdists) to take them from first (repeatable)
-    #[arg(
-        short = 'f',
-        long = "find-links",
-        value_name = "DIR",
-        help_heading = "For the target"
-    )]
-    pub find_links: Vec<PathBuf>,
-    /// Use only the --find-links folders
-    #[arg(long, help_heading = "For the target")]
-    pub no_index: bool,
-    /// The index pip fetches missing wheels and sdists from
-    #[arg(
-        long,
-        value_name = "URL",
-        conflicts_with = "no_index",
-        help_heading = "For the target"
-    )]
-    pub index_url: Option<String>,
-    /// Wheels only: do not build sdists for the target
-    #[arg(long, help_heading = "For the target")]
-    pub no_build: bool,
-    /// The CPython of the target's X.Y that runs the sdist builds here
-    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
-    pub build_python: Option<PathBuf>,
-    /// A -dev package of the target's release an sdist builds against (repeatable)
-    #[arg(long, value_name = "NAME", help_heading = "For the target")]
-    pub sysroot_package: Vec<String>,
+    #[command(flatten)]
+    pub wheels: WheelArgs,
     /// Leave what GLOB matches out of the bundle (repeatable; see rvenv bundle --help)
     #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
     pub exclude: Vec<String>,
@@ -575,4 +509,52 @@ pub struct ImageArgs {
     /// Compile the bundle's .py files here (the image's root filesystem may be read-only)
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub compile: bool,
+}
+
+/// Where wheels and sdists for the target come from, and how what has no wheel is built
+/// (`bundle` and `image`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct WheelArgs {
+    /// A folder of wheels (and sdists) to take them from first (repeatable)
+    #[arg(
+        short = 'f',
+        long = "find-links",
+        value_name = "DIR",
+        help_heading = "For the target"
+    )]
+    pub find_links: Vec<PathBuf>,
+    /// Use only the --find-links folders; never run pip to fetch missing wheels or sdists
+    #[arg(long, help_heading = "For the target")]
+    pub no_index: bool,
+    /// The index pip fetches missing wheels and sdists from [default: pip's own configuration]
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "no_index",
+        help_heading = "For the target"
+    )]
+    pub index_url: Option<String>,
+    /// Wheels only: refuse a distribution with no wheel for the target instead of building its
+    /// sdist with the target's cross compiler
+    #[arg(long, help_heading = "For the target")]
+    pub no_build: bool,
+    /// The CPython of the target's X.Y that runs the sdist builds here [default: pyenv's, uv's,
+    /// pythonX.Y on PATH]
+    #[arg(
+        long,
+        value_name = "PYTHON",
+        conflicts_with = "no_build",
+        help_heading = "For the target"
+    )]
+    pub build_python: Option<PathBuf>,
+    /// A -dev package of the target's release that an sdist compiles and links against
+    /// (repeatable: libffi-dev, libssl-dev, libyaml-dev); fetched from the archive, verified,
+    /// into the build's sysroot
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "no_build",
+        help_heading = "For the target"
+    )]
+    pub sysroot_package: Vec<String>,
 }

@@ -288,13 +288,13 @@ impl BundleConfig {
             _ => archive_options(&args.archive, None, false, args.quiet).ok(),
         };
         let wheels = assemble::Options {
-            find_links: args.find_links,
-            no_index: args.no_index,
-            index_url: args.index_url,
+            find_links: args.wheels.find_links,
+            no_index: args.wheels.no_index,
+            index_url: args.wheels.index_url,
             no_deps_check: args.no_deps_check,
-            build: (!args.no_build).then(|| crate::cross::Options {
-                build_python: args.build_python,
-                sysroot_packages: args.sysroot_package,
+            build: (!args.wheels.no_build).then(|| crate::cross::Options {
+                build_python: args.wheels.build_python,
+                sysroot_packages: args.wheels.sysroot_package,
                 cache: crate::cross::cache_dir(),
             }),
         };

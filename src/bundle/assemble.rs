@@ -733,6 +733,14 @@ fn temp_dir() -> Result<tempfile::TempDir, Error> {
         .map_err(crate::error::io(&std::env::temp_dir()))?)
 }
 
+/// How many of the chosen wheels pip fetched from the index.
+fn fetched(chosen: &BTreeMap<PackageName, (PathBuf, Origin)>) -> usize {
+    chosen
+        .values()
+        .filter(|(_, o)| matches!(o, Origin::Index(_)))
+        .count()
+}
+
 /// Installs the chosen wheels; returns what was installed and where each came from.
 fn install_all(
     ctx: &Context,
@@ -765,10 +773,7 @@ pub fn assemble(
     let reqs: Requirements = requirements::read(requirements_path, &env)?;
     let dir = temp_dir()?;
     let chosen = gather(ctx, &reqs.pins, &reqs.options, dir.path(), &mut progress)?;
-    let downloaded = chosen
-        .values()
-        .filter(|(_, o)| matches!(o, Origin::Index(_)))
-        .count();
+    let downloaded = fetched(&chosen);
     let root = dir.path().join(name);
     let layout = skeleton(ctx.interp, &root, name)?;
     let (installed, placed) = install_all(ctx, chosen, &layout)?;
@@ -910,10 +915,7 @@ pub fn retarget(
         dir.path(),
         &mut progress,
     )?;
-    let downloaded = chosen
-        .values()
-        .filter(|(_, o)| matches!(o, Origin::Index(_)))
-        .count();
+    let downloaded = fetched(&chosen);
     let root = dir.path().join(name);
     let layout = skeleton(ctx.interp, &root, name)?;
 

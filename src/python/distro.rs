@@ -318,28 +318,8 @@ fn fetch_set(
     {
         return Ok(fetched);
     }
-    let keyring_path = options
-        .keyring
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&dist.keyring));
-    let keyring = release::Keyring::load(&keyring_path)?;
-    let (mirror, origin) = mirror(dist, options.mirror.as_deref(), &options.etc_apt);
-    crate::ui::info(
-        options.quiet,
-        &format!(
-            "fetching {} for {} from {mirror} ({origin})",
-            set.what, target.name
-        ),
-    );
-    let transport = Transport::new(options.quiet);
-    let verified = verified_index(
-        dist,
-        &mirror,
-        &keyring_path,
-        &keyring,
-        &transport,
-        interrupted,
-    )?;
+    let (mirror, transport, verified) =
+        open_archive(target, dist, options, &set.what, interrupted)?;
     // Main suites carry no Valid-Until: an older Release than the one the cached copy came
     // from is refused, so --refresh never goes back to an older point release.
     if let (Some(new), Some(old)) = (
@@ -508,6 +488,40 @@ fn fetch_set(
     })
 }
 
+/// The keyring, the mirror (said on stderr with `what` is fetched from it) and the release's
+/// verified index.
+fn open_archive(
+    target: &Target,
+    dist: &Distribution,
+    options: &Options,
+    what: &str,
+    interrupted: &AtomicBool,
+) -> Result<(String, Transport, Verified), Error> {
+    let keyring_path = options
+        .keyring
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&dist.keyring));
+    let keyring = release::Keyring::load(&keyring_path)?;
+    let (mirror, origin) = mirror(dist, options.mirror.as_deref(), &options.etc_apt);
+    crate::ui::info(
+        options.quiet,
+        &format!(
+            "fetching {what} for {} from {mirror} ({origin})",
+            target.name
+        ),
+    );
+    let transport = Transport::new(options.quiet);
+    let verified = verified_index(
+        dist,
+        &mirror,
+        &keyring_path,
+        &keyring,
+        &transport,
+        interrupted,
+    )?;
+    Ok((mirror, transport, verified))
+}
+
 /// A release's `Packages` index, verified through its signed `InRelease`.
 #[derive(Clone)]
 struct Verified {
@@ -673,28 +687,8 @@ pub fn fetch_debs(
     interrupted: &AtomicBool,
 ) -> Result<Debs, Error> {
     let dist = distribution(target)?;
-    let keyring_path = options
-        .keyring
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&dist.keyring));
-    let keyring = release::Keyring::load(&keyring_path)?;
-    let (mirror, origin) = mirror(dist, options.mirror.as_deref(), &options.etc_apt);
-    crate::ui::info(
-        options.quiet,
-        &format!(
-            "fetching the base packages for {} from {mirror} ({origin})",
-            target.name
-        ),
-    );
-    let transport = Transport::new(options.quiet);
-    let verified = verified_index(
-        dist,
-        &mirror,
-        &keyring_path,
-        &keyring,
-        &transport,
-        interrupted,
-    )?;
+    let (mirror, transport, verified) =
+        open_archive(target, dist, options, "the base packages", interrupted)?;
     let mut providers = BTreeMap::new();
     let mut unprovided = Vec::new();
     if !sonames.is_empty() {

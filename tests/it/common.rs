@@ -614,3 +614,20 @@ pub fn shared_scratch() -> &'static Path {
         dir
     })
 }
+
+/// The preset CPythons and build sysroots the tests fetch, kept with the fixtures so a run
+/// reads the archive once.
+pub fn preset_cache() -> PathBuf {
+    fixtures().join("python-cache")
+}
+
+/// rvenv in `dir` with that cache, a build cache of the test's own (so builds really run),
+/// and a fixed SOURCE_DATE_EPOCH.
+pub fn rvenv_cached(dir: &Path, args: &[&str]) -> Output {
+    run(Command::new(RVENV)
+        .args(args)
+        .current_dir(dir)
+        .env("RVENV_PYTHON_CACHE", preset_cache())
+        .env("RVENV_BUILD_CACHE", dir.join("builds"))
+        .env("SOURCE_DATE_EPOCH", "1700000000"))
+}

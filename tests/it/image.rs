@@ -5,21 +5,8 @@
 
 use crate::board::{expect_line, ok};
 use crate::common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn python_cache() -> PathBuf {
-    fixtures().join("python-cache")
-}
-
-fn rvenv_in(dir: &Path, args: &[&str]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_rvenv"))
-        .args(args)
-        .current_dir(dir)
-        .env("RVENV_PYTHON_CACHE", python_cache())
-        .env("RVENV_BUILD_CACHE", dir.join("builds"))
-        .env("SOURCE_DATE_EPOCH", "1700000000"))
-}
 
 /// The demo wheel (a console script) pinned in requirements.txt, in a folder of its own.
 fn demo_project(dir: &Path) {
@@ -74,7 +61,7 @@ fn inspect_config(reference: &str) -> serde_json::Value {
 fn an_armv7_image_unpacks_with_umoci_and_its_entry_point_runs_in_its_own_root() {
     let s = scratch();
     demo_project(s.path());
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &image_args("app.oci.tar", &["--entrypoint", "rvenv-demo"]),
     );
@@ -180,11 +167,11 @@ fn two_builds_are_the_same_image_and_an_app_change_changes_only_the_app_layer() 
     let s = scratch();
     demo_project(s.path());
     ok(
-        rvenv_in(s.path(), &image_args("one.oci.tar", &[])),
+        rvenv_cached(s.path(), &image_args("one.oci.tar", &[])),
         "first image",
     );
     ok(
-        rvenv_in(s.path(), &image_args("two.oci.tar", &[])),
+        rvenv_cached(s.path(), &image_args("two.oci.tar", &[])),
         "second image",
     );
     assert_eq!(
@@ -192,7 +179,7 @@ fn two_builds_are_the_same_image_and_an_app_change_changes_only_the_app_layer() 
         sha256(&s.path().join("two.oci.tar"))
     );
     ok(
-        rvenv_in(s.path(), &image_args("three.oci.tar", &["--compile"])),
+        rvenv_cached(s.path(), &image_args("three.oci.tar", &["--compile"])),
         "an image of a changed app",
     );
     let layers = |f: &str| -> Vec<String> {
@@ -209,13 +196,13 @@ fn two_builds_are_the_same_image_and_an_app_change_changes_only_the_app_layer() 
 
     // The other formats: an OCI layout folder, and docker-archive.
     ok(
-        rvenv_in(s.path(), &image_args("layout", &["--format", "oci-layout"])),
+        rvenv_cached(s.path(), &image_args("layout", &["--format", "oci-layout"])),
         "oci-layout",
     );
     let config = inspect_config(&format!("oci:{}:1.0", s.path().join("layout").display()));
     assert_eq!(config["architecture"], "arm");
     ok(
-        rvenv_in(
+        rvenv_cached(
             s.path(),
             &image_args("docker.tar", &["--format", "docker-archive"]),
         ),
@@ -257,7 +244,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
     let s = scratch();
     demo_project(s.path());
     refused(
-        rvenv_in(
+        rvenv_cached(
             s.path(),
             &image_args("app.oci.tar", &["--entrypoint", "nope"]),
         ),
@@ -267,7 +254,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
         "console scripts",
     );
     refused(
-        rvenv_in(
+        rvenv_cached(
             s.path(),
             &[
                 "image",
@@ -288,7 +275,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
         "preset",
     );
     refused(
-        rvenv_in(s.path(), &image_args("missing/app.oci.tar", &[])),
+        rvenv_cached(s.path(), &image_args("missing/app.oci.tar", &[])),
         s.path(),
         "missing",
         "missing: the output's directory does not exist",
@@ -300,7 +287,7 @@ fn bad_input_is_refused_and_leaves_nothing() {
 fn several_targets_give_one_multi_platform_image() {
     let s = scratch();
     demo_project(s.path());
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[
             "image",

@@ -9,22 +9,6 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The preset CPythons and `libpython3.X-dev` are fetched once, into the fixtures' cache.
-fn python_cache() -> PathBuf {
-    fixtures().join("python-cache")
-}
-
-/// rvenv with the shared interpreter cache and a build cache of the test's own (so the builds
-/// really run).
-fn rvenv_in(dir: &Path, args: &[&str]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_rvenv"))
-        .args(args)
-        .current_dir(dir)
-        .env("RVENV_PYTHON_CACHE", python_cache())
-        .env("RVENV_BUILD_CACHE", dir.join("builds"))
-        .env("SOURCE_DATE_EPOCH", "1700000000"))
-}
-
 /// A venv of pyenv's CPython `version` with `packages` from PyPI, as a user makes one.
 fn host_venv(version: &str, dir: &Path, packages: &[&str]) -> PathBuf {
     let venv = dir.join(".venv");
@@ -67,7 +51,7 @@ fn an_x86_64_flask_venv_with_psutil_is_retargeted_to_armv7_and_runs_on_the_board
         s.path(),
         &["flask==3.1.3", "requests", "psutil==5.9.8"],
     );
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[
             "bundle",
@@ -138,7 +122,7 @@ fn an_x86_64_flask_venv_with_psutil_is_retargeted_to_armv7_and_runs_on_the_board
 
     // Again: the build comes from the cache.
     std::fs::remove_file(s.path().join("app.tar.gz")).unwrap();
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[
             "bundle",
@@ -161,7 +145,7 @@ fn an_x86_64_flask_venv_with_psutil_is_retargeted_to_armv7_and_runs_on_the_board
 fn an_x86_64_numpy_venv_is_retargeted_to_rpios_aarch64_and_numpy_computes_on_the_board() {
     let s = scratch();
     let venv = host_venv("3.11.7", s.path(), &["numpy==1.26.4"]);
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[
             "bundle",
@@ -223,7 +207,7 @@ fn refused(out: Output, dir: &Path, wanted: &[&str], hint: &str) -> String {
 fn a_venv_whose_version_the_release_lacks_names_the_presets_that_have_it() {
     let s = scratch();
     host_venv("3.13.0", s.path(), &[]);
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[
             "bundle",
@@ -325,7 +309,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
         "-o",
         "app.tar.gz",
     ];
-    let out = rvenv_in(s.path(), &args);
+    let out = rvenv_cached(s.path(), &args);
     let err = stderr(&out);
     ok(out, "a bundle with a C extension built from a local sdist");
     assert!(
@@ -354,7 +338,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
     let bytes = std::fs::read(so.path()).unwrap();
     for path in [
         "rvenv-build-".to_string(),
-        python_cache().display().to_string(),
+        preset_cache().display().to_string(),
     ] {
         assert!(
             memchr::memmem::find(&bytes, path.as_bytes()).is_none(),
@@ -375,7 +359,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
     );
     std::fs::remove_dir_all(s.path().join("builds")).unwrap();
     let err = refused(
-        rvenv_in(s.path(), &args),
+        rvenv_cached(s.path(), &args),
         s.path(),
         &[
             "error: hello==1.0: building from source for debian-12-armv7 failed",
@@ -400,7 +384,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
         "[build-system]\nrequires = ['meson-python']\nbuild-backend = 'mesonpy'\n",
     );
     refused(
-        rvenv_in(s.path(), &args),
+        rvenv_cached(s.path(), &args),
         s.path(),
         &["hello==1.0: its build backend is meson-python"],
         "piwheels.org",
@@ -408,7 +392,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
 
     // --no-build: wheels only, and the error says a build was possible.
     refused(
-        rvenv_in(s.path(), &[&args[..], &["--no-build"]].concat()),
+        rvenv_cached(s.path(), &[&args[..], &["--no-build"]].concat()),
         s.path(),
         &["no wheel for the target for 1 requirement(s): hello==1.0"],
         "leave out --no-build",
@@ -444,7 +428,7 @@ fn no_cross_compiler_is_an_error_naming_the_debian_package() {
         ])
         .current_dir(s.path())
         .env("PATH", &bin)
-        .env("RVENV_PYTHON_CACHE", python_cache())
+        .env("RVENV_PYTHON_CACHE", preset_cache())
         .env("RVENV_BUILD_CACHE", s.path().join("builds")));
     refused(
         out,
@@ -482,7 +466,7 @@ fn an_editable_install_cannot_be_retargeted() {
             .arg(&project),
     );
     refused(
-        rvenv_in(
+        rvenv_cached(
             s.path(),
             &[
                 "bundle",
@@ -521,7 +505,7 @@ fn a_c_extension_that_links_a_library_builds_with_its_sysroot_package() {
     ];
     // Without the library's -dev package, the build fails, and the hint says what to add.
     let err = refused(
-        rvenv_in(s.path(), &args),
+        rvenv_cached(s.path(), &args),
         s.path(),
         &[
             "withffi==1.0: building from source for debian-12-armv7 failed",
@@ -531,7 +515,7 @@ fn a_c_extension_that_links_a_library_builds_with_its_sysroot_package() {
     );
     assert!(err.contains("the whole log: "), "{err}");
     // With it: libffi-dev (and libffi8, where its .so link points) from the archive.
-    let out = rvenv_in(
+    let out = rvenv_cached(
         s.path(),
         &[&args[..], &["--sysroot-package", "libffi-dev"]].concat(),
     );
