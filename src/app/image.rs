@@ -97,6 +97,15 @@ pub fn run(args: ImageArgs) -> Result<ExitCode> {
                 ))
                 .with_hint("name a folder (it is replaced), or use --format oci-archive"));
             }
+            // Only an earlier image layout (or an empty folder) is replaced.
+            let empty = std::fs::read_dir(&output).is_ok_and(|mut d| d.next().is_none());
+            if output.is_dir() && !empty && !output.join("oci-layout").is_file() {
+                return Err(Error::new(format!(
+                    "{}: a folder that is not an OCI image layout; rvenv replaces only an earlier layout",
+                    output.display()
+                ))
+                .with_hint("name a new or empty folder"));
+            }
             let parent = output
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -134,6 +143,25 @@ pub fn run(args: ImageArgs) -> Result<ExitCode> {
         _ => 0,
     };
     let archive = config::archive_options(&args.archive, None, false, args.quiet)?;
+    // A venv's console scripts are known before anything is bundled.
+    if let (Some(name), Some(venv)) = (&args.entrypoint, &args.venv)
+        && venv.join("pyvenv.cfg").is_file()
+        && !venv.join("bin").join(name).is_file()
+    {
+        return Err(image::Error::NoEntrypoint {
+            name: name.clone(),
+            scripts: std::fs::read_dir(venv.join("bin"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| !n.starts_with("python") && !n.starts_with("activate"))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        }
+        .into());
+    }
 
     // The bundles, as `rvenv bundle` writes them, into a private folder.
     let work = tempfile::Builder::new()

@@ -274,6 +274,24 @@ fn bad_input_is_refused_and_leaves_nothing() {
         "--target armv7: a plain architecture names no distribution",
         "preset",
     );
+    // A folder that is not an image layout is never replaced.
+    let precious = s.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("notes.txt"), "keep me").unwrap();
+    let out = rvenv_cached(
+        s.path(),
+        &image_args("precious", &["--format", "oci-layout"]),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("precious: a folder that is not an OCI image layout"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
+        "keep me"
+    );
     refused(
         rvenv_cached(s.path(), &image_args("missing/app.oci.tar", &[])),
         s.path(),
