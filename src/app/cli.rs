@@ -370,11 +370,11 @@ pub struct BundleArgs {
     /// Also print what is rewritten and how long each stage took
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
-    /// Archive format [default: from the output's name (.tar.gz, .tgz, .tar.zst, .tzst, .tar),
-    /// else tar.gz]
+    /// Archive format [default: from the output's name (.tar.gz, .tgz, .tar.zst, .tzst,
+    /// .tar.xz, .txz, .tar), else tar.gz]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<crate::compress::Format>,
-    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)
+    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3), xz 0-9 (default 6)
     #[arg(long, value_name = "N")]
     pub level: Option<u32>,
     /// Compression threads [default: all cores]; the output is the same for any number

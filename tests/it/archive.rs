@@ -426,6 +426,9 @@ fn formats_levels_and_threads() {
     let plain = out("a.tar", &[]);
     let forced = out("c.bin", &["--format", "tar.zst", "--level", "9"]);
     let fast = out("fast.tar.gz", &["--level", "1"]);
+    // Level 1 keeps the test short; the block layout, and so -j's irrelevance, is the same.
+    let xz1 = out("a.tar.xz", &["-j", "1", "--level", "1"]);
+    let xz2 = out("b.txz", &["-j", "2", "--level", "1"]);
     assert!(
         std::fs::read(&gz1).unwrap() == std::fs::read(&gz3).unwrap(),
         "gzip depends on -j"
@@ -434,7 +437,19 @@ fn formats_levels_and_threads() {
         std::fs::read(&zst1).unwrap() == std::fs::read(&zst2).unwrap(),
         "zstd depends on -j"
     );
+    assert!(
+        std::fs::read(&xz1).unwrap() == std::fs::read(&xz2).unwrap(),
+        "xz depends on -j"
+    );
+    assert_eq!(&std::fs::read(&xz1).unwrap()[..6], b"\xfd7zXZ\x00");
+    run_ok(Command::new("xz").arg("-t").arg(&xz1));
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&xz1) < size(&fast),
+        "xz -1 should be smaller than gzip -1"
+    );
+    let verified = run(Command::new(RVENV).arg("verify").arg(&xz1));
+    assert!(verified.status.success(), "{}", stderr(&verified));
     assert!(
         size(&fast) > size(&gz1),
         "level 1 should be larger than level 6"
@@ -472,6 +487,8 @@ fn formats_levels_and_threads() {
         (&zst1, "gnu-zstd"),
         (&zst1, "bsd"),
         (&forced, "bsd"),
+        (&xz1, "gnu-xz"),
+        (&xz1, "python"),
     ] {
         let dest = s.path().join(format!(
             "x-{how}-{}",
@@ -482,6 +499,13 @@ fn formats_levels_and_threads() {
             "gnu" => run_ok(
                 Command::new("tar")
                     .arg("-xzf")
+                    .arg(archive)
+                    .arg("-C")
+                    .arg(&dest),
+            ),
+            "gnu-xz" => run_ok(
+                Command::new("tar")
+                    .arg("-xJf")
                     .arg(archive)
                     .arg("-C")
                     .arg(&dest),
