@@ -200,6 +200,21 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let manifest = manifest::Manifest::new(&plan, &digest, &venv, &target);
     writer.finish(manifest::MANIFEST, manifest.len(), manifest.reader(), mtime)?;
     ui::info(config.quiet, &digest.elf.summary_with(config.no_check));
+    // Distribution packages and wheels carry no bytecode: without --compile, the board compiles
+    // every module on first start and writes __pycache__ into the install folder. Suggested
+    // rather than the default: it needs a CPython of the same X.Y here and makes the bundle
+    // about a third larger.
+    if config.trim.pycache == crate::bundle::trim::Pycache::Keep
+        && !plan
+            .entries
+            .iter()
+            .any(|e| e.path.extension().is_some_and(|x| x == "pyc"))
+    {
+        ui::info(
+            config.quiet,
+            "the bundle holds no .pyc: the board compiles each module on its first import and writes __pycache__ next to it (a read-only root cannot); --compile makes them here",
+        );
+    }
     ui::info(
         config.quiet,
         &format!(

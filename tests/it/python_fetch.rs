@@ -141,6 +141,11 @@ fn preset_bundle(target: &str, arch: &str, machine: &str, with_numpy: bool) {
         err.contains("(apt sources, /etc/apt/"),
         "not the machine's mirror: {err}"
     );
+    // Debian's packages and wheels carry no bytecode: --compile is suggested.
+    assert!(
+        err.contains("the bundle holds no .pyc") && err.contains("--compile makes them here"),
+        "{err}"
+    );
     assert_eq!(apt_state(), before, "the machine's apt state changed");
     let debs: Vec<_> = std::fs::read_dir(s.path().join("cache/debs"))
         .unwrap()
