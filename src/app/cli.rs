@@ -416,7 +416,8 @@ pub struct BundleArgs {
     pub exclude: Vec<String>,
     /// Keep what GLOB matches (repeatable, --exclude's rules) among what is left out by default:
     /// the static libpython and object files of the base's config-3.X-*/ folder, which only
-    /// link programs that embed Python ('libpython*.a' keeps the archive)
+    /// link programs that embed Python ('libpython*.a' keeps the archive), and the bytecode only
+    /// python -O/-OO reads ('*.opt-*.pyc' keeps it)
     #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
     pub keep: Vec<String>,
     /// Leave out packages' own test folders: directories named exactly 'tests' or 'test' inside

@@ -320,26 +320,53 @@ fn build_only(path: &Path) -> bool {
         && (name.ends_with(".a") || name.ends_with(".o"))
 }
 
+/// Bytecode only `python -O` (`.opt-1.pyc`) and `-OO` (`.opt-2.pyc`) read: two thirds of a
+/// pyenv build's `__pycache__` that a board running plain `python` never opens.
+fn optimised_bytecode(path: &Path) -> bool {
+    is_cached_pyc(path)
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains(".opt-1.") || n.contains(".opt-2."))
+}
+
+/// What is left out of every bundle unless `--keep` names it, one line for each kind.
 fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
+    drop_unless_kept(tree, plan, keep, build_only, |names| {
+        format!("what only a build uses ({})", names.join(", "))
+    });
+    drop_unless_kept(tree, plan, keep, optimised_bytecode, |_| {
+        "bytecode only python -O/-OO reads (*.opt-1.pyc, *.opt-2.pyc)".to_string()
+    });
+}
+
+fn drop_unless_kept(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    keep: Option<&Exclude>,
+    matches: fn(&Path) -> bool,
+    what: impl Fn(&[String]) -> String,
+) {
     let roots: BTreeSet<PathBuf> = tree
         .entries
         .values()
-        .filter(|e| matches!(e.kind, Kind::File { .. }) && build_only(&e.path))
+        .filter(|e| matches!(e.kind, Kind::File { .. }) && matches(&e.path))
         .filter(|e| !keep.is_some_and(|k| k.excludes(&e.path, false)))
         .map(|e| e.path.clone())
         .collect();
     if roots.is_empty() {
         return;
     }
-    let names: Vec<String> = roots
+    let mut names: Vec<String> = roots
         .iter()
         .filter_map(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
+    names.dedup();
     let gone = tree.remove(&roots, &mut plan.warnings);
     plan.trimmed.push(format!(
-        "left out what only a build uses ({}): {}, {} (--keep GLOB brings it back)",
-        names.join(", "),
+        "left out {}: {}, {} (--keep GLOB brings it back)",
+        what(&names),
         plural(gone.files, "file", "files"),
         crate::ui::human(gone.bytes)
     ));
@@ -1303,6 +1330,20 @@ mod tests {
         ] {
             assert!(!build_only(Path::new(no)), "{no}");
         }
+    }
+
+    #[test]
+    fn optimised_bytecode_is_what_only_python_o_reads() {
+        assert!(optimised_bytecode(Path::new(
+            "python/lib/python3.11/__pycache__/os.cpython-311.opt-1.pyc"
+        )));
+        assert!(optimised_bytecode(Path::new(
+            "lib/python3.11/site-packages/click/__pycache__/core.cpython-311.opt-2.pyc"
+        )));
+        assert!(!optimised_bytecode(Path::new(
+            "python/lib/python3.11/__pycache__/os.cpython-311.pyc"
+        )));
+        assert!(!optimised_bytecode(Path::new("lib/data/x.opt-1.pyc")));
     }
 
     #[test]
