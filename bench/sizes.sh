@@ -12,9 +12,10 @@ cd "$work"
 export SOURCE_DATE_EPOCH=1700000000
 mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 small=(--no-pycache --strip-tests --exclude idlelib/ --exclude tkinter/ --exclude turtledemo/
-  --exclude ensurepip/ --exclude 'site-packages/pip/' --exclude 'site-packages/pip-*'
-  --exclude 'site-packages/setuptools/' --exclude 'site-packages/setuptools-*'
-  --exclude 'site-packages/_distutils_hack/' --exclude 'distutils-precedence.pth' --strip-debug)
+  --exclude ensurepip/ --exclude '**/site-packages/pip/' --exclude '**/site-packages/pip-*'
+  --exclude '**/site-packages/setuptools/' --exclude '**/site-packages/setuptools-*'
+  --exclude '**/site-packages/_distutils_hack/' --exclude 'distutils-precedence.pth'
+  --exclude '**/site-packages/pkg_resources/' --strip-debug)
 declare -A pkgs=([hello]="" [flask]="flask==3.1.3 requests" [numpy]="numpy==1.26.4")
 echo "| app | what | tar.gz | tar.zst (-19) | tar.xz |"
 echo "|:---|:---|---:|---:|---:|"

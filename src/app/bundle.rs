@@ -200,20 +200,26 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     let manifest = manifest::Manifest::new(&plan, &digest, &venv, &target);
     writer.finish(manifest::MANIFEST, manifest.len(), manifest.reader(), mtime)?;
     ui::info(config.quiet, &digest.elf.summary_with(config.no_check));
-    // Distribution packages and wheels carry no bytecode: without --compile, the board compiles
-    // every module on first start and writes __pycache__ into the install folder. Suggested
-    // rather than the default: it needs a CPython of the same X.Y here and makes the bundle
-    // about a third larger.
-    if config.trim.pycache == crate::bundle::trim::Pycache::Keep
-        && !plan
-            .entries
-            .iter()
-            .any(|e| e.path.extension().is_some_and(|x| x == "pyc"))
-    {
-        ui::info(
-            config.quiet,
-            "the bundle holds no .pyc: the board compiles each module on its first import and writes __pycache__ next to it (a read-only root cannot); --compile makes them here",
-        );
+    // Distribution packages and wheels carry (almost) no bytecode: without --compile, the board
+    // compiles every module on first start and writes __pycache__ into the install folder.
+    // Suggested rather than the default: it needs a CPython of the same X.Y here and makes the
+    // bundle about a third larger.
+    if config.trim.pycache == crate::bundle::trim::Pycache::Keep {
+        let count = |ext: &str| {
+            plan.entries
+                .iter()
+                .filter(|e| e.path.extension().is_some_and(|x| x == ext))
+                .count()
+        };
+        let (py, pyc) = (count("py"), count("pyc"));
+        if py > 0 && pyc * 2 < py {
+            ui::info(
+                config.quiet,
+                &format!(
+                    "the bundle has bytecode for only {pyc} of its {py} modules: the board compiles the rest on first import and writes __pycache__ next to them (a read-only root cannot); --compile makes them here"
+                ),
+            );
+        }
     }
     ui::info(
         config.quiet,
