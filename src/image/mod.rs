@@ -168,12 +168,7 @@ fn read_bundle(path: &Path, target: &Target, interrupted: &AtomicBool) -> Result
             }
         }
     }
-    let loaders: Vec<&str> = target
-        .elf
-        .loaders
-        .iter()
-        .filter_map(|l| l.rsplit('/').next())
-        .collect();
+    let loaders = target.loader_names();
     let needed = needs
         .into_iter()
         .filter(|(lib, _)| !carried.contains(lib) && !loaders.contains(&lib.as_str()))

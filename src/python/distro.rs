@@ -959,13 +959,7 @@ fn missing_libs(
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    // The loader is named in DT_NEEDED of some programs (armhf's); the board has it.
-    let loaders: Vec<&str> = target
-        .elf
-        .loaders
-        .iter()
-        .filter_map(|l| l.rsplit('/').next())
-        .collect();
+    let loaders = target.loader_names();
     let mut missing = BTreeMap::new();
     for file in files {
         let bytes = std::fs::read(&file).map_err(crate::error::io(&file))?;

@@ -493,6 +493,16 @@ impl Target {
     /// `manylinux_2_N` from the target's glibc (or `glibc`) down to 2_17 (2_5 on x86), each
     /// legacy alias beside its equivalent, then the `musllinux` tags listed, then `linux_<arch>`.
     /// pip does not expand `manylinux_x_y` itself, so this list is passed to it in full.
+    /// The loader's file name in each accepted `PT_INTERP` (`ld-linux-armhf.so.3`): some
+    /// programs name it in DT_NEEDED, and every board has it.
+    pub fn loader_names(&self) -> Vec<&str> {
+        self.elf
+            .loaders
+            .iter()
+            .filter_map(|l| l.rsplit('/').next())
+            .collect()
+    }
+
     pub fn platform_tags(&self, glibc: Option<GlibcVersion>) -> Vec<String> {
         let arch = self.machine_name();
         let mut tags = Vec::new();

@@ -227,6 +227,23 @@ fn a_venv_whose_version_the_release_lacks_names_the_presets_that_have_it() {
     assert!(err.contains("presets with 3.13: debian-13-armv7"), "{err}");
 }
 
+/// `dir/app.tar.gz` extracted into an armhf board root in `dir`, and `code` run there by its
+/// interpreter under qemu; the root and what it printed.
+fn on_armhf_board(dir: &Path, code: &str) -> (PathBuf, String) {
+    let root = board_root("armhf", dir);
+    extract(&dir.join("app.tar.gz"), &root.join("opt"));
+    let out = ok(
+        run_python_qemu(
+            &root,
+            board_qemu(&root),
+            "/opt/app/bin/python3",
+            &["-c", code],
+        ),
+        "the extension under qemu",
+    );
+    (root, out)
+}
+
 /// A tiny setuptools project with one C extension, as an sdist in `dir`.
 fn c_sdist(dir: &Path, name: &str, c_source: &str, pyproject: &str) -> PathBuf {
     c_sdist_linking(dir, name, c_source, pyproject, &[])
@@ -316,17 +333,7 @@ fn a_c_extension_from_a_local_sdist_is_cross_built_and_a_broken_one_shows_its_lo
         err.contains("hello 1.0: built from source for debian-12-armv7 (hello-1.0-cp311-cp311-linux_armv7l.whl)"),
         "{err}"
     );
-    let root = board_root("armhf", s.path());
-    extract(&s.path().join("app.tar.gz"), &root.join("opt"));
-    let out = ok(
-        run_python_qemu(
-            &root,
-            board_qemu(&root),
-            "/opt/app/bin/python3",
-            &["-c", "import hello; print('ANSWER', hello.answer())"],
-        ),
-        "the extension under qemu",
-    );
+    let (root, out) = on_armhf_board(s.path(), "import hello; print('ANSWER', hello.answer())");
     // 32-bit pointers: built for the board, against its pyconfig.h.
     expect_line(&out, "ANSWER 42");
     // No path of the build machine in the extension.
@@ -525,16 +532,9 @@ fn a_c_extension_that_links_a_library_builds_with_its_sysroot_package() {
         err.contains("withffi 1.0: built from source for debian-12-armv7"),
         "{err}"
     );
-    let root = board_root("armhf", s.path());
-    extract(&s.path().join("app.tar.gz"), &root.join("opt"));
-    let out = ok(
-        run_python_qemu(
-            &root,
-            board_qemu(&root),
-            "/opt/app/bin/python3",
-            &["-c", "import withffi; print('ANSWER', withffi.answer())"],
-        ),
-        "the extension linked against the board's libffi, under qemu",
+    let (_, out) = on_armhf_board(
+        s.path(),
+        "import withffi; print('ANSWER', withffi.answer())",
     );
     expect_line(&out, "ANSWER 42");
 }
