@@ -136,6 +136,9 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     for w in &plan.warnings {
         ui::warning(w);
     }
+    for line in plan::search_path_lines(&plan.search_paths) {
+        ui::info(config.quiet, &line);
+    }
     for line in &plan.trimmed {
         ui::info(config.quiet, line);
     }

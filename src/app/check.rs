@@ -25,6 +25,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
             None,
             interrupted,
         )?;
+        if !args.json {
+            for line in bundle::plan::search_path_lines(&plan.search_paths) {
+                ui::warning(&format!("{line} by `rvenv bundle`"));
+            }
+        }
         let progress = ui::Progress::new(args.json, "checking", || plan.file_totals());
         let contents =
             bundle::archive::read_plan(&plan, interrupted, &|bytes| progress.file_done(bytes))?;

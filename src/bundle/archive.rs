@@ -303,6 +303,13 @@ fn prepare<'a>(
         return Ok(whole(Cow::Borrowed(bytes), 0));
     }
     let (mut reader, size) = entry.open().map_err(read_error(entry))?;
+    // A binary whose RUNPATH was confined is already whole in memory (it had to be parsed to
+    // be patched), and is checked as patched.
+    if matches!(rewrite, Rewrite::SearchPath(_)) {
+        let mut bytes = Vec::with_capacity(size as usize);
+        reader.read_to_end(&mut bytes).map_err(read_error(entry))?;
+        return Ok(whole(Cow::Owned(bytes), 0));
+    }
     let fits = size <= WHOLE_MAX
         && in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {

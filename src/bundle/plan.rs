@@ -88,7 +88,7 @@ pub enum Source {
 }
 
 /// Which rewrite produced an entry's content; `PycHeader` is applied when the file is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rewrite {
     None,
     Shebang,
@@ -96,6 +96,9 @@ pub enum Rewrite {
     Activate,
     Record,
     Runpath,
+    /// An ELF file whose RUNPATH/RPATH named folders outside the bundle: each such element is
+    /// rewritten to its `$ORIGIN` path inside the bundle, or left out (applied when read).
+    SearchPath(Arc<elf::SearchPathFix>),
     Generated,
     /// Timestamp pyc: its recorded source mtime becomes the source's mtime in the archive.
     PycHeader {
@@ -158,6 +161,14 @@ impl Entry {
                 let path = self.source_path().expect("a file on disk");
                 let mut file = std::fs::File::open(&path)?;
                 let size = file.metadata()?.len();
+                if let Rewrite::SearchPath(fix) = rewrite {
+                    let mut bytes = Vec::with_capacity(size as usize);
+                    file.read_to_end(&mut bytes)?;
+                    let new = elf::apply_search_path_fix(&bytes, &path, fix)
+                        .map_err(std::io::Error::other)?;
+                    let len = new.len() as u64;
+                    return Ok((Box::new(std::io::Cursor::new(new)), len));
+                }
                 let Rewrite::PycHeader {
                     source_size,
                     source_mtime,
@@ -226,6 +237,8 @@ pub struct Plan {
     pub build_paths: Vec<String>,
     /// Paths (inside the bundle) of files whose content rvenv changed, with the rewrite.
     pub rewritten: Vec<(PathBuf, Rewrite)>,
+    /// Each RUNPATH/RPATH element that named a folder outside the bundle, and what it became.
+    pub search_paths: Vec<SearchPathChange>,
     /// One line per size-trimming option given: what it left out or changed, in bytes.
     pub trimmed: Vec<String>,
     /// Stripped copies and compiled bytecode the entries point at; removed with the plan.
@@ -325,6 +338,7 @@ struct Builder<'a> {
     entries: Vec<Entry>,
     warnings: Vec<String>,
     rewritten: Vec<(PathBuf, Rewrite)>,
+    search_paths: Vec<SearchPathChange>,
     /// bin/ scripts rewritten, by venv-relative path → (RECORD hash, size).
     new_hashes: BTreeMap<PathBuf, (String, u64)>,
     /// The venv's time for generated entries when SOURCE_DATE_EPOCH is not set.
@@ -349,7 +363,7 @@ impl Builder<'_> {
         if let Kind::File { rewrite, .. } = &kind
             && !matches!(rewrite, Rewrite::None | Rewrite::PycHeader { .. })
         {
-            self.rewritten.push((path.clone(), *rewrite));
+            self.rewritten.push((path.clone(), rewrite.clone()));
         }
         self.entries.push(Entry {
             path,
@@ -793,6 +807,115 @@ impl Builder<'_> {
         )
     }
 
+    /// Build-machine folders and where they are in the bundle, most specific first: the venv,
+    /// and the base installation (only its standard library and libpython's folder when it is
+    /// a system prefix, whose other folders the bundle does not carry).
+    fn roots(&self) -> Vec<(PathBuf, PathBuf)> {
+        let venv = self.venv;
+        let exe = venv.version.exe_name();
+        let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let mut roots = vec![
+            (canon(&venv.stdlib), Path::new("python/lib").join(&exe)),
+            (canon(&venv.real_root), PathBuf::new()),
+            (venv.root.clone(), PathBuf::new()),
+        ];
+        if let Some(dir) = venv.libpython.as_ref().and_then(|l| l.path.parent()) {
+            roots.push((canon(dir), PathBuf::from("python/lib")));
+        }
+        let system = ["/", "/usr", "/usr/local"]
+            .iter()
+            .any(|s| venv.base_prefix == Path::new(s));
+        if !system {
+            roots.push((canon(&venv.base_prefix), PathBuf::from("python")));
+        }
+        roots.sort_by_key(|(from, _)| std::cmp::Reverse(from.components().count()));
+        roots
+    }
+
+    /// RUNPATH/RPATH elements of every copied ELF file that name a folder outside the bundle
+    /// are pointed inside it or left out (see `confine_search_path`). Only files named like
+    /// shared libraries or marked executable are opened, and only their headers are read.
+    fn search_paths(&mut self) -> Result<(), Error> {
+        let roots = self.roots();
+        let map = |dir: &Path| {
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            roots.iter().find_map(|(from, to)| {
+                dir.strip_prefix(from).ok().map(|rest| {
+                    if rest.as_os_str().is_empty() {
+                        to.clone()
+                    } else {
+                        to.join(rest)
+                    }
+                })
+            })
+        };
+        let entries = &self.entries;
+        let is_dir = |p: &Path| {
+            p.as_os_str().is_empty()
+                || entries
+                    .binary_search_by(|e| path_order(&e.path, p))
+                    .is_ok_and(|i| matches!(entries[i].kind, Kind::Dir))
+        };
+        let mut fixes = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            if self.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(crate::interrupt::Interrupted.into());
+            }
+            let Kind::File {
+                source: Source::Disk(_) | Source::Tree { .. },
+                rewrite: Rewrite::None,
+                executable,
+            } = &entry.kind
+            else {
+                continue;
+            };
+            let name = entry.path.file_name().unwrap_or_default().to_string_lossy();
+            if !(*executable || name.ends_with(".so") || name.contains(".so.")) {
+                continue;
+            }
+            let disk = entry.source_path().expect("a file on disk");
+            let Some(strings) =
+                elf::search_path_strings_file(&disk).map_err(crate::error::io(&disk))?
+            else {
+                continue;
+            };
+            let dir = entry.path.parent().unwrap_or(Path::new(""));
+            let origin = disk.parent().unwrap_or(Path::new("/"));
+            let mut fix = elf::SearchPathFix::new();
+            for (tag, value) in strings {
+                let (new, changes) = confine_search_path(&value, dir, origin, &map, &is_dir);
+                if changes.is_empty() {
+                    continue;
+                }
+                // A longer value cannot be written in place: the file is left as it is and
+                // the check reports the element.
+                if new.len() > value.len() {
+                    continue;
+                }
+                for (old, to) in changes {
+                    self.search_paths.push(SearchPathChange {
+                        path: entry.path.clone(),
+                        old,
+                        new: to,
+                    });
+                }
+                fix.push((tag, (!new.is_empty()).then_some(new)));
+            }
+            if !fix.is_empty() {
+                fixes.push((i, fix));
+            }
+        }
+        for (i, fix) in fixes {
+            let rewrite = Rewrite::SearchPath(Arc::new(fix));
+            let entry = &mut self.entries[i];
+            if let Kind::File { rewrite: r, .. } = &mut entry.kind {
+                *r = rewrite.clone();
+            }
+            self.rewritten.push((entry.path.clone(), rewrite));
+        }
+        Ok(())
+    }
+
     /// Directories the bundle creates itself (python/, python/bin, ...); the entries are sorted.
     fn parents(&mut self) {
         let mtime = self.generated_mtime();
@@ -818,6 +941,109 @@ impl Builder<'_> {
         }));
         self.entries.sort_by(|a, b| path_order(&a.path, &b.path));
     }
+}
+
+/// A RUNPATH/RPATH element that named a folder outside the bundle: `new` is its `$ORIGIN`
+/// form, or `None` when it was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPathChange {
+    pub path: PathBuf,
+    pub old: String,
+    pub new: Option<String>,
+}
+
+/// One RUNPATH/RPATH string confined to the bundle, with each element changed. For a file in
+/// bundle folder `dir`, copied from disk folder `origin`: an `$ORIGIN` element that stays in
+/// the bundle is kept; any other element whose folder (`map`) is a folder of the bundle
+/// (`is_dir`) becomes `$ORIGIN/<relative>`; everything else (a build folder, a system folder
+/// the loader searches anyway, a relative or empty element, which the loader resolves against
+/// the current directory) is left out, as auditwheel does.
+pub fn confine_search_path(
+    value: &str,
+    dir: &Path,
+    origin: &Path,
+    map: &dyn Fn(&Path) -> Option<PathBuf>,
+    is_dir: &dyn Fn(&Path) -> bool,
+) -> (String, Vec<(String, Option<String>)>) {
+    let mut kept: Vec<String> = Vec::new();
+    let mut changes = Vec::new();
+    for element in value.split(':') {
+        let rest = element
+            .strip_prefix("$ORIGIN")
+            .or_else(|| element.strip_prefix("${ORIGIN}"))
+            .filter(|r| r.is_empty() || r.starts_with('/'));
+        let inside = rest
+            .and_then(|r| normalize(&dir.join(r.trim_start_matches('/'))))
+            .filter(|_| !element.is_empty());
+        let new = if inside.is_some() {
+            Some(element.to_string())
+        } else {
+            let on_disk = match rest {
+                Some(r) => Some(crate::paths::normalize_absolute(
+                    &origin.join(r.trim_start_matches('/')),
+                )),
+                None if element.starts_with('/') && !element.contains('$') => {
+                    Some(crate::paths::normalize_absolute(Path::new(element)))
+                }
+                None => None,
+            };
+            on_disk
+                .and_then(|d| map(&d))
+                .filter(|d| is_dir(d))
+                .map(|to| {
+                    let rel = relative(dir, &to);
+                    if rel == Path::new(".") {
+                        "$ORIGIN".to_string()
+                    } else {
+                        format!("$ORIGIN/{}", rel.display())
+                    }
+                })
+        };
+        if new.as_deref() != Some(element) {
+            changes.push((element.to_string(), new.clone()));
+        }
+        if let Some(n) = new
+            && !kept.contains(&n)
+        {
+            kept.push(n);
+        }
+    }
+    (kept.join(":"), changes)
+}
+
+/// The changes grouped by element and outcome, one line each: how many files, the first of
+/// them, and what the element became.
+pub fn search_path_lines(changes: &[SearchPathChange]) -> Vec<String> {
+    let mut groups: BTreeMap<(&str, Option<&str>), Vec<&Path>> = BTreeMap::new();
+    for c in changes {
+        groups
+            .entry((c.old.as_str(), c.new.as_deref().map(|_| "")))
+            .or_default()
+            .push(&c.path);
+    }
+    groups
+        .into_iter()
+        .map(|((old, rewritten), files)| {
+            let shown = if old.is_empty() {
+                "'' (the current directory)".to_string()
+            } else {
+                old.to_string()
+            };
+            let more = match files.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            format!(
+                "RUNPATH {shown} points outside the bundle in {}{more}: {}",
+                files[0].display(),
+                if rewritten.is_some() {
+                    "rewritten to the $ORIGIN path of its copy in the bundle"
+                } else {
+                    "left out (that folder is not in the bundle)"
+                }
+            )
+        })
+        .collect()
 }
 
 /// Paths that must not survive in the bundle's text files: the venv as named and as resolved,
@@ -883,6 +1109,7 @@ pub fn build(
         entries: Vec::new(),
         warnings: Vec::new(),
         rewritten: Vec::new(),
+        search_paths: Vec::new(),
         new_hashes: BTreeMap::new(),
         default_mtime: cfg_meta.mtime().max(0) as u64,
         output_in_venv: output_in_venv.clone(),
@@ -940,6 +1167,7 @@ pub fn build(
         }
     }
     b.parents();
+    b.search_paths()?;
 
     let mut plan = Plan {
         arcroot: arcroot.to_string(),
@@ -947,6 +1175,7 @@ pub fn build(
         warnings: b.warnings,
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
+        search_paths: b.search_paths,
         trimmed: Vec::new(),
         scratch: None,
     };
@@ -963,4 +1192,105 @@ pub fn build(
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
     Ok(plan)
+}
+
+#[cfg(test)]
+mod search_path_tests {
+    use super::*;
+
+    fn confine(value: &str, dir: &str, origin: &str) -> (String, Vec<(String, Option<String>)>) {
+        let map = |d: &Path| {
+            d.strip_prefix("/opt/py/lib")
+                .ok()
+                .map(|r| Path::new("python/lib").join(r))
+        };
+        let is_dir = |d: &Path| {
+            [
+                "python/lib",
+                "python/lib/python3.11",
+                "lib/python3.11/site-packages/pkg.libs",
+            ]
+            .iter()
+            .any(|x| Path::new(x) == d)
+        };
+        confine_search_path(value, Path::new(dir), Path::new(origin), &map, &is_dir)
+    }
+
+    #[test]
+    fn a_base_folder_becomes_its_origin_path() {
+        let (new, changes) = confine(
+            "/opt/py/lib",
+            "python/lib/python3.11/lib-dynload",
+            "/opt/py/lib/python3.11/lib-dynload",
+        );
+        assert_eq!(new, "$ORIGIN/../..");
+        assert_eq!(
+            changes,
+            vec![("/opt/py/lib".into(), Some("$ORIGIN/../..".into()))]
+        );
+        let (new, _) = confine("/opt/py/lib/", "python/lib", "/opt/py/lib");
+        assert_eq!(new, "$ORIGIN");
+    }
+
+    #[test]
+    fn origin_paths_inside_stay_and_outside_ones_go() {
+        let dir = "lib/python3.11/site-packages/pkg";
+        let origin = "/home/u/venv/lib/python3.11/site-packages/pkg";
+        let (new, changes) = confine("$ORIGIN/../pkg.libs", dir, origin);
+        assert_eq!((new.as_str(), changes.len()), ("$ORIGIN/../pkg.libs", 0));
+        // Leaves the bundle, and its folder on disk is not one the bundle carries.
+        let (new, changes) = confine("$ORIGIN/../../../../../../build/lib", dir, origin);
+        assert_eq!(new, "");
+        assert_eq!(changes[0].1, None);
+    }
+
+    #[test]
+    fn build_system_relative_and_empty_elements_are_left_out() {
+        let (new, changes) = confine(
+            "/tmp/build/lib::lib:/usr/lib/x86_64-linux-gnu:$ORIGIN/../pkg.libs:/opt/py/lib/$LIB",
+            "lib/python3.11/site-packages/pkg",
+            "/v/lib/python3.11/site-packages/pkg",
+        );
+        assert_eq!(new, "$ORIGIN/../pkg.libs");
+        let gone: Vec<&str> = changes
+            .iter()
+            .filter(|(_, n)| n.is_none())
+            .map(|(o, _)| o.as_str())
+            .collect();
+        assert_eq!(
+            gone,
+            [
+                "/tmp/build/lib",
+                "",
+                "lib",
+                "/usr/lib/x86_64-linux-gnu",
+                "/opt/py/lib/$LIB"
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_group_files_by_element() {
+        let change = |p: &str, new: Option<&str>| SearchPathChange {
+            path: PathBuf::from(p),
+            old: "/b/lib".into(),
+            new: new.map(str::to_string),
+        };
+        let lines = search_path_lines(&[
+            change("a.so", Some("$ORIGIN")),
+            change("b.so", Some("$ORIGIN/..")),
+            change("c.so", None),
+        ]);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("in a.so and 1 more: rewritten")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("in c.so: left out")),
+            "{lines:?}"
+        );
+    }
 }

@@ -233,6 +233,8 @@ pub enum ProblemKind {
     Glibc,
     Libstdcxx,
     MissingLibrary,
+    /// A RUNPATH/RPATH entry that points outside the environment.
+    SearchPath,
     Malformed,
     Foreign,
 }

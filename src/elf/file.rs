@@ -51,6 +51,9 @@ pub struct ElfFile {
     /// Whether `search_path` is a RUNPATH (not inherited) rather than an RPATH (inherited by
     /// the libraries this file loads).
     pub runpath: bool,
+    /// Every RUNPATH and RPATH element as written, empty ones included (the loader reads an
+    /// empty element as the current directory): what must not point outside the bundle.
+    pub search_strings: Vec<String>,
     /// The highest `GLIBC_x.y` it needs from libraries other than the loader, with the library.
     pub glibc: Option<(GlibcVersion, String)>,
     /// The highest `GLIBCXX_3.4.n` it needs (from libstdc++.so.6).
@@ -141,6 +144,13 @@ impl ElfFile {
             interpreter: elf.interpreter.map(str::to_string),
             needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
             runpath: !elf.runpaths.is_empty(),
+            search_strings: elf
+                .runpaths
+                .iter()
+                .chain(&elf.rpaths)
+                .flat_map(|s| s.split(':'))
+                .map(str::to_string)
+                .collect(),
             search_path,
             glibc,
             glibcxx,
@@ -180,6 +190,17 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
     let Some(entry) = tag(dynamic::DT_RUNPATH).or_else(|| tag(dynamic::DT_RPATH)) else {
         return Ok(None);
     };
+    slot_of(&elf, entry, bytes, path).map(Some)
+}
+
+/// The string of one `DT_RUNPATH`/`DT_RPATH` entry, refused when shared (see `runpath_slot`).
+fn slot_of(
+    elf: &Elf<'_>,
+    entry: &dynamic::Dyn,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<StringSlot, Error> {
+    let dynamic = elf.dynamic.as_ref().expect("the entry comes from it");
     let malformed = |message: &str| Error::Malformed {
         path: path.to_path_buf(),
         message: message.to_string(),
@@ -238,11 +259,135 @@ pub fn runpath_slot(bytes: &[u8], path: &std::path::Path) -> Result<Option<Strin
     if bytes.get(offset..offset + value.len()) != Some(value.as_bytes()) {
         return Err(malformed("RUNPATH string is not where .dynstr says"));
     }
-    Ok(Some(StringSlot {
+    Ok(StringSlot {
         offset,
         len: value.len(),
         value,
-    }))
+    })
+}
+
+/// The RUNPATH and RPATH strings of a file, as written (`DT_RUNPATH` first).
+pub fn search_path_strings(bytes: &[u8], path: &Path) -> Result<Vec<(u64, String)>, Error> {
+    let elf = parse_goblin(bytes, path)?;
+    let Some(dynamic) = &elf.dynamic else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for tag in [dynamic::DT_RUNPATH, dynamic::DT_RPATH] {
+        for d in dynamic.dyns.iter().filter(|d| d.d_tag == tag) {
+            let value = elf
+                .dynstrtab
+                .get_at(d.d_val as usize)
+                .ok_or_else(|| Error::Malformed {
+                    path: path.to_path_buf(),
+                    message: "RUNPATH offset is outside .dynstr".into(),
+                })?;
+            out.push((tag, value.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// `search_path_strings` of a file on disk, reading only the pages the parser needs; `None`
+/// for a file that is not ELF or not a valid one (the check reports those).
+pub fn search_path_strings_file(disk: &Path) -> std::io::Result<Option<Vec<(u64, String)>>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(disk)?;
+    let mut head = [0u8; 4];
+    let n = file.read(&mut head)?;
+    if !is_elf(&head[..n]) {
+        return Ok(None);
+    }
+    // SAFETY: as in `inspect_file`: read-only, and only for this call.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(search_path_strings(&map, disk).ok())
+}
+
+/// New values for a file's `DT_RUNPATH` / `DT_RPATH` strings: `Some` replaces the string in
+/// place (never longer than the old one), `None` removes the entry from the dynamic array.
+pub type SearchPathFix = Vec<(u64, Option<String>)>;
+
+/// The file with `fix` applied; its size and every other offset stay as they were. A removed
+/// entry's string is overwritten with NUL and the entries after it move up one place, as
+/// patchelf's `--remove-rpath` does: an empty string would not do, since the loader reads an
+/// empty path element as the current directory.
+pub fn apply_search_path_fix(
+    bytes: &[u8],
+    path: &Path,
+    fix: &SearchPathFix,
+) -> Result<Vec<u8>, Error> {
+    let elf = parse_goblin(bytes, path)?;
+    let malformed = |message: &str| Error::Malformed {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    let Some(dynamic) = &elf.dynamic else {
+        return Err(malformed("no dynamic section"));
+    };
+    let mut out = bytes.to_vec();
+    let mut remove: Vec<usize> = Vec::new();
+    for (tag, new) in fix {
+        let Some((index, entry)) = dynamic
+            .dyns
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.d_tag == *tag)
+        else {
+            return Err(malformed("the RUNPATH to rewrite is not in the file"));
+        };
+        let slot = slot_of(&elf, entry, bytes, path)?;
+        let value = new.as_deref().unwrap_or("");
+        if value.len() > slot.len {
+            return Err(Error::RunpathTooLong {
+                path: path.to_path_buf(),
+                new: value.to_string(),
+                old: slot.value.clone(),
+            });
+        }
+        let field = &mut out[slot.offset..slot.offset + slot.len];
+        field.fill(0);
+        field[..value.len()].copy_from_slice(value.as_bytes());
+        if new.is_none() {
+            remove.push(index);
+        }
+    }
+    if remove.is_empty() {
+        return Ok(out);
+    }
+    // The dynamic array as the loader reads it: PT_DYNAMIC, in the file's class and byte order.
+    let ph = elf
+        .program_headers
+        .iter()
+        .find(|p| p.p_type == goblin::elf::program_header::PT_DYNAMIC)
+        .ok_or_else(|| malformed("no PT_DYNAMIC segment"))?;
+    let size = if elf.is_64 { 16 } else { 8 };
+    let start = ph.p_offset as usize;
+    let count = dynamic.dyns.len();
+    let end = start + count * size;
+    if end > out.len() || (ph.p_filesz as usize) < count * size {
+        return Err(malformed("dynamic array outside the file"));
+    }
+    let tag_at = |b: &[u8], i: usize| -> u64 {
+        let at = start + i * size;
+        match (elf.is_64, elf.little_endian) {
+            (true, true) => u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes")),
+            (true, false) => u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes")),
+            (false, true) => u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as u64,
+            (false, false) => u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes")) as u64,
+        }
+    };
+    // goblin's list is the array in file order up to DT_NULL; check that before moving bytes.
+    if (0..count).any(|i| tag_at(bytes, i) != dynamic.dyns[i].d_tag) {
+        return Err(malformed("dynamic array does not match PT_DYNAMIC"));
+    }
+    let kept: Vec<u8> = (0..count)
+        .filter(|i| !remove.contains(i))
+        .flat_map(|i| bytes[start + i * size..start + (i + 1) * size].to_vec())
+        .collect();
+    let array = &mut out[start..end];
+    array.fill(0);
+    array[..kept.len()].copy_from_slice(&kept);
+    Ok(out)
 }
 
 /// What a file is, recognised by its first bytes, not its name.

@@ -19,8 +19,9 @@ mod report;
 pub use arm::{ArmAttributes, cpu_arch_name, fp_arch_name, parse_arm_attributes, simd_arch_name};
 pub use check::{Problem, ProblemKind, detect_target};
 pub use file::{
-    ElfFile, Inspection, MAGIC, StringSlot, highest_version_definition, inspect, inspect_file,
-    is_binary_magic, is_elf, loads_the_same, machine_name, runpath_slot, soname,
+    ElfFile, Inspection, MAGIC, SearchPathFix, StringSlot, apply_search_path_fix,
+    highest_version_definition, inspect, inspect_file, is_binary_magic, is_elf, loads_the_same,
+    machine_name, runpath_slot, search_path_strings, search_path_strings_file, soname,
 };
 pub use report::{Offender, Report};
 
@@ -34,6 +35,12 @@ pub enum Error {
         "{path}: its RUNPATH string shares bytes with another dynamic string, so it cannot be replaced in place"
     )]
     SharedRunpath { path: PathBuf },
+    #[error("{path}: its RUNPATH {old} cannot be rewritten in place as {new}, which is longer")]
+    RunpathTooLong {
+        path: PathBuf,
+        old: String,
+        new: String,
+    },
 }
 
 impl crate::error::Hint for Error {}

@@ -180,6 +180,20 @@ impl Report {
                         continue;
                     }
                     let dir = path.parent().unwrap_or(Path::new(""));
+                    // On the board, an entry outside the bundle is searched too: at best dead
+                    // weight, at worst a folder anyone there can create (auditwheel's rule).
+                    for e in &elf.search_strings {
+                        if expand_origin(e, dir).is_none() {
+                            push(Problem::new(
+                                ProblemKind::SearchPath,
+                                format!(
+                                    "its RUNPATH/RPATH names {}, outside the bundle, where the loader would look for libraries",
+                                    if e.is_empty() { "'' (the current directory)".to_string() } else { format!("'{e}'") }
+                                ),
+                                Some("bundle it again with this rvenv, which rewrites such entries to $ORIGIN paths inside the bundle or removes them".into()),
+                            ));
+                        }
+                    }
                     // $LIB and $PLATFORM depend on the loader: rvenv cannot tell, so it does
                     // not call such a library missing.
                     let unknowable = elf.search_path.iter().any(|e| {

@@ -153,6 +153,8 @@ pub struct Editable {
 pub struct BundleChanges {
     pub rewritten: Vec<Rewritten>,
     pub warnings: Vec<String>,
+    /// RUNPATH/RPATH elements naming folders outside the bundle, grouped: what `bundle` does.
+    pub runpath_leaks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

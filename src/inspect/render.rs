@@ -204,6 +204,9 @@ impl Inspection {
             for warning in &c.warnings {
                 let _ = writeln!(w, "  warning: {warning}");
             }
+            for leak in &c.runpath_leaks {
+                let _ = writeln!(w, "  warning: {leak}");
+            }
         }
         s
     }

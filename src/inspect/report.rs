@@ -43,10 +43,11 @@ pub fn of_venv(ctx: &Context, venv: &venv::Venv, plan: &plan::Plan) -> Result<In
             .iter()
             .map(|(p, r)| Rewritten {
                 path: p.display().to_string(),
-                rewrite: rewrite_name(*r).into(),
+                rewrite: rewrite_name(r).into(),
             })
             .collect(),
         warnings: plan.warnings.clone(),
+        runpath_leaks: plan::search_path_lines(&plan.search_paths),
     };
     let roots = [venv.root.clone(), venv.real_root.clone()];
     let inside = move |line: &Path| {
@@ -148,7 +149,7 @@ fn of_gathered(ctx: &Context, gathered: Gathered) -> Inspection {
     inspection
 }
 
-fn rewrite_name(r: plan::Rewrite) -> &'static str {
+fn rewrite_name(r: &plan::Rewrite) -> &'static str {
     use plan::Rewrite::*;
     match r {
         None => "none",
@@ -157,6 +158,7 @@ fn rewrite_name(r: plan::Rewrite) -> &'static str {
         Activate => "activate",
         Record => "record",
         Runpath => "runpath",
+        SearchPath(_) => "runpath",
         Generated => "generated",
         PycHeader { .. } => "pyc-header",
     }
