@@ -305,7 +305,7 @@ fn prepare<'a>(
     let (mut reader, size) = entry.open().map_err(read_error(entry))?;
     // A binary whose RUNPATH was confined is already whole in memory (it had to be parsed to
     // be patched), and is checked as patched.
-    if matches!(rewrite, Rewrite::SearchPath(_)) {
+    if matches!(rewrite, Rewrite::Binary(_)) {
         let mut bytes = Vec::with_capacity(size as usize);
         reader.read_to_end(&mut bytes).map_err(read_error(entry))?;
         return Ok(whole(Cow::Owned(bytes), 0));

@@ -96,9 +96,9 @@ pub enum Rewrite {
     Activate,
     Record,
     Runpath,
-    /// An ELF file whose RUNPATH/RPATH named folders outside the bundle: each such element is
-    /// rewritten to its `$ORIGIN` path inside the bundle, or left out (applied when read).
-    SearchPath(Arc<elf::SearchPathFix>),
+    /// A binary changed in place when read (its size and layout kept): RUNPATH/RPATH elements
+    /// outside the bundle, and CPython's home search pinned to the bundle (`BinaryFix`).
+    Binary(Arc<BinaryFix>),
     Generated,
     /// Timestamp pyc: its recorded source mtime becomes the source's mtime in the archive.
     PycHeader {
@@ -161,11 +161,10 @@ impl Entry {
                 let path = self.source_path().expect("a file on disk");
                 let mut file = std::fs::File::open(&path)?;
                 let size = file.metadata()?.len();
-                if let Rewrite::SearchPath(fix) = rewrite {
+                if let Rewrite::Binary(fix) = rewrite {
                     let mut bytes = Vec::with_capacity(size as usize);
                     file.read_to_end(&mut bytes)?;
-                    let new = elf::apply_search_path_fix(&bytes, &path, fix)
-                        .map_err(std::io::Error::other)?;
+                    let new = fix.apply(bytes, &path)?;
                     let len = new.len() as u64;
                     return Ok((Box::new(std::io::Cursor::new(new)), len));
                 }
@@ -804,7 +803,60 @@ impl Builder<'_> {
             &stdlib,
             LinkPolicy::Dereference,
             &skip,
-        )
+        )?;
+        self.include()
+    }
+
+    /// python/include/pythonX.Y: the headers, so that `sysconfig.get_paths()['include']` names
+    /// a folder of the bundle and an extension builds against it on the board. Debian's
+    /// `pyconfig.h` only includes `<TRIPLET/pythonX.Y/pyconfig.h>` from the system's include
+    /// folder, which a board does not have: the bundle carries that file in its place.
+    fn include(&mut self) -> Result<(), Error> {
+        let exe = self.venv.version.exe_name();
+        let src = self.venv.base_prefix.join("include").join(&exe);
+        if !src.is_dir() {
+            return Ok(());
+        }
+        let dest = Path::new("python/include").join(&exe);
+        self.tree(&src, &dest, &src, LinkPolicy::Dereference, &|_| false)?;
+        let wrapper = src.join("pyconfig.h");
+        let Ok(text) = std::fs::read_to_string(&wrapper) else {
+            return Ok(());
+        };
+        let real = text.lines().find_map(|l| {
+            let inc = l.trim_start_matches(['#', ' ']).strip_prefix("include <")?;
+            let inc = inc.strip_suffix('>')?;
+            inc.ends_with(&format!("/{exe}/pyconfig.h"))
+                .then(|| self.venv.base_prefix.join("include").join(inc))
+                .filter(|p| p.is_file() && self.multiarch_matches(p))
+        });
+        if let Some(real) = real {
+            let meta = std::fs::metadata(&real).map_err(crate::error::io(&real))?;
+            self.file(dest.join("pyconfig.h"), &real, &meta);
+        }
+        Ok(())
+    }
+
+    /// Whether the multiarch folder of `pyconfig` (`include/TRIPLET/pythonX.Y/pyconfig.h`) is
+    /// the interpreter's: its `MULTIARCH` in the standard library's `_sysconfigdata`.
+    fn multiarch_matches(&self, pyconfig: &Path) -> bool {
+        let Some(triplet) = pyconfig
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|t| t.to_str())
+        else {
+            return false;
+        };
+        std::fs::read_dir(&self.venv.stdlib)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("_sysconfigdata") && name.ends_with(&format!("{triplet}.py"))
+            })
     }
 
     /// Build-machine folders and where they are in the bundle, most specific first: the venv,
@@ -905,8 +957,11 @@ impl Builder<'_> {
                 fixes.push((i, fix));
             }
         }
-        for (i, fix) in fixes {
-            let rewrite = Rewrite::SearchPath(Arc::new(fix));
+        for (i, search_path) in fixes {
+            let rewrite = Rewrite::Binary(Arc::new(BinaryFix {
+                search_path,
+                strings: Vec::new(),
+            }));
             let entry = &mut self.entries[i];
             if let Kind::File { rewrite: r, .. } = &mut entry.kind {
                 *r = rewrite.clone();
@@ -914,6 +969,55 @@ impl Builder<'_> {
             self.rewritten.push((entry.path.clone(), rewrite));
         }
         Ok(())
+    }
+
+    /// CPython 3.11+ (getpath.py): see `home_pins`. Returns whether the home was pinned (the
+    /// landmark file is then added); a build laid out otherwise keeps its search, with a warning.
+    fn pin_home(&mut self) -> Result<bool, Error> {
+        let venv = self.venv;
+        if (venv.version.major, venv.version.minor) < (3, 11) {
+            return Ok(false);
+        }
+        let exe = venv.version.exe_name();
+        let target = match &venv.libpython {
+            Some(l) => Path::new("python/lib").join(&l.needed),
+            None => Path::new("python/bin").join(&exe),
+        };
+        let prefixes = compiled_prefixes(&venv.stdlib);
+        let Some(entry) = self.find_mut(&target) else {
+            return Ok(false);
+        };
+        let Some(disk) = entry.source_path().map(Cow::into_owned) else {
+            return Ok(false);
+        };
+        let bytes = std::fs::read(&disk).map_err(crate::error::io(&disk))?;
+        let Some(strings) = home_pins(&bytes, &prefixes) else {
+            self.warnings.push(format!(
+                "{}: CPython's home search could not be pinned to the bundle (its getpath is not laid out as rvenv expects); started under a name it cannot resolve (exec -a), the interpreter may use another installation's standard library",
+                disk.display()
+            ));
+            return Ok(false);
+        };
+        let Kind::File { rewrite, .. } = &mut entry.kind else {
+            return Ok(false);
+        };
+        let fix = match rewrite {
+            Rewrite::Binary(fix) => BinaryFix {
+                strings,
+                ..(**fix).clone()
+            },
+            _ => BinaryFix {
+                search_path: Vec::new(),
+                strings,
+            },
+        };
+        *rewrite = Rewrite::Binary(Arc::new(fix));
+        let rewrite = rewrite.clone();
+        match self.rewritten.iter_mut().find(|(p, _)| *p == target) {
+            Some((_, r)) => *r = rewrite,
+            None => self.rewritten.push((target, rewrite)),
+        }
+        Ok(true)
     }
 
     /// Directories the bundle creates itself (python/, python/bin, ...); the entries are sorted.
@@ -941,6 +1045,125 @@ impl Builder<'_> {
         }));
         self.entries.sort_by(|a, b| path_order(&a.path, &b.path));
     }
+}
+
+/// What `Rewrite::Binary` changes in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BinaryFix {
+    pub search_path: elf::SearchPathFix,
+    /// Byte strings that occur exactly once, each replaced by one of the same length.
+    pub strings: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl BinaryFix {
+    pub fn apply(&self, mut bytes: Vec<u8>, path: &Path) -> std::io::Result<Vec<u8>> {
+        if !self.search_path.is_empty() {
+            bytes = elf::apply_search_path_fix(&bytes, path, &self.search_path)
+                .map_err(std::io::Error::other)?;
+        }
+        for (old, new) in &self.strings {
+            let at = memchr::memmem::find(&bytes, old).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{}: changed since it was planned ({} no longer in it)",
+                    path.display(),
+                    String::from_utf8_lossy(old).trim_matches('\0')
+                ))
+            })?;
+            bytes[at..at + new.len()].copy_from_slice(new);
+        }
+        Ok(bytes)
+    }
+}
+
+/// The file CPython's home search looks for in a bundle, instead of `os.py` (see `pin_home`).
+pub const HOME_LANDMARK: &str = "rvenv";
+
+const HOME_LANDMARK_TEXT: &str = "This file marks the bundle's standard library for CPython's home search, in place of\nos.py (rvenv pinned the interpreter's search to it; see docs/reliability.md).\n";
+
+/// The `.pth` file that gives a bundle's `sys._base_executable` the real interpreter.
+pub const BASE_EXECUTABLE_PTH: &str = "_rvenv_base_executable.pth";
+
+const BASE_EXECUTABLE_LINE: &str = "import os, sys; sys._base_executable = os.path.realpath(sys.executable) if sys.executable and sys.prefix != sys.base_prefix and sys._base_executable == sys.executable else sys._base_executable\n";
+
+/// The replacements that pin CPython's home search (getpath, frozen in libpython or the
+/// interpreter) to the bundle: the landmark constants `/os.py` and `/os.pyc` of the marshalled
+/// getpath module become `/rvenv` (a file only a bundle's standard library has) and
+/// `/rvenv/` (never a file), and the compiled-in prefixes become a folder that does not exist
+/// (`/usr` → `/?sr`). Only the prefix's second byte changes: linkers merge string tails, so
+/// the end of the prefix may be another string (pyenv's `…/versions/3.11.7` ends in
+/// `PY_VERSION`, and `/usr` may end in a `"r"`), and the tail from the second byte on would
+/// have to be a string of its own.
+/// Started under a name it cannot resolve, CPython searches upward from the current directory
+/// and then falls back to the compiled-in prefix: either could be another installation's
+/// standard library of the same version; now it is the bundle's or none, and then it stops at
+/// once. `None` unless each string occurs exactly once in `bytes`.
+pub fn home_pins(bytes: &[u8], prefixes: &[String]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut pins: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (old, new) in [("/os.py", "/rvenv"), ("/os.pyc", "/rvenv/")] {
+        // A marshalled short ASCII string: type 'z' (or 'Z'), with or without the reference
+        // flag, then its length byte.
+        let found: Vec<Vec<u8>> = [b'z', b'Z', b'z' | 0x80, b'Z' | 0x80]
+            .iter()
+            .map(|t| [&[*t, old.len() as u8][..], old.as_bytes()].concat())
+            .filter(|pat| memchr::memmem::find_iter(bytes, pat).count() == 1)
+            .collect();
+        let [pat] = found.as_slice() else {
+            return None;
+        };
+        let mut to = pat[..2].to_vec();
+        to.extend_from_slice(new.as_bytes());
+        pins.push((pat.clone(), to));
+    }
+    let mut seen = Vec::new();
+    for prefix in prefixes {
+        if prefix.is_empty() || seen.contains(prefix) {
+            continue;
+        }
+        seen.push(prefix.clone());
+        let old = [b"\0", prefix.as_bytes(), b"\0"].concat();
+        if memchr::memmem::find_iter(bytes, &old).count() != 1 {
+            return None;
+        }
+        if !prefix.starts_with('/') || prefix.len() < 2 {
+            return None;
+        }
+        let mut new = old.clone();
+        new[2] = if new[2] == b'?' { b'!' } else { b'?' };
+        pins.push((old, new));
+    }
+    (!seen.is_empty()).then_some(pins)
+}
+
+/// `prefix` and `exec_prefix` as compiled in, from the standard library's `_sysconfigdata`.
+fn compiled_prefixes(stdlib: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(stdlib) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = dir
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("_sysconfigdata") && n.ends_with(".py"))
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        let Ok(text) = std::fs::read_to_string(&name) else {
+            continue;
+        };
+        let value = |key: &str| {
+            let at = text.find(&format!("'{key}': '"))? + key.len() + 5;
+            text[at..].split('\'').next().map(str::to_string)
+        };
+        if let Some(prefix) = value("prefix") {
+            let mut out = vec![prefix];
+            out.extend(value("exec_prefix"));
+            return out;
+        }
+    }
+    Vec::new()
 }
 
 /// A RUNPATH/RPATH element that named a folder outside the bundle: `new` is its `$ORIGIN`
@@ -1168,6 +1391,7 @@ pub fn build(
     }
     b.parents();
     b.search_paths()?;
+    let pinned = b.pin_home()?;
 
     let mut plan = Plan {
         arcroot: arcroot.to_string(),
@@ -1191,6 +1415,23 @@ pub fn build(
     let requirements = dist::freeze(&dists, venv.version.minor);
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);
     plan.add_generated("requirements.txt", requirements.into_bytes(), mtime);
+    if pinned {
+        let exe = venv.version.exe_name();
+        plan.add_generated(
+            &format!("python/lib/{exe}/{HOME_LANDMARK}"),
+            HOME_LANDMARK_TEXT.as_bytes().to_vec(),
+            mtime,
+        );
+        // The bundle is a venv whose pyvenv.cfg cannot name its base (`home` is resolved
+        // against the current directory), so CPython leaves sys._base_executable at the venv's
+        // own interpreter; `python -m venv` then makes venvs whose home is the bundle's bin/,
+        // where no standard library is. site.py runs this line at start-up.
+        plan.add_generated(
+            &format!("lib/{exe}/site-packages/{BASE_EXECUTABLE_PTH}"),
+            BASE_EXECUTABLE_LINE.as_bytes().to_vec(),
+            mtime,
+        );
+    }
     Ok(plan)
 }
 

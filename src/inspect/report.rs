@@ -158,7 +158,8 @@ fn rewrite_name(r: &plan::Rewrite) -> &'static str {
         Activate => "activate",
         Record => "record",
         Runpath => "runpath",
-        SearchPath(_) => "runpath",
+        Binary(fix) if fix.search_path.is_empty() => "home",
+        Binary(_) => "runpath",
         Generated => "generated",
         PycHeader { .. } => "pyc-header",
     }
