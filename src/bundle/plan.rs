@@ -338,6 +338,8 @@ struct Builder<'a> {
     warnings: Vec<String>,
     rewritten: Vec<(PathBuf, Rewrite)>,
     search_paths: Vec<SearchPathChange>,
+    /// Other shells' activate scripts that name the venv's path, left out.
+    left_out_activate: Vec<String>,
     /// bin/ scripts rewritten, by venv-relative path → (RECORD hash, size).
     new_hashes: BTreeMap<PathBuf, (String, u64)>,
     /// The venv's time for generated entries when SOURCE_DATE_EPOCH is not set.
@@ -657,26 +659,38 @@ impl Builder<'_> {
                 })
             })
         };
+        let venv_paths: Vec<String> = [&self.venv.root, &self.venv.real_root]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let venv_paths: Vec<&str> = venv_paths.iter().map(String::as_str).collect();
         let new = match name {
             "activate" => {
                 let s = text(std::fs::read(path).map_err(crate::error::io(path))?)?;
-                Some((
-                    rewrite::activate_sh(&s)
-                        .map_err(rewrite_error)?
-                        .into_bytes(),
-                    Rewrite::Activate,
-                ))
+                let new = rewrite::activate_sh(&s, &venv_paths)
+                    .unwrap_or_else(|_| rewrite::own_activate_sh(&self.prompt()));
+                Some((new.into_bytes(), Rewrite::Activate))
             }
             "activate.fish" => {
                 let s = text(std::fs::read(path).map_err(crate::error::io(path))?)?;
-                Some((
-                    rewrite::activate_fish(&s)
-                        .map_err(rewrite_error)?
-                        .into_bytes(),
-                    Rewrite::Activate,
-                ))
+                let new = rewrite::activate_fish(&s, &venv_paths)
+                    .unwrap_or_else(|_| rewrite::own_activate_fish(&self.prompt()));
+                Some((new.into_bytes(), Rewrite::Activate))
             }
+            // Other shells' scripts (nushell, xonsh, cmd, PowerShell) and virtualenv's
+            // activate_this.py that name the venv's own path cannot be trusted to follow the
+            // bundle: they are left out, and said so.
             "activate.csh" => Some((rewrite::activate_csh().into_bytes(), Rewrite::Activate)),
+            _ if (name.starts_with("activate") || name.starts_with("deactivate")) && {
+                let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
+                venv_paths
+                    .iter()
+                    .any(|p| memchr::memmem::find(&bytes, p.as_bytes()).is_some())
+            } =>
+            {
+                self.left_out_activate.push(name.to_string());
+                return Ok(());
+            }
             _ if is_script => {
                 let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
                 match rewrite::parse_launcher(&bytes) {
@@ -856,6 +870,26 @@ impl Builder<'_> {
                 let name = e.file_name();
                 let name = name.to_string_lossy();
                 name.starts_with("_sysconfigdata") && name.ends_with(&format!("{triplet}.py"))
+            })
+    }
+
+    /// The prompt the venv's own activate scripts show: pyvenv.cfg's `prompt`, else the
+    /// venv's folder name (CPython's rule).
+    fn prompt(&self) -> String {
+        self.venv
+            .cfg
+            .text
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == "prompt").then(|| v.trim().trim_matches(['\'', '"']).to_string())
+            })
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                self.venv
+                    .root
+                    .file_name()
+                    .map_or_else(|| "venv".into(), |n| n.to_string_lossy().into_owned())
             })
     }
 
@@ -1333,6 +1367,7 @@ pub fn build(
         warnings: Vec::new(),
         rewritten: Vec::new(),
         search_paths: Vec::new(),
+        left_out_activate: Vec::new(),
         new_hashes: BTreeMap::new(),
         default_mtime: cfg_meta.mtime().max(0) as u64,
         output_in_venv: output_in_venv.clone(),
@@ -1368,6 +1403,13 @@ pub fn build(
         &skip,
     )?;
     b.bin()?;
+    if !b.left_out_activate.is_empty() {
+        b.warnings.push(format!(
+            "{}: left out of the bundle: {} name this venv's path and would activate it, not the bundle (bin/activate and bin/activate.fish work from anywhere)",
+            venv.root.join("bin").display(),
+            b.left_out_activate.join(", ")
+        ));
+    }
     b.records()?;
     b.base()?;
     let cfg = rewrite::pyvenv_cfg(&venv.cfg.text, &venv.version.full);

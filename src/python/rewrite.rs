@@ -7,6 +7,10 @@ pub enum Error {
     UnsafeShebangArgument(String),
     #[error("no 'VIRTUAL_ENV' assignment found")]
     NoVirtualEnvAssignment,
+    /// A creator's script that computes or tests its location itself (uv's relocatable one,
+    /// virtualenv 21's): a token rewrite would leave it half-changed.
+    #[error("not the plain form (VIRTUAL_ENV assigned the venv's path once)")]
+    NotPlainActivate,
     #[error("new RUNPATH '{new}' is longer than the old one ({old_len} bytes)")]
     RunpathTooLong { new: String, old_len: usize },
     #[error("RECORD is not valid CSV: {0}")]
@@ -381,9 +385,16 @@ fi
 "#;
 
 /// `bin/activate` (bash, zsh): `VIRTUAL_ENV` computed from the script's own location.
-pub fn activate_sh(script: &str) -> Result<String, Error> {
+/// Only the plain form (CPython's venv, virtualenv 20, uv without `--relocatable`) is
+/// rewritten: `VIRTUAL_ENV` assigned one of `venv_paths` as a literal, and no other mention of
+/// them; any other script is `NotPlainActivate` and gets `own_activate_sh` instead.
+pub fn activate_sh(script: &str, venv_paths: &[&str]) -> Result<String, Error> {
     let token = assigned_literal(script, "VIRTUAL_ENV=").ok_or(Error::NoVirtualEnvAssignment)?;
+    plain(token, venv_paths)?;
     let body = replace_token(script, token, "\"$_rvenv_root\"");
+    if mentions(&body, venv_paths) {
+        return Err(Error::NotPlainActivate);
+    }
     // After `deactivate nondestructive`, so a failed lookup still leaves no half-active state.
     let anchor = "deactivate nondestructive\n";
     let at = body.find(anchor).map(|i| i + anchor.len()).unwrap_or(0);
@@ -407,8 +418,12 @@ end
 "#;
 
 /// `bin/activate.fish`: the same, with fish's `status filename`.
-pub fn activate_fish(script: &str) -> Result<String, Error> {
+pub fn activate_fish(script: &str, venv_paths: &[&str]) -> Result<String, Error> {
     let token = assigned_literal(script, "VIRTUAL_ENV ").ok_or(Error::NoVirtualEnvAssignment)?;
+    plain(token, venv_paths)?;
+    if script.matches(token).count() != 1 || mentions(&script.replacen(token, "", 1), venv_paths) {
+        return Err(Error::NotPlainActivate);
+    }
     let line_start = script
         .find(&format!("VIRTUAL_ENV {token}"))
         .map(|i| script[..i].rfind('\n').map_or(0, |n| n + 1))
@@ -422,6 +437,178 @@ pub fn activate_fish(script: &str) -> Result<String, Error> {
         "\"$_rvenv_root\"",
     ));
     Ok(out)
+}
+
+/// Whether one of `paths` still stands in `text` as a path of its own (`/null` is not in
+/// `2>/dev/null`; `/v` is in `[ ! -d /v ]` and in `/v/bin`).
+fn mentions(text: &str, paths: &[&str]) -> bool {
+    paths.iter().any(|p| {
+        text.match_indices(p).any(|(i, _)| {
+            let before = text[..i].chars().last();
+            let after = text[i + p.len()..].chars().next();
+            before.is_none_or(|c| !(c.is_alphanumeric() || "/._-".contains(c)))
+                && after.is_none_or(|c| !(c.is_alphanumeric() || "._-".contains(c)))
+        })
+    })
+}
+
+/// The assigned token, unquoted, must be one of the venv's paths.
+fn plain(token: &str, venv_paths: &[&str]) -> Result<(), Error> {
+    match shell_word(token) {
+        Some(bare) if venv_paths.contains(&bare.as_str()) => Ok(()),
+        _ => Err(Error::NotPlainActivate),
+    }
+}
+
+/// The value of a shell word made of plain, single- and double-quoted parts (`shlex.quote`'s
+/// `'/a'"'"'b'` included); `None` for anything that expands (`$`, backquotes).
+fn shell_word(word: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => loop {
+                match chars.next()? {
+                    '\'' => break,
+                    c => out.push(c),
+                }
+            },
+            '"' => loop {
+                match chars.next()? {
+                    '"' => break,
+                    '$' | '`' => return None,
+                    '\\' => out.push(chars.next()?),
+                    c => out.push(c),
+                }
+            },
+            '$' | '`' => return None,
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// A prompt as a single-quoted shell (and fish) word.
+fn single_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// rvenv's own `bin/activate` for bash and zsh, for a script it does not rewrite: CPython's
+/// behaviour (PATH, PYTHONHOME, the prompt, `deactivate`), with the bundle found from the
+/// script's own location.
+pub fn own_activate_sh(prompt: &str) -> String {
+    format!(
+        r#"# This file must be used with "source bin/activate" from bash or zsh.
+# rvenv wrote it for this bundle in place of its creator's script, which could not be made
+# relocatable safely.
+deactivate () {{
+    if [ -n "${{_OLD_VIRTUAL_PATH:-}}" ]; then
+        PATH="${{_OLD_VIRTUAL_PATH:-}}"
+        export PATH
+        unset _OLD_VIRTUAL_PATH
+    fi
+    if [ -n "${{_OLD_VIRTUAL_PYTHONHOME:-}}" ]; then
+        PYTHONHOME="${{_OLD_VIRTUAL_PYTHONHOME:-}}"
+        export PYTHONHOME
+        unset _OLD_VIRTUAL_PYTHONHOME
+    fi
+    hash -r 2>/dev/null
+    if [ -n "${{_OLD_VIRTUAL_PS1:-}}" ]; then
+        PS1="${{_OLD_VIRTUAL_PS1:-}}"
+        export PS1
+        unset _OLD_VIRTUAL_PS1
+    fi
+    unset VIRTUAL_ENV
+    unset VIRTUAL_ENV_PROMPT
+    if [ ! "${{1:-}}" = "nondestructive" ]; then
+        unset -f deactivate
+    fi
+}}
+
+deactivate nondestructive
+{SH_LOCATE}VIRTUAL_ENV="$_rvenv_root"
+unset _rvenv_root
+export VIRTUAL_ENV
+
+_OLD_VIRTUAL_PATH="$PATH"
+PATH="$VIRTUAL_ENV/bin:$PATH"
+export PATH
+
+VIRTUAL_ENV_PROMPT={prompt}
+export VIRTUAL_ENV_PROMPT
+
+if [ -n "${{PYTHONHOME:-}}" ]; then
+    _OLD_VIRTUAL_PYTHONHOME="${{PYTHONHOME:-}}"
+    unset PYTHONHOME
+fi
+
+if [ -z "${{VIRTUAL_ENV_DISABLE_PROMPT:-}}" ]; then
+    _OLD_VIRTUAL_PS1="${{PS1:-}}"
+    PS1="(${{VIRTUAL_ENV_PROMPT}}) ${{PS1:-}}"
+    export PS1
+fi
+
+hash -r 2>/dev/null
+"#,
+        prompt = single_quoted(prompt)
+    )
+}
+
+/// rvenv's own `bin/activate.fish`, as `own_activate_sh`.
+pub fn own_activate_fish(prompt: &str) -> String {
+    format!(
+        r#"# This file must be used with "source bin/activate.fish" from fish.
+# rvenv wrote it for this bundle in place of its creator's script, which could not be made
+# relocatable safely.
+function deactivate -d "Exit the virtual environment and return to the normal shell environment"
+    if test -n "$_OLD_VIRTUAL_PATH"
+        set -gx PATH $_OLD_VIRTUAL_PATH
+        set -e _OLD_VIRTUAL_PATH
+    end
+    if test -n "$_OLD_VIRTUAL_PYTHONHOME"
+        set -gx PYTHONHOME $_OLD_VIRTUAL_PYTHONHOME
+        set -e _OLD_VIRTUAL_PYTHONHOME
+    end
+    if test -n "$_OLD_FISH_PROMPT_OVERRIDE"
+        set -e _OLD_FISH_PROMPT_OVERRIDE
+        if functions -q _old_fish_prompt
+            functions -e fish_prompt
+            functions -c _old_fish_prompt fish_prompt
+            functions -e _old_fish_prompt
+        end
+    end
+    set -e VIRTUAL_ENV
+    set -e VIRTUAL_ENV_PROMPT
+    if test "$argv[1]" != "nondestructive"
+        functions -e deactivate
+    end
+end
+
+deactivate nondestructive
+{FISH_LOCATE}set -gx VIRTUAL_ENV "$_rvenv_root"
+set -gx _OLD_VIRTUAL_PATH $PATH
+set -gx PATH "$VIRTUAL_ENV/bin" $PATH
+set -gx VIRTUAL_ENV_PROMPT {prompt}
+
+if set -q PYTHONHOME
+    set -gx _OLD_VIRTUAL_PYTHONHOME $PYTHONHOME
+    set -e PYTHONHOME
+end
+
+if test -z "$VIRTUAL_ENV_DISABLE_PROMPT"
+    functions -c fish_prompt _old_fish_prompt
+    function fish_prompt
+        set -l old_status $status
+        printf "(%s) " $VIRTUAL_ENV_PROMPT
+        echo "exit $old_status" | .
+        _old_fish_prompt
+    end
+    set -gx _OLD_FISH_PROMPT_OVERRIDE "$VIRTUAL_ENV"
+end
+"#,
+        prompt = single_quoted(prompt)
+    )
 }
 
 /// `bin/activate.csh`: csh and tcsh cannot tell a sourced file where it is (`$_` is empty in
@@ -735,7 +922,7 @@ mod tests {
             let script = format!(
                 "deactivate () {{ :; }}\ndeactivate nondestructive\n\n{line}PATH=\"$VIRTUAL_ENV/bin:$PATH\""
             );
-            let out = activate_sh(&script).unwrap();
+            let out = activate_sh(&script, &["/tmp/tv", "/tmp/a b"]).unwrap();
             assert!(!out.contains(token), "{out}");
             assert!(out.contains("VIRTUAL_ENV=\"$_rvenv_root\"\n"), "{out}");
             let locate = out.find("# rvenv:").unwrap();
@@ -747,14 +934,14 @@ mod tests {
         }
         // 3.13: a cygpath branch and an export in the other branch
         let s = "deactivate nondestructive\nif x; then\n    VIRTUAL_ENV=$(cygpath \"/tmp/v\")\nelse\n    export VIRTUAL_ENV=\"/tmp/v\"\nfi\n";
-        let out = activate_sh(s).unwrap();
+        let out = activate_sh(s, &["/tmp/v"]).unwrap();
         assert!(!out.contains("/tmp/v"), "{out}");
         assert!(
             out.contains("cygpath \"$_rvenv_root\")")
                 && out.contains("export VIRTUAL_ENV=\"$_rvenv_root\"")
         );
         assert_eq!(
-            activate_sh("echo hi\n").unwrap_err(),
+            activate_sh("echo hi\n", &["/tmp/v"]).unwrap_err(),
             Error::NoVirtualEnvAssignment
         );
     }
@@ -762,17 +949,40 @@ mod tests {
     #[test]
     fn activate_fish_and_csh() {
         let s = "function deactivate\nend\ndeactivate nondestructive\nset -gx VIRTUAL_ENV \"/tmp/v\"\nset -gx PATH \"$VIRTUAL_ENV/bin\" $PATH\n";
-        let out = activate_fish(s).unwrap();
+        let out = activate_fish(s, &["/tmp/v"]).unwrap();
         assert!(!out.contains("/tmp/v"));
         assert!(out.contains("status filename"));
         assert!(out.find("# rvenv:").unwrap() > out.find("deactivate nondestructive").unwrap());
         assert!(out.contains("set -gx VIRTUAL_ENV \"$_rvenv_root\"\n"));
         assert!(
-            activate_fish("set -gx VIRTUAL_ENV /tmp/v\n")
+            activate_fish("set -gx VIRTUAL_ENV /tmp/v\n", &["/tmp/v"])
                 .unwrap()
                 .contains("VIRTUAL_ENV \"$_rvenv_root\"")
         );
         assert!(!activate_csh().contains("setenv"));
+    }
+
+    #[test]
+    fn scripts_that_find_or_test_their_location_are_not_rewritten() {
+        // uv --relocatable: computes VIRTUAL_ENV from its own path.
+        let uv = "deactivate nondestructive\nVIRTUAL_ENV=''\"$(dirname -- \"$(dirname -- \"$(realpath -- \"$SCRIPT_PATH\")\")\")\"''\nexport VIRTUAL_ENV\n";
+        assert_eq!(activate_sh(uv, &["/v"]).unwrap_err(), Error::NotPlainActivate);
+        let uv_fish = "set -gx VIRTUAL_ENV ''(dirname -- (dirname -- (realpath -- (status -f))))''\n";
+        assert!(activate_fish(uv_fish, &["/v"]).is_err());
+        // virtualenv 21: tests the original path and keeps it in another branch.
+        let v21 = "if [ ! -d /v ]; then\n    VIRTUAL_ENV=\"$CURRENT_ENV\"\nelse\n    VIRTUAL_ENV=/v\nfi\n";
+        assert_eq!(activate_sh(v21, &["/v"]).unwrap_err(), Error::NotPlainActivate);
+        // Another venv's path.
+        assert!(activate_sh("VIRTUAL_ENV=/other\n", &["/v"]).is_err());
+    }
+
+    #[test]
+    fn own_scripts_quote_the_prompt() {
+        let sh = own_activate_sh("it's");
+        assert!(sh.contains("VIRTUAL_ENV_PROMPT='it'\\''s'\n"), "{sh}");
+        assert!(sh.contains(SH_LOCATE));
+        let fish = own_activate_fish("app");
+        assert!(fish.contains("set -gx VIRTUAL_ENV_PROMPT 'app'\n") && fish.contains(FISH_LOCATE));
     }
 
     #[test]
@@ -880,12 +1090,12 @@ mod tests {
     fn activate_words_are_whole_shell_words() {
         // A venv at /null must not touch 2>/dev/null.
         let s = "deactivate nondestructive\nVIRTUAL_ENV=/null\nhash -r 2>/dev/null\n";
-        let out = activate_sh(s).unwrap();
+        let out = activate_sh(s, &["/null"]).unwrap();
         assert!(out.contains("hash -r 2>/dev/null\n"), "{out}");
         assert!(out.contains("VIRTUAL_ENV=\"$_rvenv_root\"\n"), "{out}");
         // shlex.quote of a path with a quote in it (CPython 3.13.1+)
         let s = "deactivate nondestructive\nexport VIRTUAL_ENV='/a'\"'\"'b'\n";
-        let out = activate_sh(s).unwrap();
+        let out = activate_sh(s, &["/a'b"]).unwrap();
         assert!(
             out.contains("export VIRTUAL_ENV=\"$_rvenv_root\"\n"),
             "{out}"

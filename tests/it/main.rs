@@ -11,6 +11,7 @@
 mod common;
 
 mod architecture;
+mod activate;
 mod archive;
 mod assemble;
 mod bad_input;
