@@ -802,6 +802,17 @@ impl Builder<'_> {
         } else {
             self.file(dest, interp, &meta);
         }
+        // python3 and python beside pythonX.Y, as an installation has them: the names a venv
+        // made from the bundle's bin/python3 or bin/python runs (see BASE_EXECUTABLE_LINE).
+        let mtime = self.generated_mtime();
+        for alias in ["python3", "python"] {
+            if alias != exe {
+                let kind = Kind::Symlink {
+                    target: exe.clone().into(),
+                };
+                self.insert(Path::new("python/bin").join(alias), kind, mtime);
+            }
+        }
         let keep_tests = self.config.keep_stdlib_tests;
         let skip = move |rel: &Path| {
             let top_only = rel.components().count() == 1;
@@ -1117,7 +1128,9 @@ const HOME_LANDMARK_TEXT: &str = "This file marks the bundle's standard library 
 /// The `.pth` file that gives a bundle's `sys._base_executable` the real interpreter.
 pub const BASE_EXECUTABLE_PTH: &str = "_rvenv_base_executable.pth";
 
-const BASE_EXECUTABLE_LINE: &str = "import os, sys; sys._base_executable = os.path.realpath(sys.executable) if sys.executable and sys.prefix != sys.base_prefix and sys._base_executable == sys.executable else sys._base_executable\n";
+/// The same name in python/bin (which has python, python3 and pythonX.Y), so that a venv made
+/// from `bin/python3` runs `python3` as CPython's venv module expects.
+const BASE_EXECUTABLE_LINE: &str = "import os, sys; e = sys.executable; b = os.path.join(os.path.dirname(os.path.realpath(e)), os.path.basename(e)) if e else ''; sys._base_executable = (b if os.path.isfile(b) else os.path.realpath(e)) if e and sys.prefix != sys.base_prefix and sys._base_executable == e else sys._base_executable\n";
 
 /// The replacements that pin CPython's home search (getpath, frozen in libpython or the
 /// interpreter) to the bundle: the landmark constants `/os.py` and `/os.pyc` of the marshalled
