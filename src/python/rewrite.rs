@@ -966,12 +966,19 @@ mod tests {
     fn scripts_that_find_or_test_their_location_are_not_rewritten() {
         // uv --relocatable: computes VIRTUAL_ENV from its own path.
         let uv = "deactivate nondestructive\nVIRTUAL_ENV=''\"$(dirname -- \"$(dirname -- \"$(realpath -- \"$SCRIPT_PATH\")\")\")\"''\nexport VIRTUAL_ENV\n";
-        assert_eq!(activate_sh(uv, &["/v"]).unwrap_err(), Error::NotPlainActivate);
-        let uv_fish = "set -gx VIRTUAL_ENV ''(dirname -- (dirname -- (realpath -- (status -f))))''\n";
+        assert_eq!(
+            activate_sh(uv, &["/v"]).unwrap_err(),
+            Error::NotPlainActivate
+        );
+        let uv_fish =
+            "set -gx VIRTUAL_ENV ''(dirname -- (dirname -- (realpath -- (status -f))))''\n";
         assert!(activate_fish(uv_fish, &["/v"]).is_err());
         // virtualenv 21: tests the original path and keeps it in another branch.
         let v21 = "if [ ! -d /v ]; then\n    VIRTUAL_ENV=\"$CURRENT_ENV\"\nelse\n    VIRTUAL_ENV=/v\nfi\n";
-        assert_eq!(activate_sh(v21, &["/v"]).unwrap_err(), Error::NotPlainActivate);
+        assert_eq!(
+            activate_sh(v21, &["/v"]).unwrap_err(),
+            Error::NotPlainActivate
+        );
         // Another venv's path.
         assert!(activate_sh("VIRTUAL_ENV=/other\n", &["/v"]).is_err());
     }

@@ -16,7 +16,11 @@ fn make(creator: &str, dir: &Path, scratch: &Path) -> PathBuf {
     let py = SYSTEM_PYTHON;
     match creator {
         "venv" => {
-            run_ok(Command::new(py).args(["-m", "venv", "--without-pip"]).arg(dir));
+            run_ok(
+                Command::new(py)
+                    .args(["-m", "venv", "--without-pip"])
+                    .arg(dir),
+            );
         }
         "virtualenv-20" | "virtualenv-20-copies" | "virtualenv-21" | "virtualenv-21-copies" => {
             let venv = if creator.starts_with("virtualenv-20") {
@@ -29,7 +33,8 @@ fn make(creator: &str, dir: &Path, scratch: &Path) -> PathBuf {
             if creator.ends_with("copies") {
                 cmd.arg("--copies");
             }
-            cmd.arg(dir).env("VIRTUALENV_OVERRIDE_APP_DATA", scratch.join("appdata"));
+            cmd.arg(dir)
+                .env("VIRTUALENV_OVERRIDE_APP_DATA", scratch.join("appdata"));
             run_ok(&mut cmd);
         }
         "uv" | "uv-relocatable" => {
@@ -89,24 +94,33 @@ fn activate_scripts_of_every_creator_parse_and_activate_the_bundle() {
         extract(&tarball, &dest);
         let root = dest.join("app");
         let b = root.display().to_string();
-        assert!(root.join("bin/activate").is_file(), "{creator}: no bin/activate");
+        assert!(
+            root.join("bin/activate").is_file(),
+            "{creator}: no bin/activate"
+        );
         // The original venv still exists: a script that tests or keeps its path would pick it.
         assert!(venv.is_dir());
         let checks: [(&str, Vec<&str>, String); 3] = [
             (
                 "bash",
                 vec!["bash", "-c"],
-                format!(". '{b}/bin/activate' && echo \"V=$VIRTUAL_ENV\" && echo \"P=${{PATH%%:*}}\" && command -v python3"),
+                format!(
+                    ". '{b}/bin/activate' && echo \"V=$VIRTUAL_ENV\" && echo \"P=${{PATH%%:*}}\" && command -v python3"
+                ),
             ),
             (
                 "zsh",
                 vec!["zsh", "-c"],
-                format!(". '{b}/bin/activate' && echo \"V=$VIRTUAL_ENV\" && echo \"P=${{PATH%%:*}}\" && command -v python3"),
+                format!(
+                    ". '{b}/bin/activate' && echo \"V=$VIRTUAL_ENV\" && echo \"P=${{PATH%%:*}}\" && command -v python3"
+                ),
             ),
             (
                 "fish",
                 vec!["fish", "-c"],
-                format!("source '{b}/bin/activate.fish'; and echo \"V=$VIRTUAL_ENV\"; and echo \"P=$PATH[1]\"; and command -v python3"),
+                format!(
+                    "source '{b}/bin/activate.fish'; and echo \"V=$VIRTUAL_ENV\"; and echo \"P=$PATH[1]\"; and command -v python3"
+                ),
             ),
         ];
         for (shell, argv, script) in checks {
@@ -123,10 +137,16 @@ fn activate_scripts_of_every_creator_parse_and_activate_the_bundle() {
                 _ => run(Command::new(shell).arg("-n").arg(&file)),
             };
             if !syntax.status.success() {
-                failures.push(format!("{creator}/{shell}: does not parse: {}", stderr(&syntax)));
+                failures.push(format!(
+                    "{creator}/{shell}: does not parse: {}",
+                    stderr(&syntax)
+                ));
                 continue;
             }
-            let out = run(Command::new(argv[0]).args(&argv[1..]).arg(&script).current_dir("/"));
+            let out = run(Command::new(argv[0])
+                .args(&argv[1..])
+                .arg(&script)
+                .current_dir("/"));
             let text = stdout(&out);
             let expected = format!("V={b}\nP={b}/bin\n{b}/bin/python3\n");
             if !out.status.success() || text != expected || !stderr(&out).is_empty() {

@@ -10,8 +10,8 @@
 
 mod common;
 
-mod architecture;
 mod activate;
+mod architecture;
 mod archive;
 mod assemble;
 mod bad_input;
@@ -28,6 +28,7 @@ mod inspect;
 mod odd_input;
 mod progress;
 mod python_fetch;
+mod reliability;
 mod relocation;
 mod retarget;
 mod trim;
