@@ -9,7 +9,7 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// Asserts the run succeeded and returns its stdout.
 pub(crate) fn ok(out: Output, what: &str) -> String {
@@ -171,6 +171,48 @@ fn aarch64_bundle_with_numpy(on: fn(&Path) -> BoardMode) {
         &out,
         &format!("NUMPY {prefix}/lib/python3.11/site-packages/numpy/__init__.py"),
     );
+    if mode == BoardMode::Chroot {
+        started_under_another_name_never_uses_the_boards_stdlib(&root);
+    }
+}
+
+/// A board with its own CPython 3.11 standard library in /usr/lib/python3.11 (a decoy: a
+/// copy of the bundle's, so it would work): the bundle's interpreter started under another
+/// name, from `/` and from inside the bundle, uses its own standard library or stops at once
+/// saying so; it never imports the board's.
+fn started_under_another_name_never_uses_the_boards_stdlib(root: &Path) {
+    let decoy = root.join("usr/lib/python3.11");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(root.join("opt/app/python/lib/python3.11"))
+            .arg(&decoy),
+    );
+    let script = r#"for d in / /opt/app/python; do cd $d; /opt/app/bin/python3 -c "import subprocess, sys; r = subprocess.run(['name', '-c', 'import os; print(os.__file__)'], executable=sys.executable, capture_output=True, text=True); print('RC', r.returncode); print('OS', r.stdout.strip()); print('NOHOME', 'Could not find platform independent libraries' in r.stderr)"; done"#;
+    let out = run_on_board(root, script);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        !text.contains("/usr/lib/python3.11"),
+        "the board's stdlib was used:\n{text}"
+    );
+    // qemu-user through binfmt_misc (without its P flag) starts the guest with the file's path
+    // as argv[0], so the name is not seen here as it is on a board: each run must use the
+    // bundle's standard library or stop saying it has no home. The unresolvable name itself is
+    // tested natively (reliability::started_under_another_name_*).
+    let runs: Vec<&str> = text.lines().collect();
+    assert_eq!(runs.len(), 6, "{text}");
+    for run in runs.chunks(3) {
+        assert!(
+            run == [
+                "RC 0",
+                "OS /opt/app/python/lib/python3.11/os.py",
+                "NOHOME False"
+            ] || run == ["RC 1", "OS", "NOHOME True"],
+            "{text}"
+        );
+    }
+    std::fs::remove_dir_all(&decoy).unwrap();
 }
 
 #[test]

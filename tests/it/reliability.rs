@@ -190,3 +190,131 @@ fn cpython_tests_in_a_bundle_of_pyenv_3_11() {
 fn cpython_tests_in_a_bundle_of_pyenv_3_12() {
     compare("3.12.1");
 }
+
+/// On this machine, the decoys are real: pyenv's installation at the interpreter's compiled-in
+/// prefix, and Debian's /usr/lib/python3.11 (reached as /lib/python3.11 from `/`, and the
+/// compiled-in prefix of the system CPython). A bundle's interpreter started under a name it
+/// cannot resolve (`exec -a`, `subprocess` with `executable=`) uses its own standard library
+/// when the current directory is inside it, and otherwise stops at once saying it has no home;
+/// it never runs with another installation's standard library.
+#[test]
+fn started_under_another_name_the_bundle_never_uses_another_stdlib() {
+    let s = scratch();
+    for (name, python) in [
+        ("pyenv", pyenv_python("3.11.7")),
+        ("system", std::path::PathBuf::from(SYSTEM_PYTHON)),
+    ] {
+        let venv = s.path().join(name);
+        run_ok(
+            Command::new(&python)
+                .args(["-m", "venv", "--without-pip"])
+                .arg(&venv),
+        );
+        let tarball = s.path().join(format!("{name}.tar.gz"));
+        bundle_ok(&venv, &tarball, &["-q"]);
+        let moved = s.path().join(format!("moved-{name}"));
+        extract(&tarball, &moved);
+        let root = moved.join(name);
+        let b = root.display().to_string();
+        for (cwd, inside) in [("/", false), (root.join("python").to_str().unwrap(), true)] {
+            let out = run(Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "exec -a name '{b}/bin/python3' -c 'import os, sys; print(os.__file__); print(sys.prefix)'"
+                ))
+                .current_dir(cwd));
+            let (text, err) = (stdout(&out), stderr(&out));
+            if inside {
+                assert!(out.status.success(), "{name} from {cwd}: {err}");
+                assert!(
+                    text.starts_with(&format!("{b}/python/lib/python3.11/os.py\n")),
+                    "{name}: {text}"
+                );
+            } else {
+                assert!(!out.status.success(), "{name} from {cwd} ran: {text}");
+                assert!(text.is_empty(), "{name}: {text}");
+                assert!(
+                    err.contains("Could not find platform independent libraries")
+                        && err.contains("No module named 'encodings'"),
+                    "{name}: {err}"
+                );
+            }
+        }
+        // subprocess with executable= and another argv[0], as test_subprocess does.
+        let out = run(Command::new(root.join("bin/python3"))
+            .args([
+                "-c",
+                "import subprocess, sys; r = subprocess.run(['python-by-another-name', '-c', 'import os; print(os.__file__)'], executable=sys.executable, capture_output=True, text=True, cwd='/'); print(r.returncode, repr(r.stdout))",
+            ]));
+        assert_eq!(stdout(&out), "1 ''\n", "{name}: {}", stderr(&out));
+    }
+}
+
+/// `python -m venv` from an extracted bundle (symlinks, and `--copies` for a statically linked
+/// interpreter, Debian's): the new venv's interpreter imports the bundle's standard library
+/// and installs a wheel with the pip that ensurepip puts in it.
+#[test]
+fn venvs_made_from_a_bundle_work_and_install_a_wheel() {
+    let s = scratch();
+    for (name, python, copies) in [
+        ("pyenv", pyenv_python("3.11.7"), false),
+        ("system", std::path::PathBuf::from(SYSTEM_PYTHON), true),
+    ] {
+        let venv = s.path().join(name);
+        run_ok(
+            Command::new(&python)
+                .args(["-m", "venv", "--without-pip"])
+                .arg(&venv),
+        );
+        let tarball = s.path().join(format!("{name}.tar.gz"));
+        bundle_ok(&venv, &tarball, &["-q"]);
+        let moved = s.path().join(format!("moved-{name}"));
+        extract(&tarball, &moved);
+        let root = moved.join(name);
+        std::fs::remove_dir_all(&venv).unwrap();
+        let modes: &[&[&str]] = if copies {
+            &[&[], &["--copies"]]
+        } else {
+            &[&[]]
+        };
+        for mode in modes {
+            let new = s.path().join(format!("new-{name}{}", mode.join("")));
+            run_ok(
+                Command::new(root.join("bin/python3"))
+                    .args(["-m", "venv"])
+                    .args(*mode)
+                    .arg(&new)
+                    .current_dir("/"),
+            );
+            let cfg = std::fs::read_to_string(new.join("pyvenv.cfg")).unwrap();
+            assert!(
+                cfg.contains(&format!("home = {}/python/bin\n", root.display())),
+                "{cfg}"
+            );
+            run_ok(
+                Command::new(new.join("bin/python"))
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "-q",
+                        "--no-index",
+                        "--disable-pip-version-check",
+                    ])
+                    .arg(demo_wheel())
+                    .current_dir("/"),
+            );
+            let out = run_ok(Command::new(new.join("bin/python"))
+                .args(["-c", "import os, sys, rvenv_demo; print(os.__file__); print(sys.prefix); print(rvenv_demo.__file__)"])
+                .current_dir("/"));
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(
+                lines[0],
+                format!("{}/python/lib/python3.11/os.py", root.display()),
+                "{out}"
+            );
+            assert_eq!(lines[1], new.display().to_string(), "{out}");
+            assert!(lines[2].starts_with(&new.display().to_string()), "{out}");
+        }
+    }
+}
