@@ -202,7 +202,9 @@ fn aarch64_numpy_assembled_installs_as_pip_does_and_runs_under_qemu() {
             })
             .filter(|(rel, _)| {
                 let s = rel.to_string_lossy();
+                // The bundle's own .pth (sys._base_executable, docs/reliability.md) is not pip's.
                 !s.starts_with("bin/")
+                    && s != "_rvenv_base_executable.pth"
                     && !s.contains("__pycache__")
                     && !["INSTALLER", "REQUESTED", "RECORD", "direct_url.json"]
                         .iter()
