@@ -153,8 +153,16 @@ pub struct Editable {
 pub struct BundleChanges {
     pub rewritten: Vec<Rewritten>,
     pub warnings: Vec<String>,
-    /// RUNPATH/RPATH elements naming folders outside the bundle, grouped: what `bundle` does.
-    pub runpath_leaks: Vec<String>,
+    /// Each RUNPATH/RPATH element naming a folder outside the bundle, by file: what `bundle`
+    /// does with it (`becomes` is null when it is removed).
+    pub runpath_leaks: Vec<RunpathLeak>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunpathLeak {
+    pub path: String,
+    pub element: String,
+    pub becomes: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -204,8 +204,30 @@ impl Inspection {
             for warning in &c.warnings {
                 let _ = writeln!(w, "  warning: {warning}");
             }
-            for leak in &c.runpath_leaks {
-                let _ = writeln!(w, "  warning: {leak}");
+            // One line per element, as `bundle` and `check` print them; --json lists every file.
+            let mut groups: std::collections::BTreeMap<(&str, bool), Vec<&str>> =
+                std::collections::BTreeMap::new();
+            for l in &c.runpath_leaks {
+                groups
+                    .entry((l.element.as_str(), l.becomes.is_some()))
+                    .or_default()
+                    .push(&l.path);
+            }
+            for ((element, rewritten), files) in groups {
+                let _ = writeln!(
+                    w,
+                    "  warning: RUNPATH {} names a folder outside the bundle in {} file{}: {}{}",
+                    if element.is_empty() { "''" } else { element },
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" },
+                    if rewritten { "rewritten to $ORIGIN" } else { "removed" },
+                    files
+                        .iter()
+                        .take(3)
+                        .map(|f| format!("\n    {f}"))
+                        .collect::<String>()
+                        + if files.len() > 3 { "\n    ..." } else { "" }
+                );
             }
         }
         s

@@ -4,7 +4,7 @@
 use super::gather::{Gathered, gather_dir, gather_plan, gather_tarball, gather_tarball_from};
 use super::model::{
     ArchRow, BundleChanges, Editable, ElfSummary, Foreign, Inspection, Leak, Malformed, Needs,
-    Package, Python, Rewritten, Script, Scripts, SizeRow, Sizes, TargetInfo,
+    Package, Python, Rewritten, RunpathLeak, Script, Scripts, SizeRow, Sizes, TargetInfo,
 };
 use super::scan::{HEAD, components, in_site_packages, read_full, run_contains};
 use super::{Error, Layout, read_error};
@@ -47,7 +47,15 @@ pub fn of_venv(ctx: &Context, venv: &venv::Venv, plan: &plan::Plan) -> Result<In
             })
             .collect(),
         warnings: plan.warnings.clone(),
-        runpath_leaks: plan::search_path_lines(&plan.search_paths),
+        runpath_leaks: plan
+            .search_paths
+            .iter()
+            .map(|c| RunpathLeak {
+                path: c.path.display().to_string(),
+                element: c.old.clone(),
+                becomes: c.new.clone(),
+            })
+            .collect(),
     };
     let roots = [venv.root.clone(), venv.real_root.clone()];
     let inside = move |line: &Path| {
