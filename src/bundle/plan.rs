@@ -681,11 +681,10 @@ impl Builder<'_> {
             // activate_this.py that name the venv's own path cannot be trusted to follow the
             // bundle: they are left out, and said so.
             "activate.csh" => Some((rewrite::activate_csh().into_bytes(), Rewrite::Activate)),
-            _ if (name.starts_with("activate") || name.starts_with("deactivate")) && {
+            _ if OTHER_ACTIVATE.contains(&name) && {
                 let bytes = std::fs::read(path).map_err(crate::error::io(path))?;
-                venv_paths
-                    .iter()
-                    .any(|p| memchr::memmem::find(&bytes, p.as_bytes()).is_some())
+                let text = String::from_utf8_lossy(&bytes);
+                rewrite::mentions(&text, &venv_paths)
             } =>
             {
                 self.left_out_activate.push(name.to_string());
@@ -893,7 +892,11 @@ impl Builder<'_> {
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once('=')?;
-                (k.trim() == "prompt").then(|| v.trim().trim_matches(['\'', '"']).to_string())
+                let v = v.trim();
+                let unquoted = [('\'', '\''), ('"', '"')]
+                    .iter()
+                    .find_map(|(a, b)| v.strip_prefix(*a).and_then(|r| r.strip_suffix(*b)));
+                (k.trim() == "prompt").then(|| unquoted.unwrap_or(v).to_string())
             })
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| {
@@ -979,6 +982,7 @@ impl Builder<'_> {
             let dir = entry.path.parent().unwrap_or(Path::new(""));
             let origin = disk.parent().unwrap_or(Path::new("/"));
             let mut fix = elf::SearchPathFix::new();
+            let mut changes_here = Vec::new();
             for (tag, value) in strings {
                 let (new, changes) = confine_search_path(&value, dir, origin, &map, &is_dir);
                 if changes.is_empty() {
@@ -990,7 +994,7 @@ impl Builder<'_> {
                     continue;
                 }
                 for (old, to) in changes {
-                    self.search_paths.push(SearchPathChange {
+                    changes_here.push(SearchPathChange {
                         path: entry.path.clone(),
                         old,
                         new: to,
@@ -998,11 +1002,18 @@ impl Builder<'_> {
                 }
                 fix.push((tag, (!new.is_empty()).then_some(new)));
             }
+            // Planned only when it applies to this file: a RUNPATH string shared with another
+            // dynamic string, or a dynamic array goblin reads otherwise, is left as it is (and
+            // the check reports the element).
             if !fix.is_empty() {
-                fixes.push((i, fix));
+                let bytes = std::fs::read(&disk).map_err(crate::error::io(&disk))?;
+                if elf::apply_search_path_fix(&bytes, &disk, &fix).is_ok() {
+                    fixes.push((i, fix, changes_here));
+                }
             }
         }
-        for (i, search_path) in fixes {
+        for (i, search_path, changes) in fixes {
+            self.search_paths.extend(changes);
             let rewrite = Rewrite::Binary(Arc::new(BinaryFix {
                 search_path,
                 strings: Vec::new(),
@@ -1125,6 +1136,20 @@ pub const HOME_LANDMARK: &str = "rvenv";
 
 const HOME_LANDMARK_TEXT: &str = "This file marks the bundle's standard library for CPython's home search, in place of\nos.py (rvenv pinned the interpreter's search to it; see docs/reliability.md).\n";
 
+/// Activation scripts of other shells (nushell, xonsh, cmd, PowerShell) and virtualenv's
+/// `activate_this.py` and `deactivate.*`: left out when they name the venv's path.
+const OTHER_ACTIVATE: &[&str] = &[
+    "activate.nu",
+    "activate.xsh",
+    "activate.bat",
+    "activate.ps1",
+    "Activate.ps1",
+    "activate_this.py",
+    "deactivate.bat",
+    "deactivate.csh",
+    "deactivate.nu",
+];
+
 /// The `.pth` file that gives a bundle's `sys._base_executable` the real interpreter.
 pub const BASE_EXECUTABLE_PTH: &str = "_rvenv_base_executable.pth";
 
@@ -1152,7 +1177,10 @@ pub fn home_pins(bytes: &[u8], prefixes: &[String]) -> Option<Vec<(Vec<u8>, Vec<
         let found: Vec<Vec<u8>> = [b'z', b'Z', b'z' | 0x80, b'Z' | 0x80]
             .iter()
             .map(|t| [&[*t, old.len() as u8][..], old.as_bytes()].concat())
-            .filter(|pat| memchr::memmem::find_iter(bytes, pat).count() == 1)
+            .flat_map(|pat| {
+                let n = memchr::memmem::find_iter(bytes, &pat).count();
+                std::iter::repeat_n(pat, n)
+            })
             .collect();
         let [pat] = found.as_slice() else {
             return None;

@@ -273,8 +273,10 @@ pub fn search_path_strings(bytes: &[u8], path: &Path) -> Result<Vec<(u64, String
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
+    // The first entry of each tag: the one `apply_search_path_fix` changes. (A second one of a
+    // tag is left as it is and the check reports it.)
     for tag in [dynamic::DT_RUNPATH, dynamic::DT_RPATH] {
-        for d in dynamic.dyns.iter().filter(|d| d.d_tag == tag) {
+        if let Some(d) = dynamic.dyns.iter().find(|d| d.d_tag == tag) {
             let value = elf
                 .dynstrtab
                 .get_at(d.d_val as usize)

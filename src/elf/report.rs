@@ -190,7 +190,7 @@ impl Report {
                                     "its RUNPATH/RPATH names {}, outside the bundle, where the loader would look for libraries",
                                     if e.is_empty() { "'' (the current directory)".to_string() } else { format!("'{e}'") }
                                 ),
-                                Some("bundle it again with this rvenv, which rewrites such entries to $ORIGIN paths inside the bundle or removes them".into()),
+                                Some("rvenv bundle rewrites such elements to $ORIGIN paths or removes them where it can change the file in place; otherwise rebuild the library without it (auditwheel repair, patchelf --remove-rpath), or ship it as it is with --no-check".into()),
                             ));
                         }
                     }

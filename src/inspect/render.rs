@@ -220,7 +220,11 @@ impl Inspection {
                     if element.is_empty() { "''" } else { element },
                     files.len(),
                     if files.len() == 1 { "" } else { "s" },
-                    if rewritten { "rewritten to $ORIGIN" } else { "removed" },
+                    if rewritten {
+                        "rewritten to $ORIGIN"
+                    } else {
+                        "removed"
+                    },
                     files
                         .iter()
                         .take(3)

@@ -441,7 +441,7 @@ pub fn activate_fish(script: &str, venv_paths: &[&str]) -> Result<String, Error>
 
 /// Whether one of `paths` still stands in `text` as a path of its own (`/null` is not in
 /// `2>/dev/null`; `/v` is in `[ ! -d /v ]` and in `/v/bin`).
-fn mentions(text: &str, paths: &[&str]) -> bool {
+pub fn mentions(text: &str, paths: &[&str]) -> bool {
     paths.iter().any(|p| {
         text.match_indices(p).any(|(i, _)| {
             let before = text[..i].chars().last();
@@ -489,9 +489,14 @@ fn shell_word(word: &str) -> Option<String> {
     Some(out)
 }
 
-/// A prompt as a single-quoted shell (and fish) word.
+/// A prompt as a single-quoted POSIX shell word.
 fn single_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// A prompt as a single-quoted fish word: there, `\\` and `\'` are escapes.
+fn fish_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// rvenv's own `bin/activate` for bash and zsh, for a script it does not rewrite: CPython's
@@ -607,7 +612,7 @@ if test -z "$VIRTUAL_ENV_DISABLE_PROMPT"
     set -gx _OLD_FISH_PROMPT_OVERRIDE "$VIRTUAL_ENV"
 end
 "#,
-        prompt = single_quoted(prompt)
+        prompt = fish_quoted(prompt)
     )
 }
 
@@ -990,6 +995,11 @@ mod tests {
         assert!(sh.contains(SH_LOCATE));
         let fish = own_activate_fish("app");
         assert!(fish.contains("set -gx VIRTUAL_ENV_PROMPT 'app'\n") && fish.contains(FISH_LOCATE));
+        let fish = own_activate_fish("a'b\\");
+        assert!(
+            fish.contains("set -gx VIRTUAL_ENV_PROMPT 'a\\'b\\\\'\n"),
+            "{fish}"
+        );
     }
 
     #[test]
