@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MODULES: &[&str] = &[
@@ -191,6 +191,21 @@ fn cpython_tests_in_a_bundle_of_pyenv_3_12() {
     compare("3.12.1");
 }
 
+/// A venv of `python` without pip, bundled and extracted elsewhere: (the venv, the bundle).
+fn bundled_elsewhere(dir: &Path, name: &str, python: &Path) -> (PathBuf, PathBuf) {
+    let venv = dir.join(name);
+    run_ok(
+        Command::new(python)
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+    );
+    let tarball = dir.join(format!("{name}.tar.gz"));
+    bundle_ok(&venv, &tarball, &["-q"]);
+    let moved = dir.join(format!("moved-{name}"));
+    extract(&tarball, &moved);
+    (venv, moved.join(name))
+}
+
 /// On this machine, the decoys are real: pyenv's installation at the interpreter's compiled-in
 /// prefix, and Debian's /usr/lib/python3.11 (reached as /lib/python3.11 from `/`, and the
 /// compiled-in prefix of the system CPython). A bundle's interpreter started under a name it
@@ -202,19 +217,9 @@ fn started_under_another_name_the_bundle_never_uses_another_stdlib() {
     let s = scratch();
     for (name, python) in [
         ("pyenv", pyenv_python("3.11.7")),
-        ("system", std::path::PathBuf::from(SYSTEM_PYTHON)),
+        ("system", PathBuf::from(SYSTEM_PYTHON)),
     ] {
-        let venv = s.path().join(name);
-        run_ok(
-            Command::new(&python)
-                .args(["-m", "venv", "--without-pip"])
-                .arg(&venv),
-        );
-        let tarball = s.path().join(format!("{name}.tar.gz"));
-        bundle_ok(&venv, &tarball, &["-q"]);
-        let moved = s.path().join(format!("moved-{name}"));
-        extract(&tarball, &moved);
-        let root = moved.join(name);
+        let (_venv, root) = bundled_elsewhere(s.path(), name, &python);
         let b = root.display().to_string();
         for (cwd, inside) in [("/", false), (root.join("python").to_str().unwrap(), true)] {
             let out = run(Command::new("bash")
@@ -258,19 +263,9 @@ fn venvs_made_from_a_bundle_work_and_install_a_wheel() {
     let s = scratch();
     for (name, python, copies) in [
         ("pyenv", pyenv_python("3.11.7"), false),
-        ("system", std::path::PathBuf::from(SYSTEM_PYTHON), true),
+        ("system", PathBuf::from(SYSTEM_PYTHON), true),
     ] {
-        let venv = s.path().join(name);
-        run_ok(
-            Command::new(&python)
-                .args(["-m", "venv", "--without-pip"])
-                .arg(&venv),
-        );
-        let tarball = s.path().join(format!("{name}.tar.gz"));
-        bundle_ok(&venv, &tarball, &["-q"]);
-        let moved = s.path().join(format!("moved-{name}"));
-        extract(&tarball, &moved);
-        let root = moved.join(name);
+        let (venv, root) = bundled_elsewhere(s.path(), name, &python);
         std::fs::remove_dir_all(&venv).unwrap();
         let modes: &[&[&str]] = if copies {
             &[&[], &["--copies"]]
