@@ -174,7 +174,7 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
             ),
         );
     }
-    warn_leaks(&digest);
+    warn_leaks(&digest, config.quiet);
     if digest.elf.offenders.is_empty() {
         digest.elf.print(false);
     } else {
@@ -237,9 +237,34 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
 }
 
 /// Leaks are grouped per file: one warning names the file and the paths it still holds.
-fn warn_leaks(digest: &archive::Digest) {
+/// The base's build configuration holds them by design: one line for all of it, not a warning.
+fn warn_leaks(digest: &archive::Digest, quiet: bool) {
+    let (config, leaks): (Vec<_>, Vec<_>) = digest
+        .leaks
+        .iter()
+        .partition(|l| plan::is_build_configuration(&l.path));
+    let mut names: Vec<String> = config
+        .iter()
+        .map(|l| {
+            l.path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.dedup();
+    if !names.is_empty() {
+        ui::info(
+            quiet,
+            &format!(
+                "kept as built: the base's build configuration ({}) names the folder CPython was built in; only extension builds read it",
+                names.join(", ")
+            ),
+        );
+    }
     let mut by_file: std::collections::BTreeMap<_, Vec<&str>> = Default::default();
-    for leak in &digest.leaks {
+    for leak in leaks {
         by_file
             .entry(&leak.path)
             .or_default()

@@ -1344,6 +1344,27 @@ pub fn search_path_lines(changes: &[SearchPathChange]) -> Vec<String> {
         .collect()
 }
 
+/// The base installation's build configuration: `_sysconfigdata*.py`, the `config-X.Y-*/`
+/// folder (Makefile, python-config.py, Setup files) and `bin/pythonX.Y-config`. It records
+/// where CPython was built, by design: only extension builds read it, and what they need from
+/// it (compiler flags, suffixes) is still right. Not a leak to warn about in every bundle.
+pub fn is_build_configuration(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let in_stdlib = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+    };
+    (name.starts_with("_sysconfigdata")
+        && name.ends_with(".py")
+        && path.parent().is_some_and(in_stdlib))
+        || path.ancestors().skip(1).any(|a| {
+            a.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("config-3"))
+                && a.parent().is_some_and(in_stdlib)
+        })
+        || (name.starts_with("python3") && name.ends_with("-config"))
+}
+
 /// Paths that must not survive in the bundle's text files: the venv as named and as resolved,
 /// and the base installation (its stdlib directory when the base is a system prefix, which
 /// every text file would otherwise "contain").
@@ -1591,6 +1612,26 @@ mod search_path_tests {
                 "/opt/py/lib/$LIB"
             ]
         );
+    }
+
+    #[test]
+    fn build_configuration_is_told_apart() {
+        for yes in [
+            "python/lib/python3.11/_sysconfigdata__linux_x86_64-linux-gnu.py",
+            "app/python/lib/python3.12/config-3.12-x86_64-linux-gnu/Makefile",
+            "python/lib/python3.11/config-3.11-x86_64-linux-gnu/python-config.py",
+            "python/bin/python3.11-config",
+        ] {
+            assert!(is_build_configuration(Path::new(yes)), "{yes}");
+        }
+        for no in [
+            "lib/python3.11/site-packages/pkg/_sysconfigdata_fake.py",
+            "lib/python3.11/site-packages/pkg/config.py",
+            "bin/activate",
+            "python/lib/python3.11/os.py",
+        ] {
+            assert!(!is_build_configuration(Path::new(no)), "{no}");
+        }
     }
 
     #[test]

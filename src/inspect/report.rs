@@ -568,7 +568,9 @@ fn leaks(g: &Gathered, build_paths: &[String]) -> Vec<Leak> {
     let mut out = Vec::new();
     for (path, ids) in &g.text_runs {
         let mask = ids.iter().fold(0, |m, &id| m | matches[id as usize]);
-        if mask != 0 {
+        // The base's build configuration names its build folder by design (plan::
+        // is_build_configuration): not reported in every bundle.
+        if mask != 0 && !plan::is_build_configuration(path) {
             out.push(Leak {
                 path: path.display().to_string(),
                 build_paths: build_paths

@@ -424,8 +424,10 @@ fn aarch64_venv_and_its_zstd_and_plain_tar_bundles() {
         "{build_paths:?}"
     );
     assert_eq!(build_paths, ["/usr/lib/python3.11"]);
+    // Debian's _sysconfigdata names /usr/lib/python3.11 by design (the base's build
+    // configuration): not a leak in every bundle.
     assert!(
-        leak_paths(&a)
+        !leak_paths(&a)
             .contains(&"python/lib/python3.11/_sysconfigdata__aarch64-linux-gnu.py".into()),
         "{:#}",
         a["leaks"]
