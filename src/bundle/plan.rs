@@ -1451,8 +1451,24 @@ pub fn build(
     let real_root = venv.real_root.clone();
     let out_rel =
         output_in_venv.and_then(|o| o.strip_prefix(&real_root).ok().map(Path::to_path_buf));
+    // virtualenv --copies puts a copy of libpython in the venv's lib/ for its copied
+    // interpreter; the bundle's bin/ links to python/bin, whose interpreter never loads it.
+    let own_libpython = |rel: &Path| {
+        rel.parent() == Some(Path::new("lib"))
+            && rel
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libpython"))
+    };
+    let left_out: Vec<(PathBuf, u64)> = std::fs::read_dir(real_root.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| own_libpython(&Path::new("lib").join(e.file_name())))
+        .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+        .collect();
     let skip = |rel: &Path| {
         rel == Path::new("bin")
+            || own_libpython(rel)
             || rel == Path::new("pyvenv.cfg")
             || out_rel.as_deref() == Some(rel)
             || rel.to_string_lossy().ends_with(TEMP_SUFFIX)
@@ -1515,6 +1531,17 @@ pub fn build(
             ));
             plan.entries.retain(|e| e.path != Path::new(generated));
         }
+    }
+    if !left_out.is_empty() {
+        plan.trimmed.push(format!(
+            "left out the venv's own copy of libpython ({}, virtualenv --copies): {}; the bundle's interpreter is python/bin's",
+            left_out
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::ui::human(left_out.iter().map(|(_, n)| n).sum())
+        ));
     }
     let requirements = dist::freeze(&dists, venv.version.minor);
     let mtime = config.source_date_epoch.unwrap_or(b.default_mtime);

@@ -300,8 +300,9 @@ pub struct Options {
 }
 
 /// Files only a build uses, left out of every bundle unless `--keep` names them: the static
-/// libpython (`libpython3.11.a`, 45 MB in pyenv's 3.11) and object files in the base's
-/// `config-3.X-*/`, which only link programs that embed Python; nothing loads them at run time.
+/// libpython (`libpython3.11.a`, 45 MB in pyenv's 3.11), object files and Debian's link to the
+/// shared libpython in the base's `config-3.X-*/`, which only link programs that embed Python;
+/// nothing loads them at run time.
 fn build_only(path: &Path) -> bool {
     let mut parts = path.components().map(|c| c.as_os_str().to_string_lossy());
     let (Some(a), Some(b), Some(c), Some(config)) =
@@ -317,7 +318,11 @@ fn build_only(path: &Path) -> bool {
         && c.starts_with("python3")
         && config.starts_with("config-3")
         && parts.next().is_none()
-        && (name.ends_with(".a") || name.ends_with(".o"))
+        && (name.ends_with(".a")
+            || name.ends_with(".o")
+            // Debian's link to the shared libpython, for `-L config -lpython3.X` only; stored
+            // dereferenced it would be a second 7 MB libpython.
+            || (name.starts_with("libpython") && name.ends_with(".so")))
 }
 
 /// Bytecode only `python -O` (`.opt-1.pyc`) and `-OO` (`.opt-2.pyc`) read: two thirds of a
@@ -1319,6 +1324,7 @@ mod tests {
         for yes in [
             "python/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.a",
             "python/lib/python3.8/config-3.8-x86_64-linux-gnu/python.o",
+            "python/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.11.so",
         ] {
             assert!(build_only(Path::new(yes)), "{yes}");
         }

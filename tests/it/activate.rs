@@ -98,6 +98,12 @@ fn activate_scripts_of_every_creator_parse_and_activate_the_bundle() {
             root.join("bin/activate").is_file(),
             "{creator}: no bin/activate"
         );
+        // virtualenv 21 --copies puts a copy of libpython in the venv's lib/; the bundle's
+        // interpreter is python/bin's, which never loads it.
+        if creator == "virtualenv-21-copies" {
+            assert!(venv.join("lib/libpython3.11.so.1.0").exists(), "{creator}");
+            assert!(!root.join("lib/libpython3.11.so.1.0").exists(), "{creator}");
+        }
         // The original venv still exists: a script that tests or keeps its path would pick it.
         assert!(venv.is_dir());
         let checks: [(&str, Vec<&str>, String); 3] = [
