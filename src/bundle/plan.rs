@@ -33,7 +33,7 @@ pub enum Error {
     )]
     NoRunpath(PathBuf),
     #[error("{}", editable_message(.0))]
-    Editable(Vec<dist::Finding>),
+    Editable(Vec<dist::Finding>, &'static str),
     #[error(
         "{0}: the venv has its own top-level '{1}', where the bundle keeps the base installation"
     )]
@@ -64,9 +64,7 @@ impl crate::error::Hint for Error {
 
     fn hint(&self) -> Option<&str> {
         match self {
-            Error::Editable(_) => Some(
-                "reinstall those packages without -e (pip install .), or pass --allow-editable to bundle them anyway",
-            ),
+            Error::Editable(_, hint) => Some(hint),
             Error::SymlinkLeaves { .. } => {
                 Some("replace the link with a copy of the file, or move its target into the venv")
             }
@@ -1441,7 +1439,10 @@ pub fn build(
     let links = dist::build_machine_links(&site_packages, &dists, &[&venv.root, &venv.real_root])?;
     let (editable, other): (Vec<_>, Vec<_>) = links.into_iter().partition(|f| f.editable);
     if !editable.is_empty() && !config.allow_editable {
-        return Err(Error::Editable(editable));
+        return Err(Error::Editable(
+            editable,
+            crate::python::venv::editable_hint(&venv.root, &venv.cfg.text),
+        ));
     }
     for f in editable.iter().chain(&other) {
         b.warnings.push(format!("{}: {}", f.path.display(), f.what));

@@ -306,11 +306,43 @@ impl Venv {
             .join("site-packages")
     }
 
+    /// The bundle's name: the venv folder's, or, for a project's `.venv` (any hidden folder,
+    /// or `venv`/`env`), the project folder's, so that `~/app/.venv` gives `app-….tar.gz`
+    /// with everything under `app/`.
     pub fn name(&self) -> String {
-        self.root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "venv".into())
+        let own = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = own(&self.root).unwrap_or_else(|| "venv".into());
+        let generic =
+            name.starts_with('.') || ["venv", "env", "virtualenv"].contains(&name.as_str());
+        if !generic {
+            return name;
+        }
+        std::path::absolute(&self.root)
+            .ok()
+            .and_then(|p| p.parent().and_then(own))
+            .filter(|p| !p.starts_with('.') && !p.is_empty())
+            .unwrap_or(name)
+    }
+}
+
+/// The next step for a venv with editable installs, in the words of the tool that made it: uv
+/// (its `uv = ` key in pyvenv.cfg, or a `uv.lock` beside the venv), Poetry (a `poetry.lock` or a
+/// `[tool.poetry]` pyproject beside it), else pip.
+pub fn editable_hint(venv_root: &Path, cfg_text: &str) -> &'static str {
+    let project = venv_root.parent().unwrap_or(Path::new("."));
+    let uv = cfg_text
+        .lines()
+        .any(|l| l.split('=').next().is_some_and(|k| k.trim() == "uv"))
+        || project.join("uv.lock").is_file();
+    let poetry = project.join("poetry.lock").is_file()
+        || std::fs::read_to_string(project.join("pyproject.toml"))
+            .is_ok_and(|t| t.contains("[tool.poetry]"));
+    if uv {
+        "uv installs the project editable: `uv sync --no-editable` installs it as a wheel; or pass --allow-editable to bundle them anyway"
+    } else if poetry {
+        "Poetry installs the project editable: `poetry build`, then `pip install --no-deps --force-reinstall dist/*.whl` into the venv; or pass --allow-editable to bundle them anyway"
+    } else {
+        "reinstall those packages without -e (pip install .), or pass --allow-editable to bundle them anyway"
     }
 }
 
@@ -464,5 +496,25 @@ mod tests {
         );
         assert_eq!(PythonVersion::parse("3.12.0rc1").unwrap().full, "3.12.0");
         assert!(PythonVersion::parse("three").is_none());
+    }
+
+    #[test]
+    fn the_editable_hint_names_the_tool_that_made_the_venv() {
+        let d = tempfile::tempdir().unwrap();
+        let venv = d.path().join(".venv");
+        std::fs::create_dir(&venv).unwrap();
+        assert!(editable_hint(&venv, "home = /usr/bin\n").contains("pip install ."));
+        assert!(
+            editable_hint(&venv, "home = /usr/bin\nuv = 0.13.9\n")
+                .contains("uv sync --no-editable")
+        );
+        std::fs::write(
+            d.path().join("pyproject.toml"),
+            "[tool.poetry]\nname = 'x'\n",
+        )
+        .unwrap();
+        assert!(editable_hint(&venv, "home = /usr/bin\n").contains("poetry build"));
+        std::fs::write(d.path().join("uv.lock"), "").unwrap();
+        assert!(editable_hint(&venv, "home = /usr/bin\n").contains("uv sync"));
     }
 }

@@ -333,7 +333,9 @@ fn defaults_name_the_output_after_the_venv_and_detected_target() {
         "{}",
         stderr(&o)
     );
-    assert!(s.path().join(".venv-x86_64.tar.gz").is_file());
+    // A project's .venv is named after the project folder.
+    let project = s.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert!(s.path().join(format!("{project}-x86_64.tar.gz")).is_file());
     // Then $VIRTUAL_ENV; the output lands in the current directory.
     let o = Command::new(RVENV)
         .arg("bundle")
@@ -344,14 +346,18 @@ fn defaults_name_the_output_after_the_venv_and_detected_target() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = work.join(".venv-x86_64.tar.gz");
+    let out = work.join(format!("{project}-x86_64.tar.gz"));
     let listing = run_ok(Command::new("tar").arg("-tzf").arg(&out));
     assert!(
-        listing.lines().any(|l| l == ".venv/bin/python3"),
+        listing
+            .lines()
+            .any(|l| l == format!("{project}/bin/python3")),
         "{listing}"
     );
     assert!(
-        listing.lines().any(|l| l == ".venv/python/bin/python3.11"),
+        listing
+            .lines()
+            .any(|l| l == format!("{project}/python/bin/python3.11")),
         "{listing}"
     );
     assert!(
@@ -367,7 +373,7 @@ fn defaults_name_the_output_after_the_venv_and_detected_target() {
     bundle_ok(&venv, &keep, &["--keep-stdlib-tests"]);
     let listing = run_ok(Command::new("tar").arg("-tzf").arg(&keep));
     assert!(
-        listing.contains(".venv/python/lib/python3.11/test/"),
+        listing.contains(&format!("{project}/python/lib/python3.11/test/")),
         "--keep-stdlib-tests"
     );
 }
