@@ -449,6 +449,13 @@ pub struct BundleArgs {
     /// architecture, or llvm-strip
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub strip_debug: bool,
+    /// For small boards: --strip-tests and --strip-debug (where a strip for the target is
+    /// found), and leave out ensurepip, idlelib, Tk (tkinter, turtle, _tkinter), lib2to3, and
+    /// pip, setuptools and wheel with their scripts, each unless a module of site-packages or
+    /// bin/ imports it, another package requires it, or --keep names a file of it. One line
+    /// each says what went, with its size, or why it stayed
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub slim: bool,
 }
 
 #[derive(Debug, Args)]

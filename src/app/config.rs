@@ -163,6 +163,7 @@ fn trim_options(args: &BundleArgs) -> Result<trim::Options, Error> {
         pycache,
         strip_debug: args.strip_debug,
         keep: trim::Exclude::new("--keep", &args.keep)?,
+        slim: args.slim,
     })
 }
 

@@ -38,6 +38,8 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] crate::error::PathError),
     #[error(transparent)]
+    Dist(#[from] crate::python::dist::Error),
+    #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
@@ -295,8 +297,12 @@ pub struct Options {
     pub strip_tests: bool,
     pub pycache: Pycache,
     pub strip_debug: bool,
-    /// `--keep`: what matches is never left out by default (build-only files).
+    /// `--keep`: what matches is never left out by default (build-only files) or by `--slim`.
     pub keep: Option<Exclude>,
+    /// `--slim`: also leave out what most deployments never use (`slim::STDLIB`, pip and
+    /// setuptools) unless the app imports it, with `--strip-tests` and, where a strip for
+    /// the target is found, `--strip-debug`.
+    pub slim: bool,
 }
 
 /// Files only a build uses, left out of every bundle unless `--keep` names them: the static
@@ -337,25 +343,59 @@ fn optimised_bytecode(path: &Path) -> bool {
 
 /// What is left out of every bundle unless `--keep` names it, one line for each kind.
 fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
-    drop_unless_kept(tree, plan, keep, build_only, |names| {
-        format!("what only a build uses ({})", names.join(", "))
+    drop_unless_kept(
+        tree,
+        plan,
+        keep,
+        |e| build_only(&e.path),
+        |names| format!("what only a build uses ({})", names.join(", ")),
+    );
+    drop_unless_kept(
+        tree,
+        plan,
+        keep,
+        |e| optimised_bytecode(&e.path),
+        |_| "bytecode only python -O/-OO reads (*.opt-1.pyc, *.opt-2.pyc)".to_string(),
+    );
+    drop_unless_kept(tree, plan, keep, windows_program, |names| {
+        format!(
+            "Windows programs a Linux target never runs ({})",
+            names.join(", ")
+        )
     });
-    drop_unless_kept(tree, plan, keep, optimised_bytecode, |_| {
-        "bytecode only python -O/-OO reads (*.opt-1.pyc, *.opt-2.pyc)".to_string()
-    });
+}
+
+/// The Windows launchers pip's distlib and setuptools carry (`t64.exe`, `cli-arm64.exe`, ...):
+/// they write them beside scripts only when installing on Windows. A `.exe` in site-packages
+/// that starts as a PE file does ("MZ").
+fn windows_program(entry: &Entry) -> bool {
+    let named = entry.path.starts_with("lib")
+        && entry
+            .path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("exe"));
+    if !named {
+        return false;
+    }
+    let mut head = [0u8; 2];
+    entry.source_path().is_some_and(|p| {
+        std::fs::File::open(p)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+    }) && &head == b"MZ"
 }
 
 fn drop_unless_kept(
     tree: &mut Tree,
     plan: &mut Plan,
     keep: Option<&Exclude>,
-    matches: fn(&Path) -> bool,
+    matches: impl Fn(&Entry) -> bool,
     what: impl Fn(&[String]) -> String,
 ) {
     let roots: BTreeSet<PathBuf> = tree
         .entries
         .values()
-        .filter(|e| matches!(e.kind, Kind::File { .. }) && matches(&e.path))
+        .filter(|e| matches!(e.kind, Kind::File { .. }) && matches(e))
         .filter(|e| !keep.is_some_and(|k| k.excludes(&e.path, false)))
         .map(|e| e.path.clone())
         .collect();
@@ -367,7 +407,13 @@ fn drop_unless_kept(
         .filter_map(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
+    names.sort();
     names.dedup();
+    if names.len() > 4 {
+        let more = names.len() - 3;
+        names.truncate(3);
+        names.push(format!("{more} more"));
+    }
     let gone = tree.remove(&roots, &mut plan.warnings);
     plan.trimmed.push(format!(
         "left out {}: {}, {} (--keep GLOB brings it back)",
@@ -409,8 +455,24 @@ fn apply_to(
         let line = exclude_paths(tree, plan, venv, exclude)?;
         plan.trimmed.push(line);
     }
-    if config.strip_tests {
-        let line = strip_tests(tree, plan, venv)?;
+    if config.strip_tests || config.slim {
+        let site = Path::new("lib")
+            .join(venv.version.exe_name())
+            .join("site-packages");
+        let line = strip_tests(tree, plan, &site, "--strip-tests")?;
+        plan.trimmed.push(line);
+    }
+    if config.slim {
+        slim(tree, plan, venv, config.keep.as_ref())?;
+        // The standard library's own packages carry tests too (unittest/test, ctypes/test,
+        // distutils/tests: 4 MiB in 3.11), beside the top-level test/ left out by default.
+        let stdlib = Path::new("python/lib").join(venv.version.exe_name());
+        let line = strip_tests(
+            tree,
+            plan,
+            &stdlib,
+            "--slim: the standard library's package tests",
+        )?;
         plan.trimmed.push(line);
     }
     match config.pycache {
@@ -435,7 +497,16 @@ fn apply_to(
             plan.trimmed.push(line);
         }
     }
-    if config.strip_debug {
+    if config.slim && !config.strip_debug {
+        // --slim strips where it can: without a strip for the target it says so and goes on.
+        if let Err(e) = find_strip(venv) {
+            let hint = crate::error::Hint::hint(&e).unwrap_or_default().to_string();
+            plan.warnings
+                .push(format!("--slim: debug sections kept: {e}; {hint}"));
+            return Ok(());
+        }
+    }
+    if config.strip_debug || config.slim {
         let scratch = scratch(plan)?;
         let line = strip_debug(tree, plan, venv, &scratch, interrupted)?;
         plan.trimmed.push(line);
@@ -458,6 +529,281 @@ fn scratch(plan: &mut Plan) -> Result<PathBuf, Error> {
         .expect("made above")
         .path()
         .to_path_buf())
+}
+
+/// One part `--slim` may leave out: its label, the import names (or distribution) that keep
+/// it, and its paths in the bundle (everything under a folder goes with it).
+struct SlimPart {
+    label: String,
+    modules: BTreeSet<String>,
+    /// For a distribution: its canonical name, which another's `Requires-Dist` keeps.
+    dist: Option<String>,
+    roots: BTreeSet<PathBuf>,
+}
+
+/// The text of a file entry (rewritten bytes, or the file on disk).
+fn entry_text(entry: &Entry) -> Result<Option<Vec<u8>>, Error> {
+    match &entry.kind {
+        Kind::File {
+            source: Source::Bytes(b),
+            ..
+        } => Ok(Some(b.clone())),
+        Kind::File { .. } => {
+            let Some(disk) = entry.source_path() else {
+                return Ok(None);
+            };
+            std::fs::read(&disk)
+                .map(Some)
+                .map_err(|e| crate::error::io(&disk)(e).into())
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A module file's own bytecode beside it: `dir/__pycache__/name.*.pyc` for `dir/name.py`.
+fn with_bytecode(tree: &Tree, file: &Path, roots: &mut BTreeSet<PathBuf>) {
+    let (Some(dir), Some(stem)) = (file.parent(), file.file_stem()) else {
+        return;
+    };
+    let prefix = format!("{}.", stem.to_string_lossy());
+    let cache = dir.join("__pycache__");
+    for (p, _) in tree.entries.range(cache.clone()..) {
+        if !p.starts_with(&cache) {
+            break;
+        }
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        {
+            roots.insert(p.clone());
+        }
+    }
+}
+
+/// `--slim`'s parts that are in this bundle: the standard library's (`slim::STDLIB`) and the
+/// installers' distributions, each with every file its RECORD lists (`bin/pip` included).
+fn slim_parts(tree: &Tree, venv: &Venv) -> Result<Vec<SlimPart>, Error> {
+    let exe = venv.version.exe_name();
+    let stdlib = Path::new("python/lib").join(&exe);
+    let site = Path::new("lib").join(&exe).join("site-packages");
+    let mut parts = Vec::new();
+    for part in crate::bundle::slim::STDLIB {
+        let mut roots = BTreeSet::new();
+        for rel in part.paths {
+            if let Some(prefix) = rel.strip_prefix("lib-dynload/") {
+                let dir = stdlib.join("lib-dynload");
+                roots.extend(
+                    tree.entries
+                        .range(dir.clone()..)
+                        .map(|(p, _)| p)
+                        .take_while(|p| p.starts_with(&dir))
+                        .filter(|p| {
+                            p.parent() == Some(dir.as_path())
+                                && p.file_name()
+                                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                        })
+                        .cloned(),
+                );
+                continue;
+            }
+            let path = stdlib.join(rel);
+            if tree.entries.contains_key(&path) {
+                if rel.ends_with(".py") {
+                    with_bytecode(tree, &path, &mut roots);
+                }
+                roots.insert(path);
+            }
+        }
+        if !roots.is_empty() {
+            parts.push(SlimPart {
+                label: part.label.to_string(),
+                modules: part.modules.iter().map(|m| m.to_string()).collect(),
+                dist: None,
+                roots,
+            });
+        }
+    }
+    let dists = crate::python::dist::find(&venv.site_packages())?;
+    for d in dists {
+        let name = d.canonical_name();
+        if !crate::bundle::slim::TOOLS.contains(&name.as_str()) {
+            continue;
+        }
+        let Ok(record) = std::fs::read(d.dist_info.join("RECORD")) else {
+            continue;
+        };
+        let Some(dist_info) = d.dist_info.file_name() else {
+            continue;
+        };
+        let mut roots = BTreeSet::from([site.join(dist_info)]);
+        let mut modules = BTreeSet::new();
+        for listed in crate::python::dist::record_paths(&record) {
+            let Some(path) = normalize(&site.join(&listed)) else {
+                continue;
+            };
+            let mut top = Path::new(&listed).components();
+            let first = top
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned());
+            let nested = top.next().is_some();
+            match first {
+                Some(first) if nested && first != ".." && !first.ends_with(".dist-info") => {
+                    if first != "__pycache__" {
+                        modules.insert(first.clone());
+                        roots.insert(site.join(first));
+                    } else if tree.entries.contains_key(&path) {
+                        roots.insert(path);
+                    }
+                }
+                Some(first) if !nested => {
+                    if let Some(stem) = first.strip_suffix(".py") {
+                        modules.insert(stem.to_string());
+                    }
+                    if tree.entries.contains_key(&path) {
+                        roots.insert(path);
+                    }
+                }
+                _ if tree.entries.contains_key(&path) => {
+                    roots.insert(path);
+                }
+                _ => {}
+            }
+        }
+        roots.retain(|r| tree.entries.contains_key(r));
+        parts.push(SlimPart {
+            label: format!("{} {}", d.name, d.version),
+            modules,
+            dist: Some(name),
+            roots,
+        });
+    }
+    Ok(parts)
+}
+
+/// `--slim`: each part of `slim_parts` goes, one line each with its size, unless a module
+/// outside it imports it (site-packages, `.pth` files, `bin/` scripts), another
+/// distribution's `Requires-Dist` needs it, or `--keep` names a file of it. requirements.txt
+/// then lists only what is shipped.
+fn slim(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    keep: Option<&Exclude>,
+) -> Result<(), Error> {
+    let parts = slim_parts(tree, venv)?;
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let exe = venv.version.exe_name();
+    let site = Path::new("lib").join(&exe).join("site-packages");
+    let inside = |p: &Path| {
+        parts
+            .iter()
+            .any(|part| part.roots.iter().any(|r| p.starts_with(r)))
+    };
+    // Why each part stays, if it does.
+    let mut kept: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, part) in parts.iter().enumerate() {
+        let named = tree
+            .entries
+            .values()
+            .filter(|e| part.roots.iter().any(|r| e.path.starts_with(r)))
+            .find(|e| keep.is_some_and(|k| k.excludes(&e.path, matches!(e.kind, Kind::Dir))));
+        if let Some(e) = named {
+            kept.insert(i, format!("--keep matches {}", e.path.display()));
+        }
+    }
+    let scanned = tree.entries.values().filter(|e| {
+        let p = &e.path;
+        let source = p.starts_with(&site) && p.extension().is_some_and(|x| x == "py" || x == "pth");
+        let script = p.parent() == Some(Path::new("bin"));
+        (source || script) && matches!(e.kind, Kind::File { .. }) && !inside(p)
+    });
+    // Parts imported only under `try: ... except ImportError`, and by which file.
+    let mut optional: BTreeMap<usize, String> = BTreeMap::new();
+    for entry in scanned {
+        if kept.len() == parts.len() {
+            break;
+        }
+        let Some(bytes) = entry_text(entry)? else {
+            continue;
+        };
+        if entry.path.starts_with("bin") && !bytes.starts_with(b"#!") {
+            continue;
+        }
+        let imports = crate::bundle::slim::scan_imports(&String::from_utf8_lossy(&bytes));
+        let shown = entry.path.strip_prefix(&site).unwrap_or(&entry.path);
+        for (i, part) in parts.iter().enumerate() {
+            if kept.contains_key(&i) {
+                continue;
+            }
+            if let Some(m) = part.modules.iter().find(|m| imports.required.contains(*m)) {
+                kept.insert(i, format!("{} imports {m}", shown.display()));
+            } else if let Some(m) = part.modules.iter().find(|m| imports.optional.contains(*m)) {
+                optional.entry(i).or_insert_with(|| {
+                    format!(
+                        "{} imports {m} only under try/except ImportError",
+                        shown.display()
+                    )
+                });
+            }
+        }
+    }
+    let dists = crate::python::dist::find(&venv.site_packages()).unwrap_or_default();
+    for d in &dists {
+        let Ok(metadata) = std::fs::read_to_string(
+            d.dist_info
+                .join(crate::python::dist::metadata_name(&d.dist_info)),
+        ) else {
+            continue;
+        };
+        let needs = crate::bundle::slim::required_names(&metadata);
+        for (i, part) in parts.iter().enumerate() {
+            if let Some(name) = &part.dist
+                && *name != d.canonical_name()
+                && needs.contains(name)
+                && !kept.contains_key(&i)
+            {
+                kept.insert(i, format!("{} {} requires it", d.name, d.version));
+            }
+        }
+    }
+    let mut dropped_dists = BTreeSet::new();
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(why) = kept.get(&i) {
+            plan.trimmed
+                .push(format!("--slim: kept {}: {why}", part.label));
+            continue;
+        }
+        let gone = tree.remove(&part.roots, &mut plan.warnings);
+        if let Some(name) = &part.dist {
+            dropped_dists.insert(name.clone());
+        }
+        let note = optional
+            .get(&i)
+            .map(|why| format!("; {why}"))
+            .unwrap_or_default();
+        plan.trimmed.push(format!(
+            "--slim: left out {}: {}, {}{note} (--keep GLOB brings it back)",
+            part.label,
+            plural(gone.files, "file", "files"),
+            crate::ui::human(gone.bytes)
+        ));
+    }
+    let requirements = Path::new("requirements.txt");
+    if !dropped_dists.is_empty()
+        && let Some(entry) = tree.entries.get_mut(requirements)
+        && let Kind::File {
+            source: Source::Bytes(bytes),
+            ..
+        } = &mut entry.kind
+    {
+        let shipped: Vec<_> = dists
+            .into_iter()
+            .filter(|d| !dropped_dists.contains(&d.canonical_name()))
+            .collect();
+        *bytes = crate::python::dist::freeze(&shipped, venv.version.minor).into_bytes();
+    }
+    Ok(())
 }
 
 fn is_cached_pyc(path: &Path) -> bool {
@@ -563,14 +909,17 @@ fn exclude_paths(
     ))
 }
 
-/// `--strip-tests`: directories named `tests` or `test` inside a package of site-packages.
-fn strip_tests(tree: &mut Tree, plan: &mut Plan, venv: &Venv) -> Result<String, Error> {
-    let site = Path::new("lib")
-        .join(venv.version.exe_name())
-        .join("site-packages");
+/// `--strip-tests`: directories named `tests` or `test` inside a package of `site` (site-packages,
+/// or for `--slim` also the standard library), reported on a line that starts with `label`.
+fn strip_tests(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    site: &Path,
+    label: &str,
+) -> Result<String, Error> {
     let mut candidates: BTreeSet<PathBuf> = BTreeSet::new();
     for entry in tree.entries.values() {
-        let Ok(rel) = entry.path.strip_prefix(&site) else {
+        let Ok(rel) = entry.path.strip_prefix(site) else {
             continue;
         };
         let named = rel.file_name().is_some_and(|n| n == "tests" || n == "test");
@@ -584,20 +933,20 @@ fn strip_tests(tree: &mut Tree, plan: &mut Plan, venv: &Venv) -> Result<String, 
             candidates.insert(entry.path.clone());
         }
     }
-    let kept = imported_tests(tree, &site, &candidates)?;
+    let kept = imported_tests(tree, site, &candidates)?;
     let mut report_kept = Vec::new();
     for (dir, importer) in &kept {
         candidates.remove(dir);
         report_kept.push(format!(
             "{} (imported by {})",
-            dir.strip_prefix(&site).unwrap_or(dir).display(),
-            importer.strip_prefix(&site).unwrap_or(importer).display()
+            dir.strip_prefix(site).unwrap_or(dir).display(),
+            importer.strip_prefix(site).unwrap_or(importer).display()
         ));
     }
     let folders = candidates.len();
     let gone = tree.remove(&candidates, &mut plan.warnings);
     let mut line = format!(
-        "--strip-tests: {} in {}, {} left out",
+        "{label}: {} in {}, {} left out",
         plural(gone.files, "file", "files"),
         plural(folders, "test folder", "test folders"),
         crate::ui::human(gone.bytes)
@@ -644,15 +993,8 @@ fn imported_tests(
         {
             continue;
         }
-        let Some(disk) = entry.source_path() else {
+        let Some(text) = entry_text(entry)? else {
             continue;
-        };
-        let text = match &entry.kind {
-            Kind::File {
-                source: Source::Bytes(b),
-                ..
-            } => b.clone(),
-            _ => std::fs::read(&disk).map_err(crate::error::io(&disk))?,
         };
         let text = String::from_utf8_lossy(&text);
         let found = references(&entry.path, &text, &dotted, candidates);
@@ -717,6 +1059,14 @@ fn references(
             end += 1;
         }
         if bytes.get(end).is_some_and(|b| ident(*b)) {
+            continue;
+        }
+        // A whole-line comment runs nothing ("tests come from within unittest.test.").
+        let line = bytes[..at]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        if bytes[line..at].trim_ascii_start().starts_with(b"#") {
             continue;
         }
         let start = bytes[..at]
@@ -1462,6 +1812,12 @@ mod tests {
                 "import numpy.testsuite, xnumpy.tests, a.numpy.tests\n"
             )
             .is_empty()
+        );
+        // A whole-line comment runs nothing; a comment after code still counts.
+        assert!(found("other/x.py", "x = 1\n    # from numpy.tests\n").is_empty());
+        assert_eq!(
+            found("other/x.py", "f('numpy.tests')  # numpy.tests\n"),
+            [site.join("numpy/tests")].into()
         );
     }
 }

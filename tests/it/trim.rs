@@ -169,9 +169,9 @@ fn exclude_leaves_out_what_the_globs_match() {
         &venv,
         &tarball,
         &[
-            // A bare name: in any directory (pip's Windows launcher templates).
+            // A bare name: in any directory (pip's and its vendored packages' `-m` entries).
             "--exclude",
-            "*.exe",
+            "__main__.py",
             // Anchored at the bundle's root, a directory with everything in it.
             "--exclude",
             "lib/python3.11/site-packages/pip/_vendor/rich/",
@@ -198,17 +198,17 @@ fn exclude_leaves_out_what_the_globs_match() {
         err.contains("warning: --exclude 'no-such-file.txt': left nothing out"),
         "{err}"
     );
-    let exes: Vec<_> = plain
+    let markers: Vec<_> = plain
         .files
         .keys()
-        .filter(|p| p.extension().is_some_and(|x| x == "exe"))
+        .filter(|p| p.file_name().is_some_and(|x| x == "__main__.py"))
         .collect();
-    assert!(exes.len() > 3, "pip has .exe launcher templates: {exes:?}");
+    assert!(markers.len() > 3, "pip's vendored packages: {markers:?}");
     assert!(
         small
             .files
             .keys()
-            .all(|p| p.extension().is_none_or(|x| x != "exe"))
+            .all(|p| p.file_name().is_none_or(|x| x != "__main__.py"))
     );
     for gone in [
         "lib/python3.11/site-packages/pip/_vendor/rich",
@@ -1034,4 +1034,177 @@ fn the_static_libpython_is_left_out_by_default_and_keep_brings_it_back() {
         "{}",
         stderr(&bad)
     );
+}
+
+/// Files of `plain` missing from `small` whose path `part` accepts, and their bytes.
+fn gone_where(plain: &Contents, small: &Contents, part: impl Fn(&str) -> bool) -> (usize, u64) {
+    plain
+        .files
+        .iter()
+        .filter(|(p, _)| !small.files.contains_key(*p) && part(&p.to_string_lossy()))
+        .fold((0, 0), |(n, b), (_, s)| (n + 1, b + s))
+}
+
+#[test]
+fn slim_leaves_out_what_the_app_does_not_import_and_the_app_still_runs() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let site = venv.join("lib/python3.11/site-packages");
+    // An app that needs pkg_resources (so setuptools) and uses tkinter only where it is.
+    std::fs::write(
+        site.join("slimapp.py"),
+        "import json\nimport pkg_resources\ntry:\n    import tkinter\nexcept ImportError:\n    \
+         tkinter = None\n\n\ndef main():\n    print(json.dumps([pkg_resources.__name__, tkinter is None]))\n",
+    )
+    .unwrap();
+    let before = snapshot(&venv);
+    let plain_tarball = bundle_ok_in(&venv, s.path(), "plain", &[]);
+    let plain_err = bundle_with(&venv, &s.path().join("again.tar.gz"), &[]);
+    let plain = Contents::of(&plain_tarball, &s.path().join("p"));
+    // By default: pip's and setuptools' Windows launchers are not shipped.
+    assert!(
+        plain_err.contains("left out Windows programs a Linux target never runs (cli-32.exe"),
+        "{plain_err}"
+    );
+    assert!(
+        !plain
+            .files
+            .keys()
+            .any(|p| p.extension().is_some_and(|x| x == "exe")),
+        "no .exe in a default bundle"
+    );
+
+    let tarball = s.path().join("slim.tar.gz");
+    let err = bundle_with(&venv, &tarball, &["--slim"]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let stdlib = "python/lib/python3.11/";
+    let sp = "lib/python3.11/site-packages/";
+    // Each part on its own line, with what the archives show went.
+    let parts: [(&str, Box<dyn Fn(&str) -> bool>); 4] = [
+        (
+            "ensurepip (pip's bootstrap wheels)",
+            Box::new(|p: &str| p.starts_with(&format!("{stdlib}ensurepip/"))),
+        ),
+        (
+            "idlelib (IDLE)",
+            Box::new(|p: &str| p.starts_with(&format!("{stdlib}idlelib/"))),
+        ),
+        (
+            "lib2to3",
+            Box::new(|p: &str| p.starts_with(&format!("{stdlib}lib2to3/"))),
+        ),
+        (
+            "Tk (tkinter, turtle, turtledemo, _tkinter)",
+            Box::new(|p: &str| {
+                [
+                    "tkinter/",
+                    "turtledemo/",
+                    "turtle.py",
+                    "__pycache__/turtle.",
+                    "lib-dynload/_tkinter.",
+                ]
+                .iter()
+                .any(|x| p.starts_with(&format!("{stdlib}{x}")))
+            }),
+        ),
+    ];
+    for (label, part) in parts {
+        let (files, bytes) = gone_where(&plain, &small, part);
+        assert!(files > 0, "{label}");
+        let expected = format!(
+            "--slim: left out {label}: {}, {}",
+            plural(files, "file", "files"),
+            human(bytes)
+        );
+        assert!(
+            err.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\nnot in:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("; slimapp.py imports tkinter only under try/except ImportError"),
+        "{err}"
+    );
+    // (--strip-tests, first, takes pip's vendored colorama/tests.)
+    let (files, bytes) = gone_where(&plain, &small, |p| {
+        !p.contains("/tests/") && p.starts_with(&format!("{sp}pip/"))
+            || p.starts_with(&format!("{sp}pip-"))
+            || p.starts_with("bin/pip")
+    });
+    assert!(small.files.keys().all(|p| !p.starts_with("bin/pip")));
+    let pip_line = err
+        .lines()
+        .find(|l| l.starts_with("--slim: left out pip "))
+        .unwrap_or_else(|| panic!("no pip line in:\n{err}"));
+    assert!(
+        pip_line.contains(&format!(
+            ": {}, {} ",
+            plural(files, "file", "files"),
+            human(bytes)
+        )),
+        "{pip_line}: {files} files, {bytes} bytes gone"
+    );
+    // setuptools stays, and says why.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("--slim: kept setuptools ")
+                && l.ends_with(": slimapp.py imports pkg_resources")),
+        "{err}"
+    );
+    assert!(small.has(&format!("{sp}pkg_resources/__init__.py")));
+    // The standard library's package tests; --strip-tests and --strip-debug come with --slim.
+    assert!(!small.has(&format!("{stdlib}ctypes/test")));
+    assert!(!small.has(&format!("{stdlib}unittest/test")));
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("--slim: the standard library's package tests: ")),
+        "{err}"
+    );
+    assert!(info_line(&err, "--strip-tests").starts_with("--strip-tests: "));
+    assert!(info_line(&err, "--strip-debug").contains("ELF files stripped"));
+    // Nothing else went: every file missing is in a part or a test folder, or was stripped.
+    for gone in plain.files.keys().filter(|p| !small.files.contains_key(*p)) {
+        let p = gone.to_string_lossy();
+        let known = [
+            "ensurepip/",
+            "idlelib/",
+            "lib2to3/",
+            "tkinter/",
+            "turtledemo/",
+            "turtle.py",
+            "__pycache__/turtle.",
+            "lib-dynload/_tkinter.",
+            "ctypes/test/",
+            "unittest/test/",
+            "distutils/tests/",
+        ]
+        .iter()
+        .any(|x| p.starts_with(&format!("{stdlib}{x}")))
+            || p.contains("/tests/")
+            || p.starts_with(&format!("{sp}pip"))
+            || p.starts_with("bin/pip");
+        assert!(known, "{p} left out by --slim");
+    }
+    verify_strict(&small.root);
+    let python = small.root.join("bin/python3");
+    let out = run_ok(Command::new(&python).args(["-c", "import slimapp; slimapp.main()"]));
+    assert_eq!(out.trim(), r#"["pkg_resources", true]"#);
+    for gone in ["pip", "idlelib", "ensurepip", "lib2to3"] {
+        let o = run(Command::new(&python).args(["-c", &format!("import {gone}")]));
+        assert!(!o.status.success(), "{gone} imports from the slim bundle");
+    }
+    run_ok(Command::new(&python).args(["-c", "import unittest, ctypes, sqlite3, ssl, json"]));
+
+    // --keep brings a part back, and says so.
+    let kept = s.path().join("kept.tar.gz");
+    let err = bundle_with(&venv, &kept, &["--slim", "--keep", "idlelib/"]);
+    assert!(
+        err.lines()
+            .any(|l| l
+                == "--slim: kept idlelib (IDLE): --keep matches python/lib/python3.11/idlelib"),
+        "{err}"
+    );
+    let kept = Contents::of(&kept, &s.path().join("k"));
+    assert!(kept.has(&format!("{stdlib}idlelib/__init__.py")));
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
 }
