@@ -139,6 +139,9 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     for line in plan::search_path_lines(&plan.search_paths) {
         ui::info(config.quiet, &line);
     }
+    if let Some(line) = plan::site_script_line(&plan.site_scripts) {
+        ui::info(config.quiet, &line);
+    }
     for line in &plan.trimmed {
         ui::info(config.quiet, line);
     }

@@ -26,7 +26,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
             interrupted,
         )?;
         if !args.json {
-            for line in bundle::plan::search_path_lines(&plan.search_paths) {
+            let scripts = bundle::plan::site_script_line(&plan.site_scripts);
+            for line in bundle::plan::search_path_lines(&plan.search_paths)
+                .into_iter()
+                .chain(scripts)
+            {
                 ui::warning(&format!("{line} by `rvenv bundle`"));
             }
         }

@@ -28,7 +28,7 @@ pub enum Command {
         "  rvenv bundle ~/app/.venv -o app.tar.gz --arcroot app\n",
         "  rvenv bundle .venv --target rpios-bookworm-aarch64   # refused if a binary will not run there\n",
         "  rvenv bundle .venv -o app.tar.zst -j 4               # zstd, on 4 threads\n",
-        "  rvenv bundle .venv --target aarch64 --strip-tests --strip-debug --no-pycache   # smaller\n",
+        "  rvenv bundle .venv --target aarch64 --slim           # smaller: for small boards\n",
         "  rvenv bundle .venv --exclude '*.pyi' --exclude 'lib/python3.11/site-packages/*/docs/' --compile\n",
         "  rvenv bundle --target rpios-bookworm-aarch64 -r requirements.txt   # the release's CPython, fetched\n",
         "  rvenv bundle --target aarch64 --python sysroot/usr/bin/python3.11 -r requirements.txt -f wheels/\n",
@@ -416,8 +416,9 @@ pub struct BundleArgs {
     pub exclude: Vec<String>,
     /// Keep what GLOB matches (repeatable, --exclude's rules) among what is left out by default:
     /// the static libpython and object files of the base's config-3.X-*/ folder, which only
-    /// link programs that embed Python ('libpython*.a' keeps the archive), and the bytecode only
-    /// python -O/-OO reads ('*.opt-*.pyc' keeps it)
+    /// link programs that embed Python ('libpython*.a' keeps the archive), the bytecode only
+    /// python -O/-OO reads ('*.opt-*.pyc' keeps it), the Windows launchers of pip and
+    /// setuptools ('*.exe'), and the parts --slim leaves out ('idlelib/' keeps IDLE)
     #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
     pub keep: Vec<String>,
     /// Leave out packages' own test folders: directories named exactly 'tests' or 'test' inside

@@ -236,6 +236,9 @@ pub struct Plan {
     pub rewritten: Vec<(PathBuf, Rewrite)>,
     /// Each RUNPATH/RPATH element that named a folder outside the bundle, and what it became.
     pub search_paths: Vec<SearchPathChange>,
+    /// Console scripts `pip install --target` wrote into site-packages/bin, with the
+    /// interpreter their shebang named: rewritten to run the bundle's.
+    pub site_scripts: Vec<(PathBuf, String)>,
     /// One line per size-trimming option given: what it left out or changed, in bytes.
     pub trimmed: Vec<String>,
     /// Stripped copies and compiled bytecode the entries point at; removed with the plan.
@@ -336,6 +339,7 @@ struct Builder<'a> {
     warnings: Vec<String>,
     rewritten: Vec<(PathBuf, Rewrite)>,
     search_paths: Vec<SearchPathChange>,
+    site_scripts: Vec<(PathBuf, String)>,
     /// Other shells' activate scripts that name the venv's path, left out.
     left_out_activate: Vec<String>,
     /// bin/ scripts rewritten, by venv-relative path → (RECORD hash, size).
@@ -722,6 +726,66 @@ impl Builder<'_> {
                 self.insert(dest, kind, self.mtime(meta));
             }
             None => self.file(dest, path, meta),
+        }
+        Ok(())
+    }
+
+    /// `pip install --target <site-packages>` puts console scripts in site-packages/bin with
+    /// the interpreter pip ran under in their shebang (the build machine's): they get the
+    /// bundle's launcher, pointed at bin/ four levels up.
+    fn site_scripts(&mut self) -> Result<(), Error> {
+        let exe = self.venv.version.exe_name();
+        let dir = Path::new("lib")
+            .join(&exe)
+            .join("site-packages")
+            .join("bin");
+        let scripts: Vec<(PathBuf, PathBuf, bool, u64)> = self
+            .entries
+            .iter()
+            .filter(|e| e.path.parent() == Some(dir.as_path()))
+            .filter_map(|e| match &e.kind {
+                Kind::File { executable, .. } => e
+                    .source_path()
+                    .map(|p| (e.path.clone(), p.into_owned(), *executable, e.mtime)),
+                _ => None,
+            })
+            .collect();
+        for (dest, src, executable, mtime) in scripts {
+            if !starts_with(&src, b"#!")? {
+                continue;
+            }
+            let bytes = std::fs::read(&src).map_err(crate::error::io(&src))?;
+            let Some(launcher) = rewrite::parse_launcher(&bytes) else {
+                continue;
+            };
+            let shebang =
+                String::from_utf8_lossy(bytes.split(|b| *b == b'\n').next().unwrap_or(&[]))
+                    .trim_start_matches("#!")
+                    .trim()
+                    .to_string();
+            let name = if ["python", "python3", exe.as_str()].contains(&launcher.python.as_str()) {
+                launcher.python
+            } else {
+                exe.clone()
+            };
+            let Some(new) = rewrite::relocatable_script(&bytes, &format!("../../../../bin/{name}"))
+                .map_err(|source| Error::Rewrite {
+                    path: src.clone(),
+                    source,
+                })?
+            else {
+                continue;
+            };
+            let hash = rewrite::record_hash(&sha256(&new));
+            self.new_hashes
+                .insert(dest.clone(), (hash, new.len() as u64));
+            let kind = Kind::File {
+                source: Source::Bytes(new),
+                executable,
+                rewrite: Rewrite::Shebang,
+            };
+            self.insert(dest.clone(), kind, mtime);
+            self.site_scripts.push((dest, shebang));
         }
         Ok(())
     }
@@ -1307,6 +1371,29 @@ pub fn confine_search_path(
     (kept.join(":"), changes)
 }
 
+/// One line for the console scripts of site-packages/bin that `bundle` rewrites, if any.
+pub fn site_script_line(scripts: &[(PathBuf, String)]) -> Option<String> {
+    let (first, shebang) = scripts.first()?;
+    let dir = first.parent().unwrap_or(Path::new(""));
+    let mut names: Vec<String> = scripts
+        .iter()
+        .filter_map(|(p, _)| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    if names.len() > 4 {
+        let more = names.len() - 3;
+        names.truncate(3);
+        names.push(format!("{more} more"));
+    }
+    Some(format!(
+        "{}: {} console script{} that `pip install --target` wrote ({}) start with #!{shebang}: rewritten to run the bundle's interpreter",
+        dir.display(),
+        scripts.len(),
+        if scripts.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
+}
+
 /// The changes grouped by element and outcome, one line each: how many files, the first of
 /// them, and what the element became.
 pub fn search_path_lines(changes: &[SearchPathChange]) -> Vec<String> {
@@ -1427,6 +1514,7 @@ pub fn build(
         warnings: Vec::new(),
         rewritten: Vec::new(),
         search_paths: Vec::new(),
+        site_scripts: Vec::new(),
         left_out_activate: Vec::new(),
         new_hashes: BTreeMap::new(),
         default_mtime: cfg_meta.mtime().max(0) as u64,
@@ -1482,6 +1570,7 @@ pub fn build(
         &skip,
     )?;
     b.bin()?;
+    b.site_scripts()?;
     if !b.left_out_activate.is_empty() {
         b.warnings.push(format!(
             "{}: left out of the bundle: {} name this venv's path and would activate it, not the bundle (bin/activate and bin/activate.fish work from anywhere)",
@@ -1521,6 +1610,7 @@ pub fn build(
         build_paths: build_paths(venv),
         rewritten: b.rewritten,
         search_paths: b.search_paths,
+        site_scripts: b.site_scripts,
         trimmed: Vec::new(),
         scratch: None,
     };

@@ -46,7 +46,12 @@ pub fn of_venv(ctx: &Context, venv: &venv::Venv, plan: &plan::Plan) -> Result<In
                 rewrite: rewrite_name(r).into(),
             })
             .collect(),
-        warnings: plan.warnings.clone(),
+        warnings: plan
+            .warnings
+            .iter()
+            .cloned()
+            .chain(crate::bundle::plan::site_script_line(&plan.site_scripts))
+            .collect(),
         runpath_leaks: plan
             .search_paths
             .iter()

@@ -321,3 +321,78 @@ fn long_venv_path_gets_pips_trampoline_and_still_relocates() {
 fn long_venv_path_gets_pips_trampoline_and_still_relocates_with_the_originals_hidden() {
     long_venv_path(Originals::Hidden);
 }
+
+/// `pip install --target <site-packages>` writes console scripts into site-packages/bin with
+/// the venv's interpreter in the shebang: `check` and `inspect` name them, and the bundle's
+/// copy runs the bundle's interpreter from wherever it is extracted.
+#[test]
+fn console_scripts_pip_install_target_wrote_run_the_bundles_interpreter() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    make_venv(Path::new(SYSTEM_PYTHON), &venv);
+    let site = venv.join("lib/python3.11/site-packages");
+    run_ok(
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "-q", "--no-index", "--no-deps"])
+            .args(["--disable-pip-version-check", "--upgrade", "--target"])
+            .arg(&site)
+            .arg(demo_wheel()),
+    );
+    let script = site.join("bin/rvenv-demo");
+    let original = std::fs::read_to_string(&script).unwrap();
+    let shebang = original.lines().next().unwrap().to_string();
+    assert!(
+        shebang.starts_with(&format!("#!{}", venv.display())),
+        "{shebang}"
+    );
+    let line = format!(
+        "lib/python3.11/site-packages/bin: 2 console scripts that `pip install --target` wrote (demo-data-script, rvenv-demo) start with {shebang}: rewritten to run the bundle's interpreter"
+    );
+    let o = run(Command::new(RVENV).arg("check").arg(&venv));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("warning: {line} by `rvenv bundle`")),
+        "{}",
+        stderr(&o)
+    );
+    let inspect: serde_json::Value = serde_json::from_str(&run_ok(
+        Command::new(RVENV).arg("inspect").arg("--json").arg(&venv),
+    ))
+    .unwrap();
+    let changes = &inspect["bundle_changes"];
+    assert!(
+        changes["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == line.as_str()),
+        "{changes}"
+    );
+    assert!(
+        changes["rewritten"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(
+                |r| r["path"] == "lib/python3.11/site-packages/bin/rvenv-demo"
+                    && r["rewrite"] == "shebang"
+            ),
+        "{changes}"
+    );
+    let tarball = s.path().join("app.tar.gz");
+    let err = bundle_ok(&venv, &tarball, &[]);
+    assert!(err.contains(&line), "{err}");
+    let dest = s.path().join("elsewhere");
+    extract(&tarball, &dest);
+    let root = dest.join("app");
+    let copy =
+        std::fs::read_to_string(root.join("lib/python3.11/site-packages/bin/rvenv-demo")).unwrap();
+    assert!(!copy.contains(&venv.display().to_string()), "{copy}");
+    // The venv is still there: only the bundle's interpreter prints the bundle's prefix.
+    let out = run_ok(&mut Command::new(
+        root.join("lib/python3.11/site-packages/bin/rvenv-demo"),
+    ));
+    assert_eq!(out.trim(), format!("rvenv-demo ok {}", root.display()));
+    let out = run(Command::new(RVENV).arg("verify").arg("--strict").arg(&root));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
