@@ -356,6 +356,8 @@ fn choose(
 }
 
 /// `pip download` of the missing pins, with every tag the target accepts spelled out.
+/// `tick` runs about four times a second while pip does (pip is quiet, and a long list takes
+/// it tens of seconds).
 fn pip_download(
     pins: &[&Pin],
     tags: &Tags,
@@ -363,6 +365,7 @@ fn pip_download(
     options: &requirements::FileOptions,
     index_url: Option<&String>,
     dest: &Path,
+    tick: &mut dyn FnMut(),
 ) -> Result<String, Error> {
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
@@ -390,10 +393,25 @@ fn pip_download(
         cmd.arg(format!("{}=={}", pin.name, pin.version));
     }
     let shown = "python3 -m pip download --no-deps --only-binary=:all: ...".to_string();
-    let out = cmd.output().map_err(|e| Error::Pip {
+    let failed = |e: std::io::Error| Error::Pip {
         command: shown.clone(),
         message: e.to_string(),
-    })?;
+    };
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let out = std::thread::scope(|scope| {
+        let waiting = scope.spawn(move || child.wait_with_output());
+        while !waiting.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            tick();
+        }
+        waiting.join().expect("waiting for pip panicked")
+    })
+    .map_err(failed)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("No module named pip") {
         return Err(Error::Pip {
@@ -528,8 +546,9 @@ fn gather(
         // pip stops at the first pin it finds nothing for, so each pin is asked for on its
         // own (a few at a time): one missing wheel neither hides the rest nor takes pip's
         // reason with it. A long list goes in one run first, and only what it left is retried.
-        let each = |pins: &[&Pin]| -> Result<String, Error> {
+        let each = |pins: &[&Pin], progress: &mut dyn FnMut(&str)| -> Result<String, Error> {
             let mut reasons = Vec::new();
+            let mut done = 0;
             for group in pins.chunks(4) {
                 ctx.stop()?;
                 let results: Vec<Result<String, Error>> = std::thread::scope(|scope| {
@@ -545,6 +564,7 @@ fn gather(
                                     file_options,
                                     index_url,
                                     downloads,
+                                    &mut || {},
                                 )
                             })
                         })
@@ -557,6 +577,10 @@ fn gather(
                 for r in results {
                     reasons.push(r?);
                 }
+                done += group.len();
+                if done < pins.len() {
+                    progress(&format!("asked pip for {done} of {} wheels", pins.len()));
+                }
             }
             Ok(reasons
                 .into_iter()
@@ -564,8 +588,18 @@ fn gather(
                 .unwrap_or_default())
         };
         let said = if pins.len() <= 8 {
-            each(&pins)?
+            each(&pins, progress)?
         } else {
+            // Progress: the wheels pip has written so far, at most a line every two seconds.
+            let count = || {
+                std::fs::read_dir(&downloads).map_or(0, |d| {
+                    d.flatten()
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "whl"))
+                        .count()
+                })
+            };
+            let before = count();
+            let (mut shown, mut last) = (0, std::time::Instant::now());
             let said = pip_download(
                 &pins,
                 &tags,
@@ -573,6 +607,13 @@ fn gather(
                 file_options,
                 index_url,
                 &downloads,
+                &mut || {
+                    let now = count().saturating_sub(before);
+                    if now != shown && last.elapsed() >= std::time::Duration::from_secs(2) {
+                        progress(&format!("fetched {now} of {} wheels", pins.len()));
+                        (shown, last) = (now, std::time::Instant::now());
+                    }
+                },
             )?;
             ctx.stop()?;
             let have = scan(std::slice::from_ref(&downloads))?;
@@ -584,7 +625,7 @@ fn gather(
             if left.is_empty() {
                 said
             } else {
-                let more = each(&left)?;
+                let more = each(&left, progress)?;
                 if more.is_empty() { said } else { more }
             }
         };

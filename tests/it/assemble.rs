@@ -599,7 +599,7 @@ fn missing_wheels_are_fetched_with_pip_for_the_target() {
     let d = dir.path();
     std::fs::write(
         d.join("requirements.txt"),
-        "MarkupSafe==2.1.5\nsix==1.16.0\n",
+        "MarkupSafe==2.1.5\nsix==1.16.0\nidna==3.7\npackaging==24.0\nattrs==23.2.0\n",
     )
     .unwrap();
     let python = sysroot_python("arm64");
@@ -618,7 +618,13 @@ fn missing_wheels_are_fetched_with_pip_for_the_target() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("installed 2 wheel(s) (2 fetched)"),
+        stderr(&out).contains("installed 5 wheel(s) (5 fetched)"),
+        "{}",
+        stderr(&out)
+    );
+    // pip is asked four pins at a time, and each round is reported.
+    assert!(
+        stderr(&out).contains("asked pip for 4 of 5 wheels"),
         "{}",
         stderr(&out)
     );
