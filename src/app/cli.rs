@@ -351,11 +351,11 @@ pub struct BundleArgs {
     /// warnings)
     #[arg(long)]
     pub no_check: bool,
-    /// Output file [default: <venv-dir-name>-<target>.tar.gz (or .tar.zst, .tar) in the current
-    /// directory]
+    /// Output file [default: <name>-<target>.tar.gz (or .tar.zst, .tar) in the current
+    /// directory; <name> is the venv directory's, or the project's for a hidden one (.venv)]
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Name of the tarball's single top-level directory [default: the venv directory's name]
+    /// Name of the tarball's single top-level directory [default: <name>, as for --output]
     #[arg(long, value_name = "NAME")]
     pub arcroot: Option<String>,
     /// Keep the standard library's test/ package (left out by default: it is large and unused)

@@ -306,15 +306,13 @@ impl Venv {
             .join("site-packages")
     }
 
-    /// The bundle's name: the venv folder's, or, for a project's `.venv` (any hidden folder,
-    /// or `venv`/`env`), the project folder's, so that `~/app/.venv` gives `app-….tar.gz`
-    /// with everything under `app/`.
+    /// The bundle's name: the venv folder's, or, for a project's `.venv` (any hidden folder),
+    /// the project folder's, so that `~/app/.venv` gives `app-….tar.gz` with everything under
+    /// `app/`. A visible name (`venv`, `env`) is the user's choice and is kept.
     pub fn name(&self) -> String {
         let own = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = own(&self.root).unwrap_or_else(|| "venv".into());
-        let generic =
-            name.starts_with('.') || ["venv", "env", "virtualenv"].contains(&name.as_str());
-        if !generic {
+        if !name.starts_with('.') {
             return name;
         }
         std::path::absolute(&self.root)
