@@ -12,8 +12,11 @@ echo "== a venv with a console script, made by $python"
 "$python" "$repo/tests/fixtures/make_wheel.py" "$work" >/dev/null
 "$work/build/app/bin/pip" install -q --no-index --no-deps --disable-pip-version-check "$work"/rvenv_demo-*.whl
 
+# The first build compiles about 200 crates (several minutes on two cores): cargo's own lines
+# show it going; later runs only check that nothing changed.
+echo "== building rvenv (cargo build --release; the first build takes several minutes)"
+cargo build --release --manifest-path "$repo/Cargo.toml"
 echo "== rvenv bundle"
-cargo build -q --release --manifest-path "$repo/Cargo.toml"
 "$repo/target/release/rvenv" bundle "$work/build/app" -o "$work/app.tar.gz"
 ls -l "$work/app.tar.gz"
 
