@@ -15,9 +15,21 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         kind,
         choice: &choice,
     };
-    let inspection = match kind {
-        inspect::Layout::Venv => {
-            let venv = Venv::discover(path)?;
+    let discovered = match kind {
+        inspect::Layout::Venv => Some(Venv::discover(path)),
+        _ => None,
+    };
+    let inspection = match discovered {
+        // A venv whose base is gone (or which sees the base's packages) is reported as its
+        // files are, as an extracted bundle is: `bundle` refuses it, `inspect` says what it can.
+        Some(Err(e)) if e.base_is_unusable() => {
+            crate::ui::warning(&format!(
+                "{e}: reported from the venv's own files, without the base installation or what `rvenv bundle` would change"
+            ));
+            inspect::of_bundle(&ctx)?
+        }
+        Some(discovered) => {
+            let venv = discovered?;
             let not_interrupted = std::sync::atomic::AtomicBool::new(false);
             let plan = crate::bundle::plan::build(
                 &venv,
@@ -28,7 +40,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
             )?;
             inspect::of_venv(&ctx, &venv, &plan)?
         }
-        _ => inspect::of_bundle(&ctx)?,
+        None => inspect::of_bundle(&ctx)?,
     };
     if args.json {
         super::print_out(&(inspection.json() + "\n"))?;

@@ -11,28 +11,22 @@ use std::path::Path;
 /// Python minor version (which decides what pip freeze hides).
 pub fn distributions(path: &Path) -> Result<(Vec<dist::Distribution>, u32), Error> {
     match layout(path)? {
-        Layout::Venv => {
-            let venv = venv::Venv::discover(path)?;
-            Ok((dist::find(&venv.site_packages())?, venv.version.minor))
-        }
-        Layout::Bundle => {
-            let lib = path.join("lib");
-            let mut found = Vec::new();
-            for entry in std::fs::read_dir(&lib).map_err(read_error(&lib))? {
-                let dir = entry.map_err(read_error(&lib))?.path();
-                if let Some(v) = venv::version_from_name(&dir)
-                    && dir.join("site-packages").is_dir()
-                {
-                    found.push((dir.join("site-packages"), v.minor));
-                }
+        Layout::Venv => match venv::Venv::discover(path) {
+            Ok(venv) => Ok((dist::find(&venv.site_packages())?, venv.version.minor)),
+            // The moment a venv must be recreated is when its freeze is wanted: the metadata
+            // in site-packages is enough.
+            Err(e) if e.base_is_unusable() => {
+                let what = if matches!(e, venv::Error::SystemSitePackages { .. }) {
+                    "only the venv's own packages are listed (as `pip freeze --local` lists them)"
+                } else {
+                    "listed from the metadata in its site-packages"
+                };
+                crate::ui::warning(&format!("{e}: {what}"));
+                own_site_packages(path)
             }
-            found.sort();
-            let (site, minor) = found
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::NoSitePackages(path.to_path_buf()))?;
-            Ok((dist::find(&site)?, minor))
-        }
+            Err(e) => Err(e.into()),
+        },
+        Layout::Bundle => own_site_packages(path),
         Layout::Tarball => {
             let g = gather_tarball(path)?;
             let minor = g
@@ -48,4 +42,25 @@ pub fn distributions(path: &Path) -> Result<(Vec<dist::Distribution>, u32), Erro
             Ok((dists, minor))
         }
     }
+}
+
+/// The distributions of `lib/pythonX.Y/site-packages` under `path` (a bundle, or a venv whose
+/// base is gone), read without any interpreter.
+fn own_site_packages(path: &Path) -> Result<(Vec<dist::Distribution>, u32), Error> {
+    let lib = path.join("lib");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&lib).map_err(read_error(&lib))? {
+        let dir = entry.map_err(read_error(&lib))?.path();
+        if let Some(v) = venv::version_from_name(&dir)
+            && dir.join("site-packages").is_dir()
+        {
+            found.push((dir.join("site-packages"), v.minor));
+        }
+    }
+    found.sort();
+    let (site, minor) = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NoSitePackages(path.to_path_buf()))?;
+    Ok((dist::find(&site)?, minor))
 }

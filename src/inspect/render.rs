@@ -25,7 +25,10 @@ impl Inspection {
         let mut s = String::new();
         let w = &mut s;
         let kind = match self.kind {
-            Layout::Venv => "venv, as `rvenv bundle` would pack it",
+            Layout::Venv if self.bundle_changes.is_some() => {
+                "venv, as `rvenv bundle` would pack it"
+            }
+            Layout::Venv => "venv, its own files only: its base cannot be used",
             Layout::Bundle => "extracted bundle",
             Layout::Tarball => "bundle tarball",
         };

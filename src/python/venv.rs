@@ -46,6 +46,24 @@ pub enum Error {
     Io(#[from] crate::error::PathError),
 }
 
+impl Error {
+    /// The venv's own files are there, but its base interpreter is gone or cannot be used
+    /// for a bundle (or the venv also sees the base's packages): what reads only the venv's
+    /// files (`freeze`, `inspect`) still can.
+    pub fn base_is_unusable(&self) -> bool {
+        matches!(
+            self,
+            Error::NoInterpreter { .. }
+                | Error::BrokenInterpreterLink { .. }
+                | Error::InterpreterNotElf(_)
+                | Error::InterpreterIsADirectory(_)
+                | Error::BaseNotFound { .. }
+                | Error::SystemSitePackages { .. }
+                | Error::LibpythonNotFound { .. }
+        )
+    }
+}
+
 impl crate::error::Hint for Error {
     fn hint(&self) -> Option<&str> {
         match self {

@@ -349,3 +349,87 @@ fn bad_input_is_one_error_line() {
         stderr(&out)
     );
 }
+
+/// A venv whose base interpreter was removed (a copy of the machine's CPython, then deleted),
+/// and one with include-system-site-packages: `freeze` and `inspect` report the venv's own
+/// packages, as pip froze them while it could, and say why; only `bundle` refuses.
+#[test]
+fn a_venv_whose_base_is_gone_or_shared_is_still_frozen_and_inspected() {
+    let s = scratch();
+    let base = s.path().join("base/bin");
+    std::fs::create_dir_all(&base).unwrap();
+    let real = Path::new(SYSTEM_PYTHON).canonicalize().unwrap();
+    let copy = base.join(real.file_name().unwrap());
+    std::fs::copy(&real, &copy).unwrap();
+    let venv = s.path().join("gone");
+    make_venv(&copy, &venv);
+    let frozen_before = pip_freeze(&venv);
+    assert!(
+        frozen_before.contains("rvenv-demo @ file://"),
+        "{frozen_before}"
+    );
+    std::fs::remove_dir_all(s.path().join("base")).unwrap();
+
+    let o = run(Command::new(RVENV).arg("freeze").arg(&venv));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), frozen_before);
+    assert!(
+        stderr(&o).contains("the interpreter symlink is broken")
+            && stderr(&o).contains(": listed from the metadata in its site-packages"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(Command::new(RVENV).args(["inspect", "--json"]).arg(&venv));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["kind"], "venv");
+    assert!(doc["bundle_changes"].is_null());
+    assert!(
+        doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "rvenv-demo"),
+        "{doc}"
+    );
+    assert!(stderr(&o).contains("reported from the venv's own files"));
+    let text = run_ok(Command::new(RVENV).arg("inspect").arg(&venv));
+    assert!(
+        text.contains("(venv, its own files only: its base cannot be used)"),
+        "{text}"
+    );
+    // bundle still refuses, before writing anything.
+    let out = s.path().join("gone.tar.gz");
+    let o = bundle(&venv, &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!out.exists());
+
+    // include-system-site-packages = true: the venv's own packages, as pip freeze --local.
+    let shared = s.path().join("shared");
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-m", "venv", "--system-site-packages"])
+            .arg(&shared),
+    );
+    pip_install(
+        &shared,
+        &["--no-index", "--no-deps", demo_wheel().to_str().unwrap()],
+    );
+    let local = run_ok(
+        Command::new(shared.join("bin/python"))
+            .args(["-m", "pip", "freeze", "--local"])
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    );
+    let o = run(Command::new(RVENV).arg("freeze").arg(&shared));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), local);
+    assert!(
+        stderr(&o).contains("only the venv's own packages are listed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(Command::new(RVENV).arg("inspect").arg(&shared));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bundle(&shared, &s.path().join("shared.tar.gz"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
