@@ -122,6 +122,8 @@ impl crate::error::Hint for Error {
 pub struct Missing {
     pub requirement: String,
     pub unfit: Vec<String>,
+    /// With `--no-build` and an index: whether the index has the sdist.
+    pub sdist_on_index: Option<bool>,
 }
 
 fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) -> String {
@@ -148,8 +150,63 @@ fn missing_message(missing: &[Missing], tags: &[String], searched: &[String]) ->
                 m.requirement
             ));
         }
+        match m.sdist_on_index {
+            Some(true) => out.push_str(&format!(
+                "\n  {}: the index has its sdist, which rvenv can cross-build without --no-build",
+                m.requirement
+            )),
+            Some(false) => out.push_str(&format!(
+                "\n  {}: the index has no sdist of it either",
+                m.requirement
+            )),
+            None => {}
+        }
     }
     out
+}
+
+/// Whether the index lists an sdist of `name==version`: `pip index versions --no-binary :all:`
+/// reads the index page only (nothing is downloaded or run). `None` when pip cannot tell
+/// (no pip, no network, a pip without `index`).
+fn sdist_on_index(
+    name: &str,
+    version: &str,
+    index_url: Option<&String>,
+    options: &requirements::FileOptions,
+) -> Option<bool> {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "pip",
+        "index",
+        "versions",
+        name,
+        "--no-binary",
+        ":all:",
+    ])
+    .args(["--disable-pip-version-check", "--no-input"]);
+    if let Some(url) = index_url {
+        cmd.args(["--index-url", url]);
+    }
+    for url in &options.extra_index_urls {
+        cmd.args(["--extra-index-url", url]);
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        // pip's words when the index has nothing that is not a wheel.
+        return stderr
+            .contains("No matching distribution found")
+            .then_some(false);
+    }
+    let want = crate::python::dist::normalize_version(version)?;
+    let listed = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Available versions:"))?;
+    Some(listed.split(',').any(|v| {
+        crate::python::dist::normalize_version(v.trim()).as_deref() == Some(want.as_str())
+    }))
 }
 
 /// Where wheels come from, for `-r` and for a retargeted venv.
@@ -680,6 +737,16 @@ fn gather(
                         .into_iter()
                         .filter(|u| !u.starts_with("(pip"))
                         .collect(),
+                    sdist_on_index: (config.build.is_none() && !no_index)
+                        .then(|| {
+                            sdist_on_index(
+                                pin.name.as_ref(),
+                                &pin.version.to_string(),
+                                index_url,
+                                file_options,
+                            )
+                        })
+                        .flatten(),
                 })
                 .collect(),
             tags: tags_list(&tags),

@@ -652,3 +652,45 @@ fn missing_wheels_are_fetched_with_pip_for_the_target() {
         ]));
     assert_eq!(stdout(&out).trim(), "&lt;a&gt;", "{}", stderr(&out));
 }
+
+/// With --no-build, a pin without a wheel for the target is refused, and the error says, pin
+/// by pin, whether the index has its sdist (PyPI: docopt 0.6.2 is an sdist only; pywin32 has
+/// Windows wheels and no sdist). Nothing is written.
+#[test]
+fn no_build_says_whether_the_index_has_the_sdist() {
+    let dir = scratch();
+    let d = dir.path();
+    std::fs::write(d.join("requirements.txt"), "docopt==0.6.2\npywin32==306\n").unwrap();
+    let python = sysroot_python("arm64");
+    let out = assemble(
+        d,
+        &[
+            "-t",
+            "aarch64",
+            "--python",
+            python.to_str().unwrap(),
+            "-r",
+            "requirements.txt",
+            "--no-build",
+            "-o",
+            "m.tar.gz",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no wheel for the target for 2 requirement(s): docopt==0.6.2, pywin32==306"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "docopt==0.6.2: the index has its sdist, which rvenv can cross-build without --no-build"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("pywin32==306: the index has no sdist of it either"),
+        "{err}"
+    );
+    assert!(!d.join("m.tar.gz").exists());
+}
