@@ -159,11 +159,12 @@ pub fn run(args: BundleArgs) -> Result<ExitCode> {
     }
     let progress = ui::Progress::new(config.quiet, "bundling", || plan.file_totals());
     let started = std::time::Instant::now();
-    let digest = writer
+    let mut digest = writer
         .append_plan(&plan, &target, config.target.glibc, interrupted, &|bytes| {
             progress.file_done(bytes)
         })
         .map_err(|e| naming_output(e.into()))?;
+    digest.elf.allow(&config.allow);
     progress.finish();
     if config.verbose {
         let bytes: u64 = digest.files.iter().map(|f| f.size).sum();

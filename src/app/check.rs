@@ -12,6 +12,7 @@ use std::process::ExitCode;
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let interrupted = crate::interrupt::flag();
     let choice = super::config::target_choice(&args.target)?;
+    let allow = super::config::allow_rules(&args.allow)?;
     let path = &crate::python::venv::default_path(args.path.clone())?;
     let meta = std::fs::metadata(path).map_err(crate::error::io(path))?;
     let (target, contents) = if meta.is_dir() && !path.join(crate::read::MANIFEST).is_file() {
@@ -64,13 +65,14 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         (target, contents)
     };
     let lib_dirs = [Path::new(bundle::archive::BUNDLE_LIB_DIR)];
-    let report = elf::Report::build(
+    let mut report = elf::Report::build(
         &target,
         choice.glibc,
         contents.binaries,
         &|p| contents.present.contains(p),
         &lib_dirs,
     );
+    report.allow(&allow);
     if args.json {
         println!("{}", report.json());
     } else {

@@ -226,6 +226,12 @@ pub struct CheckArgs {
     /// Print the report as JSON (a stable document for CI; see docs/check-json.md)
     #[arg(long)]
     pub json: bool,
+    /// Accept the problems of one KIND (as --json names them: arm-arch, glibc, ...) in the
+    /// files GLOB matches (.gitignore rules against the path inside the bundle), as warnings;
+    /// repeatable. For a library that checks the CPU at run time before using what its ELF
+    /// attributes record: --allow '**/cryptography/**:arm-arch'
+    #[arg(long, value_name = "GLOB:KIND")]
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +357,12 @@ pub struct BundleArgs {
     /// warnings)
     #[arg(long)]
     pub no_check: bool,
+    /// Accept the problems of one KIND (as `check --json` names them: arm-arch, glibc, ...) in
+    /// the files GLOB matches (.gitignore rules against the path inside the bundle), as
+    /// warnings; repeatable. Narrower than --no-check: for a library that checks the CPU at
+    /// run time before using what its ELF attributes record ('**/cryptography/**:arm-arch')
+    #[arg(long, value_name = "GLOB:KIND")]
+    pub allow: Vec<String>,
     /// Output file [default: <name>-<target>.tar.gz (or .tar.zst, .tar) in the current
     /// directory; <name> is the venv directory's, or the project's for a hidden one (.venv)]
     #[arg(short, long)]

@@ -15,6 +15,8 @@ pub enum Error {
     Target(#[from] target::Error),
     #[error("--glibc '{0}': not a glibc version like 2.31")]
     BadGlibc(String),
+    #[error("--allow '{rule}': {message}")]
+    BadAllow { rule: String, message: String },
     #[error("--arcroot '{0}': must be one non-empty path component (no '/', not '.' or '..')")]
     BadArcroot(String),
     #[error("SOURCE_DATE_EPOCH '{0}': not a non-negative integer number of seconds")]
@@ -65,6 +67,9 @@ impl crate::error::Hint for Error {
             Error::Target(e) => e.hint(),
             Error::Distro(e) => e.hint(),
             Error::ArchiveWithPython(_) => Some("leave out one of the two"),
+            Error::BadAllow { .. } => Some(
+                "write GLOB:KIND, e.g. '**/_rust.abi3.so:arm-arch'; KIND is one of architecture, os-abi, float-abi, arm-arch, loader, glibc, libstdcxx, missing-library, search-path, malformed, foreign",
+            ),
             Error::ArchiveWithoutRequirements(_) => {
                 Some("leave it out, or bundle from -r requirements.txt instead of a venv")
             }
@@ -77,6 +82,19 @@ impl crate::error::Hint for Error {
             _ => None,
         }
     }
+}
+
+/// `--allow` rules, each checked before any work is done.
+pub fn allow_rules(rules: &[String]) -> Result<Vec<crate::elf::Allow>, Error> {
+    rules
+        .iter()
+        .map(|r| {
+            crate::elf::Allow::parse(r).map_err(|message| Error::BadAllow {
+                rule: r.clone(),
+                message,
+            })
+        })
+        .collect()
 }
 
 /// The target to check against, from `--target`, `--target-file` and `--glibc`.
@@ -129,6 +147,8 @@ pub struct BundleConfig {
     pub target: Choice,
     /// Violations become warnings.
     pub no_check: bool,
+    /// `--allow GLOB:KIND`: problems the check accepts.
+    pub allow: Vec<crate::elf::Allow>,
     /// `None`: `<venv-dir-name>-<target>.tar.gz` in the current directory.
     pub output: Option<PathBuf>,
     pub arcroot: Option<String>,
@@ -309,6 +329,7 @@ impl BundleConfig {
             venv: args.venv,
             target,
             no_check: args.no_check,
+            allow: allow_rules(&args.allow)?,
             output: args.output,
             arcroot: args.arcroot,
             quiet: args.quiet,

@@ -233,6 +233,7 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
             ..Default::default()
         },
         no_check: false,
+        allow: Vec::new(),
         output: Some(output.to_path_buf()),
         arcroot: Some("app".into()),
         keep_stdlib_tests: false,

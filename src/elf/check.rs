@@ -239,6 +239,30 @@ pub enum ProblemKind {
     Foreign,
 }
 
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 11] = [
+        ProblemKind::Architecture,
+        ProblemKind::OsAbi,
+        ProblemKind::FloatAbi,
+        ProblemKind::ArmArch,
+        ProblemKind::Loader,
+        ProblemKind::Glibc,
+        ProblemKind::Libstdcxx,
+        ProblemKind::MissingLibrary,
+        ProblemKind::SearchPath,
+        ProblemKind::Malformed,
+        ProblemKind::Foreign,
+    ];
+
+    /// The kind's name in `--json` (`arm-arch`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub kind: ProblemKind,

@@ -23,7 +23,7 @@ pub use file::{
     highest_version_definition, inspect, inspect_file, is_binary_magic, is_elf, loads_the_same,
     machine_name, runpath_slot, search_path_strings, search_path_strings_file, soname,
 };
-pub use report::{Offender, Report};
+pub use report::{Allow, Allowed, Offender, Report};
 
 use std::path::PathBuf;
 

@@ -40,6 +40,62 @@ pub struct Report {
     pub warnings: Vec<Offender>,
     /// Mach-O and PE files Python would never load (pip's Windows launcher templates, say).
     pub foreign_ignored: Vec<String>,
+    /// Problems `--allow GLOB:KIND` accepted: printed as warnings, never a failure.
+    pub allowed: Vec<Allowed>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Allowed {
+    pub path: String,
+    #[serde(flatten)]
+    pub problem: Problem,
+    /// The `--allow` rule, as given.
+    pub allowed_by: String,
+}
+
+/// `--allow GLOB:KIND`: the problems of one kind (`arm-arch`, `glibc`, ... as `--json` names
+/// them) in the files GLOB matches (.gitignore rules against the path inside the bundle) are
+/// accepted. For a library that checks the CPU at run time before it uses what its attributes
+/// record (cryptography's armv7l wheel records NEON and runs without it), where the ELF
+/// file alone cannot tell.
+#[derive(Debug, Clone)]
+pub struct Allow {
+    pub text: String,
+    matcher: ignore::gitignore::Gitignore,
+    kind: ProblemKind,
+}
+
+impl Allow {
+    /// `Err`: what is wrong with the rule, for a one-line error.
+    pub fn parse(text: &str) -> Result<Allow, String> {
+        let (glob, kind_name) = text
+            .rsplit_once(':')
+            .ok_or_else(|| "not GLOB:KIND".to_string())?;
+        let kind = ProblemKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == kind_name)
+            .ok_or_else(|| format!("'{kind_name}' is not a kind of problem"))?;
+        if glob.is_empty() {
+            return Err("the GLOB is empty".into());
+        }
+        let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+        builder.add_line(None, glob).map_err(|e| e.to_string())?;
+        let matcher = builder.build().map_err(|e| e.to_string())?;
+        Ok(Allow {
+            text: text.to_string(),
+            matcher,
+            kind,
+        })
+    }
+
+    fn accepts(&self, path: &str, problem: &Problem) -> bool {
+        problem.kind == self.kind
+            && self
+                .matcher
+                .matched_path_or_any_parents(path, false)
+                .is_ignore()
+    }
 }
 
 /// Where a needed library was found.
@@ -71,8 +127,36 @@ fn expand_origin(entry: &str, dir: &Path) -> Option<PathBuf> {
 }
 
 impl Report {
+    /// Moves the offenders an `--allow` rule accepts to `allowed`.
+    pub fn allow(&mut self, rules: &[Allow]) {
+        if rules.is_empty() {
+            return;
+        }
+        let (allowed, kept): (Vec<Offender>, Vec<Offender>) = std::mem::take(&mut self.offenders)
+            .into_iter()
+            .partition(|o| rules.iter().any(|r| r.accepts(&o.path, &o.problem)));
+        self.offenders = kept;
+        for o in allowed {
+            let rule = rules
+                .iter()
+                .find(|r| r.accepts(&o.path, &o.problem))
+                .expect("partitioned by it");
+            self.allowed.push(Allowed {
+                path: o.path,
+                problem: o.problem,
+                allowed_by: rule.text.clone(),
+            });
+        }
+    }
+
     /// One `error:` (or `warning:`) line per offender, with its hint; then the warnings.
     pub fn print(&self, as_errors: bool) {
+        for a in &self.allowed {
+            crate::ui::warning(&format!(
+                "{}: {} (allowed by --allow '{}')",
+                a.path, a.problem.message, a.allowed_by
+            ));
+        }
         for w in &self.warnings {
             crate::ui::warning(&format!(
                 "{}: {} (this optional standard-library module will not import there)",
@@ -104,6 +188,7 @@ impl Report {
             "offenders": self.offenders,
             "warnings": self.warnings,
             "foreign_ignored": self.foreign_ignored,
+            "allowed": self.allowed,
         });
         serde_json::to_string_pretty(&doc).expect("report serialises")
     }
@@ -349,9 +434,15 @@ impl Report {
     pub fn summary_with(&self, written_anyway: bool) -> String {
         let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
         let (problems, warnings) = if written_anyway {
-            (0, self.warnings.len() + self.offenders.len())
+            (
+                0,
+                self.warnings.len() + self.offenders.len() + self.allowed.len(),
+            )
         } else {
-            (self.offenders.len(), self.warnings.len())
+            (
+                self.offenders.len(),
+                self.warnings.len() + self.allowed.len(),
+            )
         };
         let anyway = if written_anyway && !self.offenders.is_empty() {
             format!(
@@ -385,6 +476,36 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_rules_name_a_glob_and_a_kind() {
+        let neon = Problem::new(ProblemKind::ArmArch, "NEONv1 SIMD".into(), None);
+        let glibc = Problem::new(ProblemKind::Glibc, "GLIBC_2.38".into(), None);
+        let rule = Allow::parse("**/cryptography/**:arm-arch").unwrap();
+        let so = "lib/python3.11/site-packages/cryptography/hazmat/bindings/_rust.abi3.so";
+        assert!(rule.accepts(so, &neon));
+        assert!(!rule.accepts(so, &glibc));
+        assert!(!rule.accepts("lib/python3.11/site-packages/other/x.so", &neon));
+        // A bare name matches in any folder; the last ':' separates the kind.
+        assert!(
+            Allow::parse("_rust.abi3.so:arm-arch")
+                .unwrap()
+                .accepts(so, &neon)
+        );
+        assert!(Allow::parse("a:b:glibc").is_ok());
+        assert_eq!(
+            Allow::parse("x.so:neon").unwrap_err(),
+            "'neon' is not a kind of problem"
+        );
+        assert_eq!(Allow::parse("x.so").unwrap_err(), "not GLOB:KIND");
+        assert_eq!(Allow::parse(":glibc").unwrap_err(), "the GLOB is empty");
+        for kind in ProblemKind::ALL {
+            assert!(
+                Allow::parse(&format!("x:{}", kind.name())).is_ok(),
+                "{kind:?}"
+            );
+        }
+    }
 
     #[test]
     fn origin_expansion_stays_inside() {

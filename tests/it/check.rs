@@ -536,3 +536,116 @@ fn chains_of_vendored_libraries_found_through_their_loaders() {
         &["needs libbrotlicommon"],
     );
 }
+
+/// PyPI's cryptography armv7l wheel records VFPv3 and NEON (it picks NEON code at run time):
+/// refused for Debian's armv7 baseline, accepted file by file with --allow, which still
+/// prints each problem, names the rule and checks everything else. A bad rule exits 2.
+#[test]
+fn allow_accepts_one_kind_of_problem_in_the_files_it_names() {
+    let s = scratch();
+    let venv = s.path().join("app");
+    foreign_venv("armhf", "python3.11", "qemu-arm-static", &venv, None);
+    let wheels = s.path().join("wheels");
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
+            .args(["--disable-pip-version-check", "--implementation", "cp"])
+            .args(["--python-version", "3.11", "--abi", "abi3"])
+            .args(["--platform", "manylinux_2_31_armv7l", "-d"])
+            .arg(&wheels)
+            .arg("cryptography==50.0.2"),
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("armv7l.whl"))
+        .expect("cryptography's armv7l wheel");
+    let site = venv.join("lib/python3.11/site-packages");
+    run_ok(
+        Command::new(SYSTEM_PYTHON)
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(&site),
+    );
+    let so = "lib/python3.11/site-packages/cryptography/hazmat/bindings/_rust.abi3.so";
+    fails(
+        &venv,
+        &["--target", "debian-12-armv7"],
+        so,
+        &["NEONv1 SIMD", "Illegal instruction"],
+    );
+    let rule = "**/cryptography/**:arm-arch";
+    let o = check(&venv, &["--target", "debian-12-armv7", "--allow", rule]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "warning: {so}: NEONv1 SIMD; debian-12-armv7 runs up to no NEON (it dies with \"Illegal instruction\") (allowed by --allow '{rule}')"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains(": 0 problems, 2 warnings"),
+        "{}",
+        stdout(&o)
+    );
+    let o = check(
+        &venv,
+        &["--target", "debian-12-armv7", "--allow", rule, "--json"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["allowed"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["allowed"][0]["allowed_by"], rule);
+    assert_eq!(doc["allowed"][0]["kind"], "arm-arch");
+    // Another kind, or other files, are not accepted by it.
+    fails(
+        &venv,
+        &[
+            "--target",
+            "debian-12-armv7",
+            "--allow",
+            "**/cryptography/**:glibc",
+        ],
+        so,
+        &["NEONv1 SIMD"],
+    );
+    // Everything else is still checked: the armhf interpreter against armv6.
+    fails(
+        &venv,
+        &["--target", "armv6", "--allow", rule],
+        "python/bin/python3.11",
+        &["ARMv7 code"],
+    );
+    // bundle takes the same rule and writes the tarball; a bad rule is refused first.
+    let out = s.path().join("app.tar.gz");
+    let b = bundle(
+        &venv,
+        &out,
+        &["--target", "debian-12-armv7", "--allow", rule],
+    );
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert!(stderr(&b).contains("(allowed by --allow"), "{}", stderr(&b));
+    passes(&out, &["--target", "debian-12-armv7", "--allow", rule]);
+    let bad = s.path().join("bad.tar.gz");
+    let b = bundle(
+        &venv,
+        &bad,
+        &["--target", "debian-12-armv7", "--allow", "x:neon"],
+    );
+    assert_eq!(b.status.code(), Some(2));
+    assert!(
+        stderr(&b).contains("error: --allow 'x:neon': 'neon' is not a kind of problem"),
+        "{}",
+        stderr(&b)
+    );
+    assert!(!bad.exists());
+}
