@@ -1,6 +1,15 @@
 //! What the user sees on stderr and stdout: `error:`/`warning:`/`hint:` lines, sizes as people
 //! write them, the progress bar, and output that a closed pipe does not turn into an error.
 
+/// Names for a one-line message: all of them up to four, else the first three and how many
+/// more (`a, b, c, 11 more`).
+pub fn few(names: &[String]) -> String {
+    if names.len() <= 4 {
+        return names.join(", ");
+    }
+    format!("{}, {} more", names[..3].join(", "), names.len() - 3)
+}
+
 /// A size as people write it: `1023 B`, `1.5 KiB`, `38.2 MiB`.
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -164,5 +173,16 @@ impl Transfer {
             self.quiet,
             &format!("fetched {} ({})", self.label, human(bytes)),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn few_names_up_to_four_then_how_many_more() {
+        let names = |n: usize| (1..=n).map(|i| format!("n{i}")).collect::<Vec<_>>();
+        assert_eq!(super::few(&names(4)), "n1, n2, n3, n4");
+        assert_eq!(super::few(&names(14)), "n1, n2, n3, 11 more");
+        assert_eq!(super::few(&[]), "");
     }
 }

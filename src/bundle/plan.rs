@@ -1375,22 +1375,17 @@ pub fn confine_search_path(
 pub fn site_script_line(scripts: &[(PathBuf, String)]) -> Option<String> {
     let (first, shebang) = scripts.first()?;
     let dir = first.parent().unwrap_or(Path::new(""));
-    let mut names: Vec<String> = scripts
+    let names: Vec<String> = scripts
         .iter()
         .filter_map(|(p, _)| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    if names.len() > 4 {
-        let more = names.len() - 3;
-        names.truncate(3);
-        names.push(format!("{more} more"));
-    }
     Some(format!(
         "{}: {} console script{} that `pip install --target` wrote ({}) start with #!{shebang}: rewritten to run the bundle's interpreter",
         dir.display(),
         scripts.len(),
         if scripts.len() == 1 { "" } else { "s" },
-        names.join(", ")
+        crate::ui::few(&names)
     ))
 }
 

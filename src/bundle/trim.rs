@@ -348,7 +348,7 @@ fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
         plan,
         keep,
         |e| build_only(&e.path),
-        |names| format!("what only a build uses ({})", names.join(", ")),
+        |names| format!("what only a build uses ({})", crate::ui::few(names)),
     );
     drop_unless_kept(
         tree,
@@ -360,7 +360,7 @@ fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
     drop_unless_kept(tree, plan, keep, windows_program, |names| {
         format!(
             "Windows programs a Linux target never runs ({})",
-            names.join(", ")
+            crate::ui::few(names)
         )
     });
 }
@@ -409,11 +409,6 @@ fn drop_unless_kept(
         .collect();
     names.sort();
     names.dedup();
-    if names.len() > 4 {
-        let more = names.len() - 3;
-        names.truncate(3);
-        names.push(format!("{more} more"));
-    }
     let gone = tree.remove(&roots, &mut plan.warnings);
     plan.trimmed.push(format!(
         "left out {}: {}, {} (--keep GLOB brings it back)",
@@ -581,7 +576,11 @@ fn with_bytecode(tree: &Tree, file: &Path, roots: &mut BTreeSet<PathBuf>) {
 
 /// `--slim`'s parts that are in this bundle: the standard library's (`slim::STDLIB`) and the
 /// installers' distributions, each with every file its RECORD lists (`bin/pip` included).
-fn slim_parts(tree: &Tree, venv: &Venv) -> Result<Vec<SlimPart>, Error> {
+fn slim_parts(
+    tree: &Tree,
+    venv: &Venv,
+    dists: &[crate::python::dist::Distribution],
+) -> Result<Vec<SlimPart>, Error> {
     let exe = venv.version.exe_name();
     let stdlib = Path::new("python/lib").join(&exe);
     let site = Path::new("lib").join(&exe).join("site-packages");
@@ -622,7 +621,6 @@ fn slim_parts(tree: &Tree, venv: &Venv) -> Result<Vec<SlimPart>, Error> {
             });
         }
     }
-    let dists = crate::python::dist::find(&venv.site_packages())?;
     for d in dists {
         let name = d.canonical_name();
         if !crate::bundle::slim::TOOLS.contains(&name.as_str()) {
@@ -689,7 +687,8 @@ fn slim(
     venv: &Venv,
     keep: Option<&Exclude>,
 ) -> Result<(), Error> {
-    let parts = slim_parts(tree, venv)?;
+    let dists = crate::python::dist::find(&venv.site_packages())?;
+    let parts = slim_parts(tree, venv, &dists)?;
     if parts.is_empty() {
         return Ok(());
     }
@@ -748,7 +747,6 @@ fn slim(
             }
         }
     }
-    let dists = crate::python::dist::find(&venv.site_packages()).unwrap_or_default();
     for d in &dists {
         let Ok(metadata) = std::fs::read_to_string(
             d.dist_info
