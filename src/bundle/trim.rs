@@ -367,22 +367,20 @@ fn drop_build_only(tree: &mut Tree, plan: &mut Plan, keep: Option<&Exclude>) {
 
 /// The Windows launchers pip's distlib and setuptools carry (`t64.exe`, `cli-arm64.exe`, ...):
 /// they write them beside scripts only when installing on Windows. A `.exe` in site-packages
-/// that starts as a PE file does ("MZ").
+/// that the ELF module recognises as a PE file.
 fn windows_program(entry: &Entry) -> bool {
     let named = entry.path.starts_with("lib")
         && entry
             .path
             .extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("exe"));
-    if !named {
-        return false;
-    }
-    let mut head = [0u8; 2];
-    entry.source_path().is_some_and(|p| {
-        std::fs::File::open(p)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-            .is_ok()
-    }) && &head == b"MZ"
+    named
+        && entry.source_path().is_some_and(|disk| {
+            matches!(
+                elf::inspect_file(&disk, &entry.path),
+                Ok(Some(elf::Inspection::Foreign("PE")))
+            )
+        })
 }
 
 fn drop_unless_kept(
