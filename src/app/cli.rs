@@ -460,8 +460,17 @@ pub struct BundleArgs {
     /// differently (libraries patchelf rewrote) is not used. Needs a strip for the target:
     /// <triple>-strip (binutils-aarch64-linux-gnu, ...), this machine's strip for its own
     /// architecture, or llvm-strip
-    #[arg(long, help_heading = "Making the bundle smaller")]
+    #[arg(
+        long,
+        conflicts_with = "keep_debug",
+        help_heading = "Making the bundle smaller"
+    )]
     pub strip_debug: bool,
+    /// Keep the base interpreter's debug sections. By default they are left out (pyenv's
+    /// CPython 3.11 carries 24 MiB of them, naming the folders it was built in); the bytes the
+    /// loader maps stay the same either way. With --slim, nothing is stripped
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub keep_debug: bool,
     /// For small boards: --strip-tests and --strip-debug (where a strip for the target is
     /// found), and leave out ensurepip, idlelib, Tk (tkinter, turtle, _tkinter), lib2to3, and
     /// pip, setuptools and wheel with their scripts, each unless a module of site-packages or

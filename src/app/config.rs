@@ -182,6 +182,7 @@ fn trim_options(args: &BundleArgs) -> Result<trim::Options, Error> {
         strip_tests: args.strip_tests,
         pycache,
         strip_debug: args.strip_debug,
+        keep_debug: args.keep_debug,
         keep: trim::Exclude::new("--keep", &args.keep)?,
         slim: args.slim,
     })

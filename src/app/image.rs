@@ -254,6 +254,7 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
         no_pycache: args.no_pycache,
         compile: args.compile,
         strip_debug: false,
+        keep_debug: false,
         slim: false,
     }
 }

@@ -297,6 +297,9 @@ pub struct Options {
     pub strip_tests: bool,
     pub pycache: Pycache,
     pub strip_debug: bool,
+    /// `--keep-debug`: the base interpreter's debug sections stay (they are left out by
+    /// default, see `drop_interpreter_debug`), and `--slim` does not strip.
+    pub keep_debug: bool,
     /// `--keep`: what matches is never left out by default (build-only files) or by `--slim`.
     pub keep: Option<Exclude>,
     /// `--slim`: also leave out what most deployments never use (`slim::STDLIB`, pip and
@@ -416,6 +419,122 @@ fn drop_unless_kept(
     ));
 }
 
+/// The base interpreter's debug sections, left out by default: pyenv and other source builds
+/// compile with `-g` (24 MiB of DWARF in CPython 3.11's libpython and lib-dynload), which no
+/// board reads and which names the build machine's folders (`/tmp/python-build.*`). Removed in
+/// process (`elf::without_debug`), so no strip for the target is needed, and a copy is used
+/// only if every byte the loader maps is unchanged. Packages' own binaries are left as their
+/// wheels ship them (`--strip-debug` strips those).
+fn drop_interpreter_debug(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    interrupted: &AtomicBool,
+) -> Result<(), Error> {
+    let base: Vec<&Entry> = tree
+        .entries
+        .values()
+        .filter(|e| e.path.starts_with("python") && matches!(e.kind, Kind::File { .. }))
+        .collect();
+    // (path, the stripped bytes, bytes saved), or the reason a file keeps its sections.
+    type Stripped = Result<(PathBuf, Vec<u8>, u64), (PathBuf, String)>;
+    let found: Vec<Option<Stripped>> = base
+        .par_iter()
+        .map(|entry| {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(crate::interrupt::Interrupted.into());
+            }
+            let Kind::File { source, .. } = &entry.kind else {
+                return Ok(None);
+            };
+            let mapped;
+            let bytes: &[u8] = match source {
+                Source::Bytes(b) => b,
+                Source::Disk(_) | Source::Tree { .. } => {
+                    let disk = entry.source_path().expect("a file on disk");
+                    if !matches!(
+                        elf::inspect_file(&disk, &entry.path),
+                        Ok(Some(elf::Inspection::Elf(_)))
+                    ) {
+                        return Ok(None);
+                    }
+                    mapped = map(&disk)?;
+                    &mapped
+                }
+            };
+            if !elf::is_elf(bytes) || elf::debug_size(bytes) == 0 {
+                return Ok(None);
+            }
+            Ok(Some(match elf::without_debug(bytes) {
+                Ok(Some(out)) if elf::loads_the_same(bytes, &out) => {
+                    let saved = (bytes.len() - out.len()) as u64;
+                    Ok((entry.path.clone(), out, saved))
+                }
+                Ok(Some(_)) => Err((
+                    entry.path.clone(),
+                    "the copy would not load as the original".to_string(),
+                )),
+                Ok(None) => return Ok(None),
+                Err(why) => Err((entry.path.clone(), why.to_string())),
+            }))
+        })
+        .collect::<Result<_, Error>>()?;
+    let found: Vec<Stripped> = found.into_iter().flatten().collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    let out_root = scratch(plan)?.join("without-debug");
+    let mut names = Vec::new();
+    let mut kept = Vec::new();
+    let mut saved = 0u64;
+    for result in found {
+        let (path, bytes, by) = match result {
+            Ok(done) => done,
+            Err((path, why)) => {
+                kept.push(format!("{}: {why}", path.display()));
+                continue;
+            }
+        };
+        let entry = tree.entries.get_mut(&path).expect("listed above");
+        let from = entry.origin().map(Cow::into_owned);
+        if let Kind::File { source, .. } = &mut entry.kind {
+            if let Source::Bytes(b) = source {
+                *b = bytes;
+            } else {
+                // The file as read from disk: a `Rewrite::Binary` (RUNPATH, home pinning) still
+                // applies to it when it is read, at the same offsets.
+                let disk = out_root.join(&path);
+                write_file(&disk, &bytes)?;
+                *source = Source::Disk(disk);
+                entry.derived_from = from;
+            }
+        }
+        if let Some(name) = path.file_name() {
+            names.push((by, name.to_string_lossy().into_owned()));
+        }
+        saved += by;
+    }
+    if !kept.is_empty() {
+        plan.warnings.push(format!(
+            "debug sections kept as built in {} (rvenv removes them only from files laid out as linkers write them): {}",
+            plural(kept.len(), "file", "files"),
+            kept.join("; ")
+        ));
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    // The largest first: libpython is most of it.
+    names.sort_by(|a, b| b.cmp(a));
+    let names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
+    plan.trimmed.push(format!(
+        "left out the interpreter's debug sections ({}): {}, {} (--keep-debug keeps them)",
+        crate::ui::few(&names),
+        plural(names.len(), "file", "files"),
+        crate::ui::human(saved)
+    ));
+    Ok(())
+}
+
 /// Applies the options of `config` to `plan`, last, so they see the bundle as it would
 /// otherwise be (rewritten files, requirements.txt) and nothing later brings back what they
 /// left out; one line per option goes to `plan.trimmed`.
@@ -444,6 +563,9 @@ fn apply_to(
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     drop_build_only(tree, plan, config.keep.as_ref());
+    if !config.keep_debug {
+        drop_interpreter_debug(tree, plan, interrupted)?;
+    }
     if let Some(exclude) = &config.exclude {
         let line = exclude_paths(tree, plan, venv, exclude)?;
         plan.trimmed.push(line);
@@ -489,6 +611,9 @@ fn apply_to(
             let line = compile(tree, plan, venv, config, &scratch, interrupted)?;
             plan.trimmed.push(line);
         }
+    }
+    if config.keep_debug {
+        return Ok(());
     }
     if config.slim && !config.strip_debug {
         // --slim strips where it can: without a strip for the target it says so and goes on.

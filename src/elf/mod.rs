@@ -7,6 +7,7 @@
 //! - `arm`: `.ARM.attributes` parsing and the ARM architecture names (a leaf);
 //! - `file`: recognising and reading one file (`ElfFile`, `inspect`, `runpath_slot`, ...);
 //! - `check`: what keeps one ELF file from loading on a target (`Problem`, `detect_target`);
+//! - `strip`: debug sections removed with every loaded byte kept (a leaf);
 //! - `report`: the whole environment, with the loader's library resolution (`Report`).
 //!
 //! Everything public is re-exported here: callers name `elf::ElfFile`, `elf::Report`, ...
@@ -15,6 +16,7 @@ mod arm;
 mod check;
 mod file;
 mod report;
+mod strip;
 
 pub use arm::{ArmAttributes, cpu_arch_name, fp_arch_name, parse_arm_attributes, simd_arch_name};
 pub use check::{Problem, ProblemKind, detect_target};
@@ -24,6 +26,7 @@ pub use file::{
     machine_name, runpath_slot, search_path_strings, search_path_strings_file, soname,
 };
 pub use report::{Allow, Allowed, Offender, Report};
+pub use strip::{Kept, debug_size, without_debug};
 
 use std::path::PathBuf;
 

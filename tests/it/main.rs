@@ -20,6 +20,7 @@ mod check;
 mod cli;
 mod cross_rvenv;
 mod elf_runpath;
+mod elf_strip;
 mod faults;
 mod freeze;
 mod fuzz_corpus;

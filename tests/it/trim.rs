@@ -747,20 +747,27 @@ fn strip_debug_host_bundle_keeps_libpython_working() {
     let s = scratch();
     let venv = host_venv(s.path(), true);
     let before = snapshot(&venv);
-    let plain = Contents::of(
-        &bundle_ok_in(&venv, s.path(), "plain", &[]),
-        &s.path().join("p"),
-    );
     let tarball = s.path().join("small.tar.gz");
     let err = bundle_with(&venv, &tarball, &["--strip-debug"]);
     let small = Contents::of(&tarball, &s.path().join("s"));
     let line = info_line(&err, "--strip-debug");
-    // The host's x86_64 binutils: the triple's strip comes first.
-    let saved = plain.total() - small.total();
-    assert!(
-        saved > 10 << 20,
-        "pyenv's libpython alone has ~16 MiB of debug info: {saved}"
+    // The interpreter's own debug sections are left out by default, so --strip-debug's line
+    // counts what it strips beyond them (numpy's libraries); --keep-debug keeps them all.
+    let default = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "default", &[]),
+        &s.path().join("p"),
     );
+    let plain = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "debug", &["--keep-debug"]),
+        &s.path().join("d"),
+    );
+    assert!(
+        plain.total() - small.total() > 10 << 20,
+        "pyenv's libpython alone has ~16 MiB of debug info"
+    );
+    // The host's x86_64 binutils: the triple's strip comes first.
+    let saved = default.total() - small.total();
+    assert!(saved > 0);
     assert!(
         line.contains(&format!(
             "stripped by {}, {} saved",
@@ -800,6 +807,106 @@ fn strip_debug_host_bundle_keeps_libpython_working() {
     );
     verify_strict(&small.root);
     assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+/// Every ELF file of the base interpreter in an extracted bundle, by path.
+fn interpreter_elf_files(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root.join("python"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| std::fs::read(e.path()).unwrap().starts_with(b"\x7fELF"))
+        .map(|e| e.into_path())
+        .collect()
+}
+
+#[test]
+fn interpreter_debug_sections_are_left_out_by_default_and_kept_on_request() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let before = snapshot(&venv);
+    let tarball = s.path().join("default.tar.gz");
+    let err = bundle_with(&venv, &tarball, &[]);
+    let small = Contents::of(&tarball, &s.path().join("s"));
+    let kept = Contents::of(
+        &bundle_ok_in(&venv, s.path(), "debug", &["--keep-debug"]),
+        &s.path().join("d"),
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("left out the interpreter's debug sections"))
+        .unwrap_or_else(|| panic!("no debug line in:\n{err}"));
+    // The line's count and size are the archive's: every other file is the same size.
+    let shrunk: Vec<&PathBuf> = kept
+        .files
+        .keys()
+        .filter(|p| small.files[*p] != kept.files[*p])
+        .collect();
+    assert!(shrunk.iter().all(|p| p.starts_with("python")), "{shrunk:?}");
+    let saved = kept.total() - small.total();
+    assert!(
+        saved > 16 << 20,
+        "pyenv's 3.11 has ~24 MiB of DWARF: {saved}"
+    );
+    assert!(
+        line.starts_with("left out the interpreter's debug sections (libpython3.11.so.1.0, "),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            ": {}, {} (--keep-debug keeps them)",
+            plural(shrunk.len(), "file", "files"),
+            human(saved)
+        )),
+        "{line}"
+    );
+    assert!(!err.contains("--strip-debug"), "{err}");
+    // No debug section in any of the interpreter's ELF files; the symbol tables stay.
+    let files = interpreter_elf_files(&small.root);
+    assert!(files.len() > 50, "{files:?}");
+    for file in &files {
+        let report = sections(file);
+        assert!(!report.contains(".debug_"), "{}: {report}", file.display());
+        assert!(report.contains(".dynsym"), "{}", file.display());
+    }
+    // libpython no longer names the folder it was built in; with --keep-debug it does (a few
+    // lib-dynload modules name it in their assert messages, which load and so stay).
+    let build_folder = b"/tmp/python-build.";
+    let libpython = Path::new("python/lib/libpython3.11.so.1.0");
+    assert!(sections(&small.root.join(libpython)).contains(".symtab"));
+    let without = std::fs::read(small.root.join(libpython)).unwrap();
+    assert!(memchr::memmem::find(&without, build_folder).is_none());
+    let with_debug = std::fs::read(kept.root.join(libpython)).unwrap();
+    assert!(sections(&kept.root.join(libpython)).contains(".debug_info"));
+    assert!(memchr::memmem::find(&with_debug, build_folder).is_some());
+    // What the loader maps is the same in both, home pinning and RUNPATH included.
+    assert!(rvenv::elf::loads_the_same(&with_debug, &without));
+    check_ok(&tarball, "x86_64");
+    let out = run(Command::new(small.root.join("bin/python3")).args([
+        "-c",
+        "import sys, ssl, sqlite3, ctypes, decimal; print(sys.prefix, decimal.Decimal(1) / 8)",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("{} 0.125", small.root.display())
+    );
+    verify_strict(&small.root);
+    assert_same_tree(&before, &snapshot(&venv), "the venv after bundling");
+}
+
+#[test]
+fn keep_debug_and_strip_debug_together_are_a_usage_error() {
+    let s = scratch();
+    let venv = host_venv(s.path(), false);
+    let out = rvenv_bundle(
+        &venv,
+        &s.path().join("x.tar.gz"),
+        &["--keep-debug", "--strip-debug"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--keep-debug"), "{}", stderr(&out));
+    assert!(!s.path().join("x.tar.gz").exists());
 }
 
 #[test]
