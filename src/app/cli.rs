@@ -539,6 +539,28 @@ pub struct ImageArgs {
     /// Compile the bundle's .py files here (the image's root filesystem may be read-only)
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub compile: bool,
+    /// Keep what GLOB matches among what is left out by default or by --slim (repeatable;
+    /// see rvenv bundle --help)
+    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
+    pub keep: Vec<String>,
+    /// Remove debug sections from every ELF file of the bundle, packages' too (see rvenv bundle
+    /// --help)
+    #[arg(
+        long,
+        conflicts_with = "keep_debug",
+        help_heading = "Making the bundle smaller"
+    )]
+    pub strip_debug: bool,
+    /// Keep the base interpreter's debug sections (left out by default)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub keep_debug: bool,
+    /// For small images: what --slim leaves out of a bundle (see rvenv bundle --help)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub slim: bool,
+    /// Accept the problems of one KIND in the files GLOB matches, as warnings (repeatable; see
+    /// rvenv bundle --help)
+    #[arg(long, value_name = "GLOB:KIND")]
+    pub allow: Vec<String>,
 }
 
 /// Where wheels and sdists for the target come from, and how what has no wheel is built

@@ -233,7 +233,7 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
             ..Default::default()
         },
         no_check: false,
-        allow: Vec::new(),
+        allow: args.allow.clone(),
         output: Some(output.to_path_buf()),
         arcroot: Some("app".into()),
         keep_stdlib_tests: false,
@@ -249,12 +249,12 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
         wheels: args.wheels.clone(),
         no_deps_check: false,
         exclude: args.exclude.clone(),
-        keep: Vec::new(),
+        keep: args.keep.clone(),
         strip_tests: args.strip_tests,
         no_pycache: args.no_pycache,
         compile: args.compile,
-        strip_debug: false,
-        keep_debug: false,
-        slim: false,
+        strip_debug: args.strip_debug,
+        keep_debug: args.keep_debug,
+        slim: args.slim,
     }
 }

@@ -372,3 +372,63 @@ fn several_targets_give_one_multi_platform_image() {
         assert_eq!(config["architecture"], arch);
     }
 }
+
+/// Every path in the layers of an OCI layout folder (the layers are tar or gzip'd tar blobs).
+fn layer_paths(layout: &Path) -> Vec<String> {
+    let mut paths = Vec::new();
+    for blob in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let blob = blob.unwrap().path();
+        let listing = run(Command::new("tar").arg("-tf").arg(&blob));
+        if listing.status.success() {
+            paths.extend(stdout(&listing).lines().map(str::to_string));
+        }
+    }
+    paths
+}
+
+#[test]
+fn slim_and_allow_reach_the_image_bundle() {
+    let s = scratch();
+    demo_project(s.path());
+    let build = |output: &str, extra: &[&str]| {
+        let mut args = image_args(output, &["--format", "oci-layout"]);
+        args.extend_from_slice(extra);
+        let out = rvenv_cached(s.path(), &args);
+        let err = stderr(&out);
+        ok(out, "rvenv image");
+        (err, layer_paths(&s.path().join(output)))
+    };
+    let (_, plain) = build("plain", &[]);
+    let (err, slim) = build(
+        "slim",
+        &["--slim", "--allow", "**/no-such-library*.so:glibc"],
+    );
+    // --slim's own lines are printed, and what they name is gone from the layer: Debian's
+    // stdlib keeps its tests and IDLE in other packages, so here that is Tk's one module.
+    assert!(
+        err.contains("--slim: left out Tk (tkinter, turtle, turtledemo, _tkinter): 1 file"),
+        "{err}"
+    );
+    assert!(err.contains("--strip-tests: "), "{err}");
+    let gone: Vec<&String> = plain.iter().filter(|p| !slim.contains(p)).collect();
+    assert!(!gone.is_empty());
+    assert!(
+        gone.iter()
+            .all(|p| p.contains("tkinter") || p.contains("turtle")),
+        "{gone:?}"
+    );
+    assert!(slim.iter().all(|p| plain.contains(p)));
+    assert!(
+        slim.iter()
+            .any(|p| p == "opt/app/python/lib/python3.11/os.py")
+    );
+    assert!(slim.iter().any(|p| p == "opt/app/bin/rvenv-demo"));
+    // A bad --allow is refused before anything is built.
+    let out = rvenv_cached(
+        s.path(),
+        &image_args("bad.oci.tar", &["--allow", "lib/*.so:no-such-kind"]),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-kind"), "{}", stderr(&out));
+    assert!(!s.path().join("bad.oci.tar").exists());
+}
