@@ -455,11 +455,10 @@ pub struct BundleArgs {
     /// pythonX.Y on PATH, in /usr/local/bin or /usr/bin
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub compile: bool,
-    /// Remove debug sections (strip --strip-debug) from the bundle's ELF files, in copies; the
-    /// symbol tables and everything the loader reads stay, and a copy that would load
-    /// differently (libraries patchelf rewrote) is not used. Needs a strip for the target:
-    /// <triple>-strip (binutils-aarch64-linux-gnu, ...), this machine's strip for its own
-    /// architecture, or llvm-strip
+    /// Remove the debug sections (.debug_*) of every ELF file of the interpreter's architecture,
+    /// packages' too, in copies, as strip --strip-debug would but without any tool: only the
+    /// part of each file nothing loads is rewritten, the symbol tables stay, and a copy is used
+    /// only if every byte the loader maps is unchanged
     #[arg(
         long,
         conflicts_with = "keep_debug",
@@ -471,8 +470,7 @@ pub struct BundleArgs {
     /// loader maps stay the same either way. With --slim, nothing is stripped
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub keep_debug: bool,
-    /// For small boards: --strip-tests and --strip-debug (where a strip for the target is
-    /// found), and leave out ensurepip, idlelib, Tk (tkinter, turtle, _tkinter), lib2to3, and
+    /// For small boards: --strip-tests and --strip-debug, and leave out ensurepip, idlelib, Tk (tkinter, turtle, _tkinter), lib2to3, and
     /// pip, setuptools and wheel with their scripts, each unless a module of site-packages or
     /// bin/ imports it, another package requires it, or --keep names a file of it. One line
     /// each says what went, with its size, or why it stayed

@@ -25,12 +25,6 @@ pub enum Error {
     },
     #[error("--exclude '{pattern}': would leave out {path}, which the bundle needs to run")]
     Protected { pattern: String, path: PathBuf },
-    #[error("--strip-debug: no strip for {machine} here (looked for {tried} on PATH)")]
-    NoStrip {
-        machine: String,
-        tried: String,
-        hint: &'static str,
-    },
     #[error("--compile: no CPython {version} runs on this machine (tried {tried})")]
     NoPython { version: String, tried: String },
     #[error("{python}: compiling bytecode failed: {message}")]
@@ -56,7 +50,6 @@ impl crate::error::Hint for Error {
             Error::BadPattern { .. } => Some(
                 "patterns follow .gitignore rules against paths inside the bundle, e.g. 'lib/python3.11/site-packages/*/docs/' or '*.pyi'",
             ),
-            Error::NoStrip { hint, .. } => Some(hint),
             Error::NoPython { .. } => Some(
                 "install CPython of the venv's X.Y here (apt-get install pythonX.Y, pyenv install X.Y, uv python install X.Y), or leave --compile out: the board then compiles on first import",
             ),
@@ -303,8 +296,7 @@ pub struct Options {
     /// `--keep`: what matches is never left out by default (build-only files) or by `--slim`.
     pub keep: Option<Exclude>,
     /// `--slim`: also leave out what most deployments never use (`slim::STDLIB`, pip and
-    /// setuptools) unless the app imports it, with `--strip-tests` and, where a strip for
-    /// the target is found, `--strip-debug`.
+    /// setuptools) unless the app imports it, with `--strip-tests` and `--strip-debug`.
     pub slim: bool,
 }
 
@@ -421,23 +413,108 @@ fn drop_unless_kept(
 
 /// The base interpreter's debug sections, left out by default: pyenv and other source builds
 /// compile with `-g` (24 MiB of DWARF in CPython 3.11's libpython and lib-dynload), which no
-/// board reads and which names the build machine's folders (`/tmp/python-build.*`). Removed in
-/// process (`elf::without_debug`), so no strip for the target is needed, and a copy is used
-/// only if every byte the loader maps is unchanged. Packages' own binaries are left as their
-/// wheels ship them (`--strip-debug` strips those).
+/// board reads and which names the build machine's folders (`/tmp/python-build.*`). Packages'
+/// own binaries are left as their wheels ship them (`--strip-debug` strips those too).
 fn drop_interpreter_debug(
     tree: &mut Tree,
     plan: &mut Plan,
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
-    let base: Vec<&Entry> = tree
+    let done = remove_debug(
+        tree,
+        plan,
+        interrupted,
+        |p| p.starts_with("python"),
+        |_| true,
+    )?;
+    if !done.kept.is_empty() {
+        plan.warnings.push(format!(
+            "debug sections kept as built in {}: {}",
+            plural(done.kept.len(), "file", "files"),
+            done.kept.join("; ")
+        ));
+    }
+    if done.stripped.is_empty() {
+        return Ok(());
+    }
+    plan.trimmed.push(format!(
+        "left out the interpreter's debug sections ({}): {}, {} (--keep-debug keeps them)",
+        crate::ui::few(&done.stripped),
+        plural(done.stripped.len(), "file", "files"),
+        crate::ui::human(done.saved)
+    ));
+    Ok(())
+}
+
+/// `--strip-debug`: every ELF file of the interpreter's architecture, packages' too.
+fn strip_debug(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    venv: &Venv,
+    interrupted: &AtomicBool,
+) -> Result<String, Error> {
+    let want = (venv.interpreter_elf.machine, venv.interpreter_elf.class);
+    let done = remove_debug(
+        tree,
+        plan,
+        interrupted,
+        |_| true,
+        |file| (file.machine, file.class) == want,
+    )?;
+    if !done.kept.is_empty() {
+        plan.warnings.push(format!(
+            "--strip-debug: stored as they were: {}",
+            done.kept.join("; ")
+        ));
+    }
+    Ok(format!(
+        "--strip-debug: {} of {} stripped, {} saved{}",
+        done.stripped.len(),
+        plural(done.elf_files, "ELF file", "ELF files"),
+        crate::ui::human(done.saved),
+        if done.kept.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} kept as they were: stripping would have changed what loads)",
+                done.kept.len()
+            )
+        }
+    ))
+}
+
+/// What `remove_debug` did: the names of the files it stripped (largest saving first), the
+/// ELF files it looked at, and each file it left as it was, with why.
+struct Stripped {
+    stripped: Vec<String>,
+    elf_files: usize,
+    saved: u64,
+    kept: Vec<String>,
+}
+
+/// Removes the debug sections of the ELF files at the paths `at` picks (before any is read)
+/// that `wanted` picks, in process (`elf::without_debug`:
+/// only the non-loaded tail of a file is rewritten, `.symtab` stays, so gdb, perf and py-spy
+/// still name functions), so no strip for the target is needed and the output is the same on
+/// every machine. A copy is used only if every byte the loader maps is unchanged
+/// (`elf::loads_the_same`). Copies go to the plan's scratch directory; the venv is never
+/// modified. A file on disk with a `Rewrite::Binary` (RUNPATH, home pinning) keeps it: the fix
+/// applies to the copy when it is read, at the same offsets.
+fn remove_debug(
+    tree: &mut Tree,
+    plan: &mut Plan,
+    interrupted: &AtomicBool,
+    at: impl Fn(&Path) -> bool,
+    wanted: impl Fn(&elf::ElfFile) -> bool + Sync,
+) -> Result<Stripped, Error> {
+    let files: Vec<&Entry> = tree
         .entries
         .values()
-        .filter(|e| e.path.starts_with("python") && matches!(e.kind, Kind::File { .. }))
+        .filter(|e| matches!(e.kind, Kind::File { .. }) && at(&e.path))
         .collect();
-    // (path, the stripped bytes, bytes saved), or the reason a file keeps its sections.
-    type Stripped = Result<(PathBuf, Vec<u8>, u64), (PathBuf, String)>;
-    let found: Vec<Option<Stripped>> = base
+    // Per ELF file picked: (path, the stripped bytes and bytes saved, or why it stays).
+    type Outcome = (PathBuf, Option<Result<(Vec<u8>, u64), String>>);
+    let found: Vec<Option<Outcome>> = files
         .par_iter()
         .map(|entry| {
             if interrupted.load(Ordering::Relaxed) {
@@ -451,57 +528,61 @@ fn drop_interpreter_debug(
                 Source::Bytes(b) => b,
                 Source::Disk(_) | Source::Tree { .. } => {
                     let disk = entry.source_path().expect("a file on disk");
-                    if !matches!(
-                        elf::inspect_file(&disk, &entry.path),
-                        Ok(Some(elf::Inspection::Elf(_)))
-                    ) {
-                        return Ok(None);
+                    match elf::inspect_file(&disk, &entry.path) {
+                        Ok(Some(elf::Inspection::Elf(file))) if wanted(&file) => {}
+                        Ok(_) => return Ok(None),
+                        Err(e) => return Err(crate::error::io(&disk)(e).into()),
                     }
                     mapped = map(&disk)?;
                     &mapped
                 }
             };
-            if !elf::is_elf(bytes) || elf::debug_size(bytes) == 0 {
-                return Ok(None);
+            if let Source::Bytes(_) = source {
+                match elf::inspect(&entry.path, bytes) {
+                    Some(elf::Inspection::Elf(file)) if wanted(&file) => {}
+                    _ => return Ok(None),
+                }
             }
-            Ok(Some(match elf::without_debug(bytes) {
+            let path = entry.path.clone();
+            if elf::debug_size(bytes) == 0 {
+                return Ok(Some((path, None)));
+            }
+            let outcome = match elf::without_debug(bytes) {
                 Ok(Some(out)) if elf::loads_the_same(bytes, &out) => {
                     let saved = (bytes.len() - out.len()) as u64;
-                    Ok((entry.path.clone(), out, saved))
+                    Ok((out, saved))
                 }
-                Ok(Some(_)) => Err((
-                    entry.path.clone(),
-                    "the copy would not load as the original".to_string(),
-                )),
-                Ok(None) => return Ok(None),
-                Err(why) => Err((entry.path.clone(), why.to_string())),
-            }))
+                Ok(Some(_)) => Err("the copy would not load as the original".to_string()),
+                Ok(None) => return Ok(Some((path, None))),
+                Err(why) => Err(why.to_string()),
+            };
+            Ok(Some((path, Some(outcome))))
         })
         .collect::<Result<_, Error>>()?;
-    let found: Vec<Stripped> = found.into_iter().flatten().collect();
-    if found.is_empty() {
-        return Ok(());
-    }
-    let out_root = scratch(plan)?.join("without-debug");
+    let found: Vec<Outcome> = found.into_iter().flatten().collect();
+    let mut done = Stripped {
+        stripped: Vec::new(),
+        elf_files: found.len(),
+        saved: 0,
+        kept: Vec::new(),
+    };
     let mut names = Vec::new();
-    let mut kept = Vec::new();
-    let mut saved = 0u64;
-    for result in found {
-        let (path, bytes, by) = match result {
-            Ok(done) => done,
-            Err((path, why)) => {
-                kept.push(format!("{}: {why}", path.display()));
+    for (path, outcome) in found {
+        let (bytes, saved) = match outcome {
+            None => continue,
+            Some(Ok(done)) => done,
+            Some(Err(why)) => {
+                done.kept.push(format!("{}: {why}", path.display()));
                 continue;
             }
         };
+        let out_root = scratch(plan)?.join("without-debug");
         let entry = tree.entries.get_mut(&path).expect("listed above");
         let from = entry.origin().map(Cow::into_owned);
         if let Kind::File { source, .. } = &mut entry.kind {
             if let Source::Bytes(b) = source {
                 *b = bytes;
             } else {
-                // The file as read from disk: a `Rewrite::Binary` (RUNPATH, home pinning) still
-                // applies to it when it is read, at the same offsets.
                 let disk = out_root.join(&path);
                 write_file(&disk, &bytes)?;
                 *source = Source::Disk(disk);
@@ -509,30 +590,14 @@ fn drop_interpreter_debug(
             }
         }
         if let Some(name) = path.file_name() {
-            names.push((by, name.to_string_lossy().into_owned()));
+            names.push((saved, name.to_string_lossy().into_owned()));
         }
-        saved += by;
+        done.saved += saved;
     }
-    if !kept.is_empty() {
-        plan.warnings.push(format!(
-            "debug sections kept as built in {} (rvenv removes them only from files laid out as linkers write them): {}",
-            plural(kept.len(), "file", "files"),
-            kept.join("; ")
-        ));
-    }
-    if names.is_empty() {
-        return Ok(());
-    }
-    // The largest first: libpython is most of it.
+    // The largest first: libpython is most of the interpreter's.
     names.sort_by(|a, b| b.cmp(a));
-    let names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
-    plan.trimmed.push(format!(
-        "left out the interpreter's debug sections ({}): {}, {} (--keep-debug keeps them)",
-        crate::ui::few(&names),
-        plural(names.len(), "file", "files"),
-        crate::ui::human(saved)
-    ));
-    Ok(())
+    done.stripped = names.into_iter().map(|(_, n)| n).collect();
+    Ok(done)
 }
 
 /// Applies the options of `config` to `plan`, last, so they see the bundle as it would
@@ -612,21 +677,8 @@ fn apply_to(
             plan.trimmed.push(line);
         }
     }
-    if config.keep_debug {
-        return Ok(());
-    }
-    if config.slim && !config.strip_debug {
-        // --slim strips where it can: without a strip for the target it says so and goes on.
-        if let Err(e) = find_strip(venv) {
-            let hint = crate::error::Hint::hint(&e).unwrap_or_default().to_string();
-            plan.warnings
-                .push(format!("--slim: debug sections kept: {e}; {hint}"));
-            return Ok(());
-        }
-    }
-    if config.strip_debug || config.slim {
-        let scratch = scratch(plan)?;
-        let line = strip_debug(tree, plan, venv, &scratch, interrupted)?;
+    if (config.strip_debug || config.slim) && !config.keep_debug {
+        let line = strip_debug(tree, plan, venv, interrupted)?;
         plan.trimmed.push(line);
     }
     Ok(())
@@ -1502,268 +1554,6 @@ fn compile_chunk(
             )
         })
         .collect())
-}
-
-/// GNU names of the binutils for a machine, and the Debian package that has them.
-fn binutils(
-    machine: u16,
-    class: u8,
-    little: bool,
-) -> Option<(&'static [&'static str], &'static str)> {
-    Some(match (machine, class, little) {
-        (62, 64, _) => (
-            &["x86_64-linux-gnu"][..],
-            "install binutils-x86-64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (3, 32, _) => (
-            &["i686-linux-gnu"][..],
-            "install binutils-i686-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (183, 64, _) => (
-            &["aarch64-linux-gnu"][..],
-            "install binutils-aarch64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (40, 32, _) => (
-            &["arm-linux-gnueabihf", "arm-linux-gnueabi"][..],
-            "install binutils-arm-linux-gnueabihf (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (243, 64, _) => (
-            &["riscv64-linux-gnu"][..],
-            "install binutils-riscv64-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (21, 64, true) => (
-            &["powerpc64le-linux-gnu"][..],
-            "install binutils-powerpc64le-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        (22, 64, false) => (
-            &["s390x-linux-gnu"][..],
-            "install binutils-s390x-linux-gnu (Debian, Ubuntu) or llvm (llvm-strip handles every architecture)",
-        ),
-        _ => return None,
-    })
-}
-
-/// A strip that handles the interpreter's architecture: `<triple>-strip`, this machine's
-/// `strip` when the bundle is for this architecture, else `llvm-strip` (every architecture).
-fn find_strip(venv: &Venv) -> Result<PathBuf, Error> {
-    let elf = &venv.interpreter_elf;
-    let little = matches!(elf.endian, crate::target::Endian::Little);
-    let known = binutils(elf.machine, elf.class, little);
-    let mut names: Vec<String> = known
-        .map(|(triples, _)| triples.iter().map(|t| format!("{t}-strip")).collect())
-        .unwrap_or_default();
-    if host::machine() == Some(elf.machine) {
-        names.push("strip".into());
-    }
-    names.push("llvm-strip".into());
-    for name in &names {
-        if let Ok(path) = which::which(name) {
-            return Ok(path);
-        }
-    }
-    // Debian's llvm-N packages install llvm-strip-N without the plain name.
-    let versioned = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n: u32 = name.strip_prefix("llvm-strip-")?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .max();
-    if let Some((_, path)) = versioned {
-        return Ok(path);
-    }
-    names.push("llvm-strip-N".into());
-    Err(Error::NoStrip {
-        machine: elf::machine_name(elf.machine),
-        tried: names.join(", "),
-        hint: known.map_or(
-            "install llvm (llvm-strip handles every architecture)",
-            |(_, hint)| hint,
-        ),
-    })
-}
-
-struct ToStrip {
-    path: PathBuf,
-    /// The file to strip: the venv's, or the rewritten bytes written to the scratch directory.
-    input: PathBuf,
-    output: PathBuf,
-    size: u64,
-}
-
-/// `--strip-debug`: every ELF file of the interpreter's architecture, through `strip
-/// --strip-debug` into the scratch directory. Only the debug sections go: `.symtab` stays (gdb,
-/// perf and py-spy name functions with it) and `.dynsym`, which extension modules link
-/// against, is never touched by strip. A copy that is not smaller is not used.
-fn strip_debug(
-    tree: &mut Tree,
-    plan: &mut Plan,
-    venv: &Venv,
-    scratch: &Path,
-    interrupted: &AtomicBool,
-) -> Result<String, Error> {
-    let strip = find_strip(venv)?;
-    let want = (venv.interpreter_elf.machine, venv.interpreter_elf.class);
-    let out_root = scratch.join("stripped");
-    let in_root = scratch.join("strip-input");
-    let entries: Vec<&Entry> = tree
-        .entries
-        .values()
-        .filter(|e| matches!(e.kind, Kind::File { .. }))
-        .collect();
-    let inspected: Vec<Option<ToStrip>> = entries
-        .par_iter()
-        .map(|entry| {
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(crate::interrupt::Interrupted.into());
-            }
-            let Kind::File { source, .. } = &entry.kind else {
-                return Ok(None);
-            };
-            let (inspection, input) = match source {
-                Source::Disk(_) | Source::Tree { .. } => {
-                    let p = entry.source_path().expect("a file on disk").into_owned();
-                    (
-                        elf::inspect_file(&p, &entry.path).map_err(crate::error::io(&p))?,
-                        p,
-                    )
-                }
-                Source::Bytes(b) => {
-                    let inspection = elf::inspect(&entry.path, b);
-                    let input = in_root.join(&entry.path);
-                    if matches!(inspection, Some(elf::Inspection::Elf(_))) {
-                        write_file(&input, b)?;
-                    }
-                    (inspection, input)
-                }
-            };
-            let Some(elf::Inspection::Elf(file)) = inspection else {
-                return Ok(None);
-            };
-            if (file.machine, file.class) != want {
-                return Ok(None);
-            }
-            Ok(Some(ToStrip {
-                path: entry.path.clone(),
-                output: out_root.join(&entry.path),
-                size: entry_size(entry),
-                input,
-            }))
-        })
-        .collect::<Result<_, Error>>()?;
-    let work: Vec<ToStrip> = inspected.into_iter().flatten().collect();
-    let results: Vec<Outcome> = work
-        .par_iter()
-        .map(|item| {
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(crate::interrupt::Interrupted.into());
-            }
-            let parent = item.output.parent().expect("under the scratch directory");
-            std::fs::create_dir_all(parent).map_err(crate::error::io(parent))?;
-            let out = Command::new(&strip)
-                .arg("--strip-debug")
-                .arg("-o")
-                .arg(&item.output)
-                .arg(&item.input)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(crate::error::io(&strip))?;
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(crate::interrupt::Interrupted.into());
-            }
-            if !out.status.success() {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                return Ok(Outcome::Failed(
-                    stderr.lines().next().unwrap_or("failed").trim().to_string(),
-                ));
-            }
-            let size = std::fs::metadata(&item.output)
-                .map_err(crate::error::io(&item.output))?
-                .len();
-            if size >= item.size {
-                return Ok(Outcome::NotSmaller);
-            }
-            let original = map(&item.input)?;
-            let stripped = map(&item.output)?;
-            Ok(if elf::loads_the_same(&original, &stripped) {
-                Outcome::Smaller(size)
-            } else {
-                Outcome::Unsafe
-            })
-        })
-        .collect::<Result<_, Error>>()?;
-    let mut stripped = 0usize;
-    let mut saved = 0u64;
-    let mut unsafe_copies = Vec::new();
-    for (item, result) in work.iter().zip(results) {
-        let entry = tree.entries.get_mut(&item.path).expect("listed above");
-        let keep = |plan: &mut Plan, why: String| {
-            plan.warnings.push(format!(
-                "{}: stored as it is: {why}",
-                entry
-                    .origin()
-                    .unwrap_or(Cow::Borrowed(&item.path))
-                    .display(),
-            ));
-            let _ = std::fs::remove_file(&item.output);
-        };
-        match result {
-            Outcome::Failed(message) => {
-                keep(plan, format!("{} failed: {message}", strip.display()));
-            }
-            Outcome::Unsafe => {
-                unsafe_copies.push(item.path.display().to_string());
-                let _ = std::fs::remove_file(&item.output);
-            }
-            Outcome::Smaller(size) => {
-                let from = entry.origin().map(Cow::into_owned);
-                if let Kind::File { source, .. } = &mut entry.kind {
-                    *source = Source::Disk(item.output.clone());
-                }
-                entry.derived_from = from;
-                stripped += 1;
-                saved += item.size - size;
-            }
-            // Already stripped, or strip's layout grew it: the original stays.
-            Outcome::NotSmaller => {
-                let _ = std::fs::remove_file(&item.output);
-            }
-        }
-    }
-    if !unsafe_copies.is_empty() {
-        plan.warnings.push(format!(
-            "--strip-debug: stored as they were, since {} changed what the loader maps in them (libraries rewritten by patchelf, as auditwheel does, confuse strip): {}",
-            strip.display(),
-            unsafe_copies.join(", ")
-        ));
-    }
-    Ok(format!(
-        "--strip-debug: {} of {} stripped by {}, {} saved{}",
-        stripped,
-        plural(work.len(), "ELF file", "ELF files"),
-        strip.display(),
-        crate::ui::human(saved),
-        if unsafe_copies.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({} kept as they were: stripping would have broken them)",
-                unsafe_copies.len()
-            )
-        }
-    ))
-}
-
-enum Outcome {
-    Smaller(u64),
-    NotSmaller,
-    /// The copy does not load as the original does: never used.
-    Unsafe,
-    Failed(String),
 }
 
 fn map(path: &Path) -> Result<memmap2::Mmap, Error> {

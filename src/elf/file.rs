@@ -505,8 +505,8 @@ pub fn inspect_file(disk: &Path, rel: &Path) -> std::io::Result<Option<Inspectio
 /// Whether `stripped` loads exactly as `original`: the same ELF header fields the loader reads
 /// and program headers (file offsets aside), every loadable segment with the same bytes (but
 /// the ELF header's section-table fields) at an offset congruent to its address. Removing debug
-/// sections never changes these; on libraries patchelf rewrote (auditwheel's vendored ones),
-/// GNU strip and llvm-strip both move or truncate segments.
+/// sections never changes these: the last check on every copy `without_debug` makes (GNU strip
+/// and llvm-strip, used before it, moved or truncated segments of libraries patchelf rewrote).
 pub fn loads_the_same(original: &[u8], stripped: &[u8]) -> bool {
     use goblin::elf::program_header::{PT_LOAD, ProgramHeader};
     type Loader = (u16, u16, u32, u64, u64, u16, u16);
