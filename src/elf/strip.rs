@@ -168,6 +168,11 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
     }
     let is_64 = ctx.container == Container::Big;
     let little = ctx.le.is_little();
+    // The fields rewritten below must be where the ELF header and section entries have them.
+    let (ehsize, shentsize) = if is_64 { (64, 64) } else { (52, 40) };
+    if usize::from(header.e_shentsize) != shentsize || tail_start < ehsize {
+        return Err(Kept::Unreadable);
+    }
     // Symbols name sections by index. The loaded .dynsym cannot change, so none of its symbols
     // may point at or past a removed section. .symtab (in the tail) is renumbered, and loses
     // the section symbols of removed sections (aarch64's ld writes one for every section), as
@@ -389,6 +394,34 @@ mod tests {
             "another to remove"
         );
         assert_eq!(without_debug(&bytes), Err(Kept::Layout));
+    }
+
+    #[test]
+    fn damaged_files_are_refused_or_stripped_never_a_panic() {
+        let bytes = host_binary();
+        let header = Elf::parse_header(&bytes).unwrap();
+        let table = header.e_shoff as usize;
+        let mut x: u32 = 7;
+        for round in 0..60 {
+            let mut damaged = bytes.clone();
+            // Bytes of the section table, the ELF header's section fields, or a cut.
+            for _ in 0..4 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let at = match round % 3 {
+                    0 => table + (x as usize % (damaged.len() - table)),
+                    1 => 0x28 + (x as usize % 0x18),
+                    _ => x as usize % damaged.len(),
+                };
+                damaged[at] = (x >> 16) as u8;
+            }
+            if round % 5 == 0 {
+                damaged.truncate(x as usize % bytes.len());
+            }
+            if let Ok(Some(out)) = without_debug(&damaged) {
+                let _ = super::super::loads_the_same(&damaged, &out);
+            }
+            let _ = debug_size(&damaged);
+        }
     }
 
     #[test]
