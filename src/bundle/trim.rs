@@ -3,7 +3,7 @@
 //! order, and each reports what it saved in bytes (before compression). The venv is never
 //! modified: stripped copies and compiled bytecode go to a temporary directory the plan owns.
 
-use crate::bundle::plan::{Entry, Kind, Plan, Source};
+use crate::bundle::plan::{Entry, Kind, Plan, Rewrite, Source};
 use crate::elf;
 use crate::paths::normalize;
 use crate::python::host;
@@ -512,15 +512,41 @@ fn remove_debug(
         .values()
         .filter(|e| matches!(e.kind, Kind::File { .. }) && at(&e.path))
         .collect();
-    // Per ELF file picked: (path, the stripped bytes and bytes saved, or why it stays).
-    type Outcome = (PathBuf, Option<Result<(Vec<u8>, u64), String>>);
+    // Per ELF file picked: (path, the stripped copy and bytes saved, or why it stays). Copies
+    // of files on disk go to the scratch directory as they are made, so only one per thread
+    // is in memory.
+    type Outcome = (PathBuf, Option<Result<(Source, u64), String>>);
+    // The scratch directory is made by the first copy (most bundles have none to write).
+    let existing = plan.scratch.as_ref().map(|d| d.path().to_path_buf());
+    let made: std::sync::Mutex<Option<tempfile::TempDir>> = std::sync::Mutex::new(None);
+    let out_root = || -> Result<PathBuf, Error> {
+        let root = match &existing {
+            Some(dir) => dir.clone(),
+            None => {
+                let mut made = made.lock().expect("no thread panics holding it");
+                if made.is_none() {
+                    *made = Some(
+                        tempfile::Builder::new()
+                            .prefix("rvenv-trim-")
+                            .tempdir()
+                            .map_err(crate::error::io(&std::env::temp_dir()))?,
+                    );
+                }
+                made.as_ref().expect("made above").path().to_path_buf()
+            }
+        };
+        Ok(root.join("without-debug"))
+    };
     let found: Vec<Option<Outcome>> = files
         .par_iter()
         .map(|entry| {
             if interrupted.load(Ordering::Relaxed) {
                 return Err(crate::interrupt::Interrupted.into());
             }
-            let Kind::File { source, .. } = &entry.kind else {
+            let Kind::File {
+                source, rewrite, ..
+            } = &entry.kind
+            else {
                 return Ok(None);
             };
             let mapped;
@@ -547,18 +573,38 @@ fn remove_debug(
             if elf::debug_size(bytes) == 0 {
                 return Ok(Some((path, None)));
             }
-            let outcome = match elf::without_debug(bytes) {
-                Ok(Some(out)) if elf::loads_the_same(bytes, &out) => {
-                    let saved = (bytes.len() - out.len()) as u64;
-                    Ok((out, saved))
-                }
-                Ok(Some(_)) => Err("the copy would not load as the original".to_string()),
+            let out = match elf::without_debug(bytes) {
+                Ok(Some(out)) => out,
                 Ok(None) => return Ok(Some((path, None))),
-                Err(why) => Err(why.to_string()),
+                Err(why) => return Ok(Some((path, Some(Err(why.to_string()))))),
             };
-            Ok(Some((path, Some(outcome))))
+            let Some(saved) = bytes.len().checked_sub(out.len()).filter(|n| *n > 0) else {
+                return Ok(Some((path, None)));
+            };
+            if !elf::loads_the_same(bytes, &out) {
+                let why = "the copy would not load as the original".to_string();
+                return Ok(Some((path, Some(Err(why)))));
+            }
+            // A file rewritten when read (RUNPATH, home pinning) must still take its fix.
+            if let (Rewrite::Binary(fix), Source::Disk(_) | Source::Tree { .. }) = (rewrite, source)
+                && let Err(e) = fix.apply(out.clone(), &entry.path)
+            {
+                return Ok(Some((path, Some(Err(e.to_string())))));
+            }
+            let copy = match source {
+                Source::Bytes(_) => Source::Bytes(out),
+                Source::Disk(_) | Source::Tree { .. } => {
+                    let disk = out_root()?.join(&entry.path);
+                    write_file(&disk, &out)?;
+                    Source::Disk(disk)
+                }
+            };
+            Ok(Some((path, Some(Ok((copy, saved as u64))))))
         })
         .collect::<Result<_, Error>>()?;
+    if let Some(dir) = made.into_inner().expect("no thread panicked holding it") {
+        plan.scratch = Some(std::sync::Arc::new(dir));
+    }
     let found: Vec<Outcome> = found.into_iter().flatten().collect();
     let mut done = Stripped {
         stripped: Vec::new(),
@@ -568,7 +614,7 @@ fn remove_debug(
     };
     let mut names = Vec::new();
     for (path, outcome) in found {
-        let (bytes, saved) = match outcome {
+        let (copy, saved) = match outcome {
             None => continue,
             Some(Ok(done)) => done,
             Some(Err(why)) => {
@@ -576,18 +622,12 @@ fn remove_debug(
                 continue;
             }
         };
-        let out_root = scratch(plan)?.join("without-debug");
         let entry = tree.entries.get_mut(&path).expect("listed above");
-        let from = entry.origin().map(Cow::into_owned);
+        if matches!(copy, Source::Disk(_)) {
+            entry.derived_from = entry.origin().map(Cow::into_owned);
+        }
         if let Kind::File { source, .. } = &mut entry.kind {
-            if let Source::Bytes(b) = source {
-                *b = bytes;
-            } else {
-                let disk = out_root.join(&path);
-                write_file(&disk, &bytes)?;
-                *source = Source::Disk(disk);
-                entry.derived_from = from;
-            }
+            *source = copy;
         }
         if let Some(name) = path.file_name() {
             names.push((saved, name.to_string_lossy().into_owned()));
@@ -628,6 +668,8 @@ fn apply_to(
     interrupted: &AtomicBool,
 ) -> Result<(), Error> {
     drop_build_only(tree, plan, config.keep.as_ref());
+    // First, like the other defaults, so that every later line counts the bytes the bundle
+    // would otherwise hold (a file --slim then leaves out was stripped for nothing: cheap).
     if !config.keep_debug {
         drop_interpreter_debug(tree, plan, interrupted)?;
     }

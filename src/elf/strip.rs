@@ -88,15 +88,17 @@ fn sections(
 pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
     use goblin::elf::header::{ET_DYN, ET_EXEC};
     let header = Elf::parse_header(bytes).map_err(|_| Kept::Unreadable)?;
-    if header.e_type != ET_DYN && header.e_type != ET_EXEC {
+    if (header.e_type != ET_DYN && header.e_type != ET_EXEC) || header.e_phnum == 0 {
         return Err(Kept::Unreadable);
     }
     let ctx = context(&header).ok_or(Kept::Unreadable)?;
     let (headers, names) = sections(bytes, &header, ctx).ok_or(Kept::Unreadable)?;
+    // Section 0 is the null section, whatever its name says.
     let gone: Vec<bool> = headers
         .iter()
         .zip(&names)
-        .map(|(s, n)| removable(s, n))
+        .enumerate()
+        .map(|(i, (s, n))| i > 0 && removable(s, n))
         .collect();
     let Some(first_gone) = gone.iter().position(|g| *g) else {
         return Ok(None);
@@ -138,11 +140,31 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
             .checked_add(s.sh_size)
             .is_some_and(|end| end <= bytes.len() as u64)
     };
-    if headers
-        .iter()
-        .any(|s| has_bytes(s) && !in_file(s) && s.sh_size > 0)
-    {
+    if headers.iter().any(|s| has_bytes(s) && !in_file(s)) {
         return Err(Kept::Unreadable);
+    }
+    // Every byte of the tail must belong to a section or the section table (but alignment
+    // padding): data appended after them (an installer's payload, a signature) would be lost.
+    let table_end = header
+        .e_shoff
+        .saturating_add(u64::from(header.e_shnum) * u64::from(header.e_shentsize));
+    let mut pieces: Vec<(u64, u64, u64)> = headers
+        .iter()
+        .filter(|s| has_bytes(s) && s.sh_offset >= tail_start && s.sh_size > 0)
+        .map(|s| (s.sh_offset, s.sh_offset + s.sh_size, s.sh_addralign.max(1)))
+        .chain([(header.e_shoff, table_end, 8)])
+        .collect();
+    pieces.sort_unstable();
+    let mut covered = tail_start;
+    for (start, end, align) in pieces {
+        // A tail section aligned beyond a page is not what a linker writes.
+        if align > 4096 || start > covered.saturating_add(align.max(16)) {
+            return Err(Kept::Layout);
+        }
+        covered = covered.max(end);
+    }
+    if covered < bytes.len() as u64 {
+        return Err(Kept::Layout);
     }
 
     // New indices; a link to a removed section, a section group or an extended index table
@@ -178,7 +200,8 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
     // the section symbols of removed sections (aarch64's ld writes one for every section), as
     // with strip; its first global symbol's index (sh_info) moves down with them.
     let (sym_size, info_at, shndx_at) = if is_64 { (24, 4, 6) } else { (16, 12, 14) };
-    let mut symtabs: Vec<(usize, Vec<u8>, u32)> = Vec::new();
+    // (section, new table, symbols dropped, new sh_info)
+    let mut symtabs: Vec<(usize, Vec<u8>, u32, u32)> = Vec::new();
     for (i, s) in headers.iter().enumerate() {
         let dynamic = s.sh_type == goblin::elf::section_header::SHT_DYNSYM;
         if s.sh_type != SHT_SYMTAB && !dynamic {
@@ -198,7 +221,9 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
         }
         let mut kept = Vec::with_capacity(table.len());
         let mut dropped = 0u32;
-        for sym in table.chunks_exact(sym_size) {
+        // The new index of the first global symbol: sh_info less the locals dropped.
+        let mut dropped_locals = 0u32;
+        for (k, sym) in table.chunks_exact(sym_size).enumerate() {
             let n = read16(&sym[shndx_at..], little);
             let mut sym = sym.to_vec();
             if n != 0 && n < 0xff00 {
@@ -207,6 +232,7 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
                     // STT_SECTION (3): the symbol of a removed section goes with it.
                     Some(None) if sym[info_at] & 0xf == 3 => {
                         dropped += 1;
+                        dropped_locals += u32::from((k as u64) < u64::from(s.sh_info));
                         continue;
                     }
                     Some(None) => return Err(Kept::Referenced),
@@ -215,10 +241,7 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
             }
             kept.extend_from_slice(&sym);
         }
-        if dropped > 0 && s.sh_info < dropped {
-            return Err(Kept::Referenced);
-        }
-        symtabs.push((i, kept, dropped));
+        symtabs.push((i, kept, dropped, s.sh_info - dropped_locals));
     }
     // Relocations against .symtab would name symbols by index; executables and libraries
     // relocate against .dynsym only.
@@ -226,7 +249,7 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
         (r.sh_type == SHT_REL || r.sh_type == SHT_RELA)
             && symtabs
                 .iter()
-                .any(|(i, _, dropped)| *dropped > 0 && r.sh_link as usize == *i)
+                .any(|(i, _, dropped, _)| *dropped > 0 && r.sh_link as usize == *i)
     }) {
         return Err(Kept::Referenced);
     }
@@ -249,8 +272,8 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
         out.resize(out.len().next_multiple_of(align), 0);
         offsets[i] = out.len() as u64;
         let start = s.sh_offset as usize;
-        match symtabs.iter().find(|(t, _, _)| *t == i) {
-            Some((_, table, _)) => out.extend_from_slice(table),
+        match symtabs.iter().find(|(t, ..)| *t == i) {
+            Some((_, table, ..)) => out.extend_from_slice(table),
             None => out.extend_from_slice(&bytes[start..start + s.sh_size as usize]),
         }
     }
@@ -285,7 +308,7 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
             let info = renumber(s.sh_info)?;
             write(&mut entry[f_info..f_info + 4], u64::from(info), little);
         }
-        if let Some((_, table, dropped)) = symtabs.iter().find(|(t, _, _)| *t == i) {
+        if let Some((_, table, _, first_global)) = symtabs.iter().find(|(t, ..)| *t == i) {
             write(
                 &mut entry[f_size..f_size + word],
                 table.len() as u64,
@@ -293,7 +316,7 @@ pub fn without_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>, Kept> {
             );
             write(
                 &mut entry[f_info..f_info + 4],
-                u64::from(s.sh_info - dropped),
+                u64::from(*first_global),
                 little,
             );
         }
@@ -422,6 +445,15 @@ mod tests {
             }
             let _ = debug_size(&damaged);
         }
+    }
+
+    #[test]
+    fn data_after_the_section_table_keeps_the_file() {
+        // An installer's payload or a signature appended to a binary: no section holds it, so
+        // rewriting the tail would drop it.
+        let mut bytes = host_binary();
+        bytes.extend_from_slice(&[0xab; 100_000]);
+        assert_eq!(without_debug(&bytes), Err(Kept::Layout));
     }
 
     #[test]

@@ -699,8 +699,9 @@ pub fn record(
         let ending = &line[body.len()..];
         // Only the path is needed. An unquoted one ends at the first comma, so the CSV parser
         // (whose setup costs more than the line: 4% of a bundle's CPU over numpy's and
-        // pandas' thousands of rows) is built only for quoted paths.
-        let path: String = if body.first() == Some(&b'"') {
+        // pandas' thousands of rows) is built only for quoted paths, or a line with a BOM,
+        // which it drops.
+        let path: String = if body.first() == Some(&b'"') || body.starts_with(b"\xef\xbb\xbf") {
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)
