@@ -19,13 +19,20 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         let venv = Venv::discover(path)?;
         let target =
             super::resolve_target(&choice, &venv.interpreter, &venv.interpreter_elf, args.json)?;
-        let plan = bundle::plan::build(
+        let mut plan = bundle::plan::build(
             &venv,
             &super::plan_options(),
             &venv.name(),
             None,
             interrupted,
         )?;
+        // What `rvenv bundle` leaves out by default is not checked (the static libpython's
+        // objects, Windows launchers); debug sections change nothing the check reads.
+        let defaults = bundle::trim::Options {
+            keep_debug: true,
+            ..Default::default()
+        };
+        bundle::trim::apply(&mut plan, &venv, &defaults, interrupted)?;
         if !args.json {
             let scripts = bundle::plan::site_script_line(&plan.site_scripts);
             for line in bundle::plan::search_path_lines(&plan.search_paths)

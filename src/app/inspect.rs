@@ -31,11 +31,18 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         Some(discovered) => {
             let venv = discovered?;
             let not_interrupted = std::sync::atomic::AtomicBool::new(false);
-            let plan = crate::bundle::plan::build(
+            let mut plan = crate::bundle::plan::build(
                 &venv,
                 &super::plan_options(),
                 &venv.name(),
                 None,
+                &not_interrupted,
+            )?;
+            // As `rvenv bundle` would pack it: with what it leaves out by default.
+            crate::bundle::trim::apply(
+                &mut plan,
+                &venv,
+                &crate::bundle::trim::Options::default(),
                 &not_interrupted,
             )?;
             inspect::of_venv(&ctx, &venv, &plan)?

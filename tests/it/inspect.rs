@@ -260,6 +260,8 @@ fn host_venv_and_its_bundle() {
         );
     }
 
+    let venv_doc = doc;
+
     // The bundle: tarball (streamed) and extracted, the same report.
     let tarball = d.path().join("app.tar.gz");
     bundle_ok(&venv, &tarball, &["--allow-editable"]);
@@ -292,6 +294,12 @@ fn host_venv_and_its_bundle() {
     assert_eq!(doc["target"]["bundle_target"], "x86_64");
     assert_eq!(doc["python"]["version"], version.trim());
     let (files, bytes, elf) = walk(&root);
+    // The venv was reported as `rvenv bundle` packs it: without what it leaves out by default
+    // (pip's and setuptools' Windows launchers here), so the same files and ELF files, but
+    // the manifest the bundle adds.
+    assert_eq!(venv_doc["size"]["files"].as_u64().unwrap() + 1, files);
+    assert_eq!(venv_doc["elf"]["files"], doc["elf"]["files"]);
+    assert_eq!(venv_doc["elf"]["foreign"], serde_json::json!([]));
     assert_eq!(doc["size"]["files"].as_u64().unwrap(), files);
     assert_eq!(doc["size"]["total"].as_u64().unwrap(), bytes);
     assert_eq!(doc["elf"]["files"].as_u64().unwrap(), elf);
