@@ -370,9 +370,6 @@ pub struct BundleArgs {
     /// Name of the tarball's single top-level directory [default: <name>, as for --output]
     #[arg(long, value_name = "NAME")]
     pub arcroot: Option<String>,
-    /// Keep the standard library's test/ package (left out by default: it is large and unused)
-    #[arg(long)]
-    pub keep_stdlib_tests: bool,
     /// Bundle editable installs anyway (their code stays on this machine: they will not import)
     #[arg(long)]
     pub allow_editable: bool,
@@ -416,6 +413,67 @@ pub struct BundleArgs {
     /// Do not refuse a set whose packages' Requires-Dist the pins do not satisfy
     #[arg(long, requires = "requirements", help_heading = "For the target")]
     pub no_deps_check: bool,
+    #[command(flatten)]
+    pub size: SizeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]; one for another CPU is
+    /// re-created for the target, as `rvenv bundle` does
+    pub venv: Option<PathBuf>,
+    /// A distribution preset (see `rvenv python list`); repeat it for one multi-platform image
+    /// (a fleet of 32-bit and 64-bit boards pulls one tag)
+    #[arg(short, long, required = true, value_name = "TARGET")]
+    pub target: Vec<String>,
+    /// The image file (or folder, for --format oci-layout)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// The image's name and tag [default: <venv or project folder>:latest]
+    #[arg(long, value_name = "NAME:TAG")]
+    pub tag: Option<String>,
+    /// The console script of the bundle's bin/ the image runs [default: bin/python3]
+    #[arg(long, value_name = "NAME")]
+    pub entrypoint: Option<String>,
+    /// oci-archive, oci-layout or docker-archive
+    #[arg(long, value_enum, default_value = "oci-archive")]
+    pub format: crate::image::Format,
+    /// Add Debian's busybox-static: a shell and tools in the image
+    #[arg(long)]
+    pub with_busybox: bool,
+    /// Print only warnings and errors
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The target's interpreter inside its installation tree (it is never run)
+    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
+    pub python: Option<PathBuf>,
+    /// Frozen requirements: a venv is assembled for the target from them
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "FILE",
+        conflicts_with = "venv",
+        help_heading = "For the target"
+    )]
+    pub requirements: Option<PathBuf>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
+    pub wheels: WheelArgs,
+    #[command(flatten)]
+    pub size: SizeArgs,
+    /// Accept the problems of one KIND in the files GLOB matches, as warnings (repeatable; see
+    /// rvenv bundle --help)
+    #[arg(long, value_name = "GLOB:KIND")]
+    pub allow: Vec<String>,
+}
+
+/// How small the bundle is made (`bundle` and `image`): `trim::Options`, as typed.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SizeArgs {
+    /// Keep the standard library's test/ package (left out by default: it is large and unused)
+    #[arg(long, help_heading = "Making the bundle smaller")]
+    pub keep_stdlib_tests: bool,
     /// Leave out what GLOB matches (repeatable). .gitignore rules, matched against the path
     /// inside the bundle without its top directory: a '/' at the start or in the middle anchors
     /// the pattern at the bundle's root ('lib/python3.11/site-packages/*/tests/'), a pattern
@@ -470,95 +528,13 @@ pub struct BundleArgs {
     /// loader maps stay the same either way. With --slim, nothing is stripped
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub keep_debug: bool,
-    /// For small boards: --strip-tests and --strip-debug, and leave out ensurepip, idlelib, Tk (tkinter, turtle, _tkinter), lib2to3, and
-    /// pip, setuptools and wheel with their scripts, each unless a module of site-packages or
-    /// bin/ imports it, another package requires it, or --keep names a file of it. One line
-    /// each says what went, with its size, or why it stayed
+    /// For small boards: --strip-tests and --strip-debug, and leave out ensurepip, idlelib, Tk
+    /// (tkinter, turtle, _tkinter), lib2to3, and pip, setuptools and wheel with their scripts,
+    /// each unless a module of site-packages or bin/ imports it, another package requires it,
+    /// or --keep names a file of it. One line each says what went, with its size, or why it
+    /// stayed
     #[arg(long, help_heading = "Making the bundle smaller")]
     pub slim: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ImageArgs {
-    /// The virtual environment [default: $VIRTUAL_ENV, then ./.venv]; one for another CPU is
-    /// re-created for the target, as `rvenv bundle` does
-    pub venv: Option<PathBuf>,
-    /// A distribution preset (see `rvenv python list`); repeat it for one multi-platform image
-    /// (a fleet of 32-bit and 64-bit boards pulls one tag)
-    #[arg(short, long, required = true, value_name = "TARGET")]
-    pub target: Vec<String>,
-    /// The image file (or folder, for --format oci-layout)
-    #[arg(short, long, value_name = "PATH")]
-    pub output: PathBuf,
-    /// The image's name and tag [default: <venv or project folder>:latest]
-    #[arg(long, value_name = "NAME:TAG")]
-    pub tag: Option<String>,
-    /// The console script of the bundle's bin/ the image runs [default: bin/python3]
-    #[arg(long, value_name = "NAME")]
-    pub entrypoint: Option<String>,
-    /// oci-archive, oci-layout or docker-archive
-    #[arg(long, value_enum, default_value = "oci-archive")]
-    pub format: crate::image::Format,
-    /// Add Debian's busybox-static: a shell and tools in the image
-    #[arg(long)]
-    pub with_busybox: bool,
-    /// Print only warnings and errors
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// The target's interpreter inside its installation tree (it is never run)
-    #[arg(long, value_name = "PYTHON", help_heading = "For the target")]
-    pub python: Option<PathBuf>,
-    /// Frozen requirements: a venv is assembled for the target from them
-    #[arg(
-        short = 'r',
-        long,
-        value_name = "FILE",
-        conflicts_with = "venv",
-        help_heading = "For the target"
-    )]
-    pub requirements: Option<PathBuf>,
-    #[command(flatten)]
-    pub archive: ArchiveArgs,
-    #[command(flatten)]
-    pub wheels: WheelArgs,
-    /// Leave what GLOB matches out of the bundle (repeatable; see rvenv bundle --help)
-    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
-    pub exclude: Vec<String>,
-    /// Leave out packages' own test folders (see rvenv bundle --help)
-    #[arg(long, help_heading = "Making the bundle smaller")]
-    pub strip_tests: bool,
-    /// Leave out every __pycache__/*.pyc
-    #[arg(
-        long,
-        conflicts_with = "compile",
-        help_heading = "Making the bundle smaller"
-    )]
-    pub no_pycache: bool,
-    /// Compile the bundle's .py files here (the image's root filesystem may be read-only)
-    #[arg(long, help_heading = "Making the bundle smaller")]
-    pub compile: bool,
-    /// Keep what GLOB matches among what is left out by default or by --slim (repeatable;
-    /// see rvenv bundle --help)
-    #[arg(long, value_name = "GLOB", help_heading = "Making the bundle smaller")]
-    pub keep: Vec<String>,
-    /// Remove debug sections from every ELF file of the bundle, packages' too (see rvenv bundle
-    /// --help)
-    #[arg(
-        long,
-        conflicts_with = "keep_debug",
-        help_heading = "Making the bundle smaller"
-    )]
-    pub strip_debug: bool,
-    /// Keep the base interpreter's debug sections (left out by default)
-    #[arg(long, help_heading = "Making the bundle smaller")]
-    pub keep_debug: bool,
-    /// For small images: what --slim leaves out of a bundle (see rvenv bundle --help)
-    #[arg(long, help_heading = "Making the bundle smaller")]
-    pub slim: bool,
-    /// Accept the problems of one KIND in the files GLOB matches, as warnings (repeatable; see
-    /// rvenv bundle --help)
-    #[arg(long, value_name = "GLOB:KIND")]
-    pub allow: Vec<String>,
 }
 
 /// Where wheels and sdists for the target come from, and how what has no wheel is built

@@ -170,7 +170,7 @@ pub struct BundleConfig {
     pub trim: trim::Options,
 }
 
-fn trim_options(args: &BundleArgs) -> Result<trim::Options, Error> {
+fn trim_options(args: &super::cli::SizeArgs) -> Result<trim::Options, Error> {
     let pycache = match (args.no_pycache, args.compile) {
         (true, _) => trim::Pycache::Drop,
         (false, true) => trim::Pycache::Compile,
@@ -273,7 +273,7 @@ impl BundleConfig {
             _ => None,
         };
         let compression = compression(&args)?;
-        let trim = trim_options(&args)?;
+        let trim = trim_options(&args.size)?;
         let archive_flags = [
             (args.archive.python_version.is_some(), "--python-version"),
             (args.archive.mirror.is_some(), "--mirror"),
@@ -337,7 +337,7 @@ impl BundleConfig {
             verbose: args.verbose,
             plan: plan::Options {
                 source_date_epoch,
-                keep_stdlib_tests: args.keep_stdlib_tests,
+                keep_stdlib_tests: args.size.keep_stdlib_tests,
                 allow_editable: args.allow_editable,
             },
         })

@@ -236,7 +236,6 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
         allow: args.allow.clone(),
         output: Some(output.to_path_buf()),
         arcroot: Some("app".into()),
-        keep_stdlib_tests: false,
         allow_editable: false,
         quiet: args.quiet,
         verbose: false,
@@ -248,13 +247,6 @@ fn bundle_args(args: &ImageArgs, target: &str, output: &Path) -> BundleArgs {
         archive: args.archive.clone(),
         wheels: args.wheels.clone(),
         no_deps_check: false,
-        exclude: args.exclude.clone(),
-        keep: args.keep.clone(),
-        strip_tests: args.strip_tests,
-        no_pycache: args.no_pycache,
-        compile: args.compile,
-        strip_debug: args.strip_debug,
-        keep_debug: args.keep_debug,
-        slim: args.slim,
+        size: args.size.clone(),
     }
 }
