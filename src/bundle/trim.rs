@@ -1,7 +1,9 @@
-//! Making the bundle smaller, each option off by default: `--exclude`, `--strip-tests`,
-//! `--no-pycache` or `--compile`, and `--strip-debug`. They work on the finished plan, in that
-//! order, and each reports what it saved in bytes (before compression). The venv is never
-//! modified: stripped copies and compiled bytecode go to a temporary directory the plan owns.
+//! Making the bundle smaller. Always, unless `--keep`/`--keep-debug` say otherwise: what only a
+//! build uses, optimised bytecode, Windows launchers, the interpreter's debug sections. When
+//! asked: `--exclude`, `--strip-tests`, `--slim`, `--no-pycache` or `--compile`, and
+//! `--strip-debug`. They work on the finished plan, in that order, and each reports what it
+//! saved in bytes (before compression). The venv is never modified: stripped copies and
+//! compiled bytecode go to a temporary directory the plan owns.
 
 use crate::bundle::plan::{Entry, Kind, Plan, Rewrite, Source};
 use crate::elf;

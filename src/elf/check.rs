@@ -284,12 +284,8 @@ impl Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elf::host_binary;
     use std::path::Path;
-
-    /// The test binary itself: a real ELF file of the host.
-    fn host_binary() -> Vec<u8> {
-        std::fs::read("/proc/self/exe").unwrap()
-    }
 
     #[test]
     fn parses_the_test_binary_itself() {

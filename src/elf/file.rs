@@ -562,11 +562,7 @@ pub fn loads_the_same(original: &[u8], stripped: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The test binary itself: a real ELF file of the host.
-    fn host_binary() -> Vec<u8> {
-        std::fs::read("/proc/self/exe").unwrap()
-    }
+    use crate::elf::host_binary;
 
     #[test]
     fn truncated_and_fake_elf_are_reported_not_panicked_on() {

@@ -47,3 +47,10 @@ pub enum Error {
 }
 
 impl crate::error::Hint for Error {}
+
+/// The test binary itself: a real ELF file of this machine, with debug sections (cargo builds
+/// tests with debug information). Shared by the modules' unit tests.
+#[cfg(test)]
+fn host_binary() -> Vec<u8> {
+    std::fs::read("/proc/self/exe").unwrap()
+}

@@ -365,12 +365,7 @@ fn write(field: &mut [u8], value: u64, little: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A real ELF file of this machine with debug sections: the test binary (cargo builds tests
-    /// with debug information).
-    fn host_binary() -> Vec<u8> {
-        std::fs::read("/proc/self/exe").unwrap()
-    }
+    use crate::elf::host_binary;
 
     #[test]
     fn removes_debug_sections_and_keeps_what_loads() {
